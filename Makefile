@@ -1,0 +1,23 @@
+# Set-up and entry points. `make test` and `make run` install everything they need on a fresh machine.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: test run sandbox clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# The whole test suite, on SQLite and on PostgreSQL (127.0.0.1:5432, or M3_TEST_PG_URL).
+test: $(STAMP)
+	$(PY) -m pytest
+
+# The bot, with the settings of the environment or of `.env`.
+run: $(STAMP)
+	$(VENV)/bin/m3bot run
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,68 @@
+"""The product's settings, read from the environment or a `.env` file (pydantic-settings).
+
+One object for the bot, the scheduler and the command line; `rules()` turns the call limits into the
+pure `flows.rules.Rules` the engine reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing import Annotated
+
+from flows.rules import Rules
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite:///m3bot.db"
+
+    # Slack
+    slack_bot_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_app_token: str | None = None  # set: Socket Mode; unset: HTTP mode on `port`
+    slack_api_url: str = "https://slack.com/api/"
+    m3_channel: str | None = None  # channel ID where the case threads go
+    m3_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Slack user IDs, comma-separated
+    port: int = 3000
+
+    # Cases
+    case_window_days: int = 30  # contracts of one client subscribed within this window share a case
+    m3_offset_months: int = 3
+    catch_up_days: int = 30  # on a first import, older due dates are listed as out of time, not opened
+    import_mapping: Path | None = None  # YAML file mapping our column names to the agency's export
+    texts_dir: Path | None = None  # an agency's folder of YAML text overrides
+
+    # Call rules (French law and the guide)
+    max_attempts: int = 4
+    attempts_window_days: int = 30
+    refusal_quiet_days: int = 60
+    max_priorities: int = 3
+    unreachable_after: int = 3
+    pro_account_manager: str | None = None  # e-mail of the agency's professional account manager
+
+    # Agency hours, for reminders other than booked callbacks
+    agency_timezone: str = "Europe/Paris"
+    agency_opens: str = "09:00"
+    agency_closes: str = "18:00"
+
+    @field_validator("m3_leads", mode="before")
+    @classmethod
+    def _split_leads(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def rules(self) -> Rules:
+        return Rules(
+            max_attempts=self.max_attempts,
+            attempts_window_days=self.attempts_window_days,
+            refusal_quiet_days=self.refusal_quiet_days,
+            max_priorities=self.max_priorities,
+            unreachable_after=self.unreachable_after,
+            pro_account_manager=self.pro_account_manager,
+            agency_timezone=self.agency_timezone,
+        )

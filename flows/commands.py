@@ -1,0 +1,168 @@
+"""The events an agent (or the scheduler) can apply to a case, one dataclass each.
+
+The Slack side builds one of these from a click or a modal; `flows.engine.handle` applies it or refuses it
+with a French reason. Names follow the guide's steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+
+
+@dataclass(frozen=True)
+class StartCall:
+    """preparation -> contact_attempt: the agent starts calling; `caller` is who calls (seller or colleague)."""
+
+    caller: str
+
+
+@dataclass(frozen=True)
+class RecordAttempt:
+    """One call attempt ends: available, callback booked, no answer (messagerie) or refusal."""
+
+    outcome: AttemptOutcome
+    callback_at: datetime | None = None
+    client_requested: bool = False  # the client asked for this exact time (out-of-hours allowed)
+
+
+@dataclass(frozen=True)
+class CallbackDue:
+    """scheduled_callback -> contact_attempt: the booked callback has come (sent by the scheduler)."""
+
+
+@dataclass(frozen=True)
+class AnswerProfile:
+    """Confirmé / Modifié / Non communiqué for one client-file field; re-answering corrects it."""
+
+    field: str
+    answer: ProfileAnswer
+    new_value: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidateProfile:
+    """admin_profile_update -> admin_contract_validation, once every field has an answer."""
+
+
+@dataclass(frozen=True)
+class AnswerContract:
+    """Signé / Pièce manquante / À relancer for one contract; a missing piece names its nature and recovery."""
+
+    contract_number: str
+    answer: ContractAnswer
+    piece: str | None = None
+    recovery: str | None = None
+
+
+@dataclass(frozen=True)
+class ValidateContracts:
+    """admin_contract_validation -> commercial_rebound, once every contract has an answer."""
+
+
+@dataclass(frozen=True)
+class RecordAgreement:
+    """The client agrees (or not) to talk about his other contracts; the wording asked is kept as proof."""
+
+    agreed: bool
+    wording: str
+
+
+@dataclass(frozen=True)
+class AnswerProtection:
+    """Contrat ailleurs / Pas couvert / À approfondir for one protection."""
+
+    protection: str
+    answer: ProtectionAnswer
+    insurer: str | None = None
+    renewal_on: date | None = None
+
+
+@dataclass(frozen=True)
+class SetPriority:
+    """Mark (or unmark) a gap as one of the call's 2-3 priorities, with the reason (duty of advice)."""
+
+    protection: str
+    priority: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordNeed:
+    """A need the client expressed, in his words."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FinishRebound:
+    """commercial_rebound -> action_plan."""
+
+
+@dataclass(frozen=True)
+class AddAction:
+    """Créer devis / Planifier RDV / Programmer relance: one dated line of the action plan."""
+
+    kind: ActionKind
+    due_on: date
+    owner: str
+    purpose: str | None = None  # "bilan_global": the global review the guide proposes
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RemoveAction:
+    """Withdraw an action entered by mistake, before the case closes."""
+
+    action_id: int
+
+
+@dataclass(frozen=True)
+class CompleteAction:
+    """Mark an action of the plan done (from its reminder); allowed after the case closed."""
+
+    action_id: int
+
+
+@dataclass(frozen=True)
+class Close:
+    """action_plan -> closed as completed: needs a dated action plan."""
+
+
+@dataclass(frozen=True)
+class CloseEarly:
+    """Close before the end: unreachable after N attempts, client refuses, or duplicate case."""
+
+    reason: CloseReason
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Reassign:
+    """A lead hands the case to another agent."""
+
+    agent: str
+
+
+Command = (
+    StartCall
+    | RecordAttempt
+    | CallbackDue
+    | AnswerProfile
+    | ValidateProfile
+    | AnswerContract
+    | ValidateContracts
+    | RecordAgreement
+    | AnswerProtection
+    | SetPriority
+    | RecordNeed
+    | FinishRebound
+    | AddAction
+    | RemoveAction
+    | CompleteAction
+    | Close
+    | CloseEarly
+    | Reassign
+)

@@ -1,0 +1,47 @@
+"""When an M+3 case opens: which contracts of a client share it, its M+3 date, whether it is due.
+
+Pure date arithmetic; the importer and the scheduler call it with the agency's settings.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from datetime import date
+from typing import Literal
+
+from flows.case import Contract
+
+DueStatus = Literal["not_due", "due", "out_of_time"]
+
+
+def group_into_cases(contracts: Sequence[Contract], window_days: int) -> list[list[Contract]]:
+    """Split one client's contracts into cases: a contract subscribed within `window_days` of a group's
+    first contract joins that group, so one call covers an auto and a home policy sold together."""
+    groups: list[list[Contract]] = []
+    for contract in sorted(contracts, key=lambda c: (c.subscribed_on, c.number)):
+        if groups and (contract.subscribed_on - groups[-1][0].subscribed_on).days <= window_days:
+            groups[-1].append(contract)
+        else:
+            groups.append([contract])
+    return groups
+
+
+def m3_date(first_subscription: date, months: int = 3) -> date:
+    """The date `months` after the first subscription, on the month's last day when it is shorter
+    (30 November + 3 months -> 28 or 29 February)."""
+    month_index = first_subscription.month - 1 + months
+    year = first_subscription.year + month_index // 12
+    month = month_index % 12 + 1
+    day = min(first_subscription.day, calendar.monthrange(year, month)[1])
+    return date(year, month, day)
+
+
+def due_status(m3: date, today: date, catch_up_days: int, first_run: bool) -> DueStatus:
+    """`due` once the M+3 date has come. On the agency's first import only, a date more than
+    `catch_up_days` old is `out_of_time`: the backlog is listed, not flooded into agents' queues."""
+    if today < m3:
+        return "not_due"
+    if first_run and (today - m3).days > catch_up_days:
+        return "out_of_time"
+    return "due"
