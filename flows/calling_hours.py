@@ -7,6 +7,7 @@ of the client's territory; both come from his postcode (overseas departments, Al
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -66,6 +67,12 @@ def client_holidays(postcode: str | None, years: int | list[int]) -> holidays.Ho
     return holidays.France(subdiv=_subdivision(postcode), years=years)
 
 
+@lru_cache(maxsize=256)
+def _holiday_dates(subdivision: str | None, year: int) -> frozenset[date]:
+    # Every slot check needs the year's calendar; building it each time would dominate the scheduler's scans.
+    return frozenset(holidays.France(subdiv=subdivision, years=year))
+
+
 def _local(at: datetime, postcode: str | None) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("calling hours need an aware datetime")
@@ -74,7 +81,7 @@ def _local(at: datetime, postcode: str | None) -> datetime:
 
 def legal_slots(day: date, postcode: str | None) -> list[tuple[datetime, datetime]]:
     """The legal calling slots of one day in the client's time zone (none on weekends and holidays)."""
-    if day.weekday() >= 5 or day in client_holidays(postcode, day.year):
+    if day.weekday() >= 5 or day in _holiday_dates(_subdivision(postcode), day.year):
         return []
     zone = client_timezone(postcode)
     return [

@@ -2,7 +2,7 @@
 
 Plain dataclasses, no Slack and no database: `storage` loads a `Case` from its tables and writes it back,
 `flows.engine` applies one command to it. Enum values are the stable codes stored in the database and
-carried in Slack payloads; the French labels live in `flows/texts/fr.yml`.
+carried in Slack payloads; the French labels live in `flows/texts/*.yml`.
 """
 
 from __future__ import annotations

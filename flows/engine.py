@@ -38,6 +38,7 @@ from flows.case import (
     State,
 )
 from flows.rules import Rules
+from flows.script import protections_for
 from flows.validation import Invalid, is_tns, normalize_field, normalize_naf
 
 MAX_FREE_TEXT = 1000
@@ -71,12 +72,7 @@ def _refuse(key: str, **values: Any) -> Refused:
 
 def structuring_protections(case: Case) -> list[str]:
     """The protections the rebound must check explicitly for this client (guide 4.5: PJ, GAV, retraite…)."""
-    kind = case.client.client_type.value
-    return [
-        item["code"]
-        for item in texts.data("catalog.protections")
-        if item.get("structuring") and kind in item["client_types"]
-    ]
+    return [code for code, _label in protections_for(case.client.client_type, structuring_only=True)]
 
 
 def _profile_incomplete(case: Case, _ctx: _Context) -> str | None:

@@ -1,0 +1,67 @@
+"""Agents (known by e-mail from the import) matched to Slack users, the Slack user id cached on the agent row."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage.tables import Agent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MatchReport:
+    matched: int = 0
+    unknown: list[str] = field(default_factory=list)  # e-mails with no Slack user, for the operator
+
+
+def match_agents(engine: Engine, client: WebClient) -> MatchReport:
+    """Look up by e-mail every agent not matched yet; an e-mail unknown to Slack is reported, not fatal."""
+    report = MatchReport()
+    with Session(engine) as session:
+        emails = list(session.exec(select(Agent.email).where(Agent.slack_user_id.is_(None))))
+    for email in emails:
+        try:
+            user = client.users_lookupByEmail(email=email)["user"]
+        except SlackApiError as error:
+            if error.response.get("error") != "users_not_found":
+                raise
+            report.unknown.append(email)
+            continue
+        _remember(engine, email, user)
+        report.matched += 1
+    log.info("agents matched to Slack users: %d, unknown: %d", report.matched, len(report.unknown))
+    return report
+
+
+def actor_for(engine: Engine, client: WebClient, slack_user_id: str) -> str | None:
+    """The agent e-mail of a Slack user; an agent seen for the first time is matched through users.info."""
+    with Session(engine) as session:
+        email = session.exec(select(Agent.email).where(Agent.slack_user_id == slack_user_id)).first()
+        unmatched = email is None and session.exec(select(Agent.id).where(Agent.slack_user_id.is_(None))).first()
+    if email is not None or not unmatched:
+        return email
+    try:
+        user = client.users_info(user=slack_user_id)["user"]
+    except SlackApiError:
+        return None
+    email = (user.get("profile") or {}).get("email")
+    return _remember(engine, email, user) if email else None
+
+
+def _remember(engine: Engine, email: str, user: dict) -> str | None:
+    """Cache the Slack id on the agent with this e-mail (case-insensitive); his e-mail, None if no such agent."""
+    with Session(engine) as session, session.begin():
+        agent = session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
+        if agent is None:
+            return None
+        agent.slack_user_id = user["id"]
+        agent.display_name = agent.display_name or user.get("real_name") or user.get("name")
+        return agent.email

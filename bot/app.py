@@ -1,0 +1,86 @@
+"""The Bolt app factory: signing secret, Web API client with retries, middleware, then the listeners."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from weakref import WeakKeyDictionary
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy.engine import Engine
+
+from bot import middleware
+from bot.context import BotDeps
+from bot.outbox_delivery import OutboxDeliverer
+from config.settings import Settings
+
+SLACK_API_URL = "https://slack.com/api/"
+LISTENER_THREADS = 16  # Bolt's default is 5: a few slow Slack calls would delay other agents' clicks
+
+
+def web_client(settings: Settings, *, timeout: int = 10) -> WebClient:
+    """The client listeners use: it retries connection errors, 429 (after Retry-After) and 5xx once each."""
+    return WebClient(
+        base_url=settings.slack_api_url,
+        token=settings.slack_bot_token,
+        timeout=timeout,
+        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(), ServerErrorRetryHandler()],
+    )
+
+
+def delivery_client(settings: Settings, *, timeout: int = 10) -> WebClient:
+    """The outbox's client: no sleeping retries, the deliverer reschedules rows itself (see outbox_delivery)."""
+    return WebClient(
+        base_url=settings.slack_api_url,
+        token=settings.slack_bot_token,
+        timeout=timeout,
+        retry_handlers=[ConnectionErrorRetryHandler()],
+    )
+
+
+def create_app(
+    settings: Settings,
+    engine: Engine,
+    *,
+    client: WebClient | None = None,
+    deliverer: OutboxDeliverer | None = None,
+) -> App:
+    """A ready Bolt app; its `BotDeps` is `deps_of(app)`, whose deliverer the caller starts and stops."""
+    client = client or web_client(settings)
+    executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
+    app = App(
+        name="m3bot",
+        signing_secret=settings.slack_signing_secret,
+        client=client,
+        # Off Slack's own API (a stand-in, a proxy) there is nothing to verify at start-up; against Slack
+        # the runner checks the token itself to turn a bad one into a clear line.
+        token_verification_enabled=False,
+        listener_executor=executor,
+    )
+    deps = BotDeps(
+        settings=settings,
+        engine=engine,
+        rules=settings.rules(),
+        deliverer=deliverer or OutboxDeliverer(engine, delivery_client(settings)),
+        leads=frozenset(settings.m3_leads),
+    )
+    middleware.install(app, deps, executor)
+    _DEPS[app] = deps
+
+    from bot import listeners  # late: the listeners import views and flows, the app factory must not need them
+
+    listeners.register(app)
+    return app
+
+
+_DEPS: WeakKeyDictionary[App, BotDeps] = WeakKeyDictionary()
+
+
+def deps_of(app: App) -> BotDeps:
+    """The dependencies the app's listeners see, e.g. to start and stop its deliverer."""
+    return _DEPS[app]

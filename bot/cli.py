@@ -1,0 +1,232 @@
+"""The `m3bot` command line (typer): import, case lists and traces, opening due cases, migrations.
+
+Messages come from `flows/texts/cli.yml`. An error is one line on stderr and exit code 2, never a
+traceback; `import` exits 1 when rows were rejected. Other modules add their commands to `app`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+import typer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from config.settings import Settings
+from flows import texts
+from flows.case import State
+from flows.texts import t
+from storage.audit import jsonable
+from storage.db import DatabaseUrlError, make_engine, migrate
+from storage.importer import NotALagonExport, import_file, load_mapping
+from storage.queries import case_trace, list_cases, open_due
+from storage.repository import CaseNotFound
+
+app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def _database_error(error: sa.exc.DBAPIError) -> str:
+    # A missing table means the schema was never created; anything else is a connection problem.
+    text = str(error.orig).lower()
+    if "no such table" in text or "does not exist" in text and "relation" in text:
+        return t("cli.errors.schema_missing")
+    return t("cli.errors.database_unreachable")
+
+
+def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can cause (settings, files, database) into one clear line."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DatabaseUrlError as error:
+            fail(t("cli.errors.database_url", reason=error))
+        except NotALagonExport as error:
+            fail(error.reason)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+            fail(_database_error(error))
+
+    return wrapper
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def database() -> Iterator[Engine]:
+    engine = make_engine(settings().database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@app.callback()
+def main() -> None:
+    texts.configure(settings().texts_dir)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(jsonable(value), ensure_ascii=False, indent=2))
+
+
+def _day(value: date | str | None) -> str:
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    return value.strftime("%d/%m/%Y") if value else "—"
+
+
+@app.command("migrate", help=t("cli.migrate.help"))
+@guarded
+def migrate_command() -> None:
+    with database() as engine:
+        migrate(engine)
+    typer.echo(t("cli.migrate.done"))
+
+
+@app.command("import", help=t("cli.import.help"))
+@guarded
+def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
+    if not file.is_file():
+        fail(t("cli.errors.file_missing", path=file))
+    config = settings()
+    mapping = load_mapping(config.import_mapping)
+    with database() as engine:
+        report = import_file(
+            engine,
+            file,
+            window_days=config.case_window_days,
+            m3_offset_months=config.m3_offset_months,
+            mapping=mapping,
+        )
+    typer.echo(
+        t(
+            "cli.import.summary",
+            file=report.file_name,
+            imported=report.imported,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            rejected=len(report.rejected),
+        )
+    )
+    for line, reason in report.rejected:
+        typer.echo(t("cli.import.rejected_line", line=line, reason=reason))
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@app.command("cases", help=t("cli.cases.help"))
+@guarded
+def cases_command(
+    state: Annotated[str | None, typer.Option("--state")] = None,
+    agent: Annotated[str | None, typer.Option("--agent")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    if state is not None and state not in State.__members__:
+        fail(t("cli.errors.unknown_state", value=state, choices=", ".join(State.__members__)))
+    with database() as engine, Session(engine) as session:
+        found = list_cases(session, state=state, agent=agent)
+    if as_json:
+        _print_json([dataclasses.asdict(c) for c in found])
+        return
+    if not found:
+        typer.echo(t("cli.cases.none"))
+        return
+    typer.echo(t("cli.cases.header"))
+    for case in found:
+        typer.echo(
+            t(
+                "cli.cases.row",
+                id=case.id,
+                state=t(f"labels.state.{case.state}"),
+                m3_date=_day(case.m3_date),
+                client=f"{case.client_number} {case.client_name}"[:31],
+                agent=case.agent or "—",
+            )
+        )
+
+
+@app.command("show", help=t("cli.show.help"))
+@guarded
+def show_command(
+    case_id: Annotated[int, typer.Argument(metavar="CASE")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    with database() as engine, Session(engine) as session:
+        try:
+            trace = case_trace(session, case_id)
+        except CaseNotFound:
+            fail(t("cli.show.not_found", id=case_id))
+    if as_json:
+        _print_json(trace)
+        return
+    case, client = trace["case"], trace["case"]["client"]
+    state = t(f"labels.state.{case['state']}")
+    typer.echo(t("cli.show.case", id=case["id"], state=state, m3_date=_day(case["m3_date"])))
+    name = " ".join(p for p in (client["civility"], client["first_name"], client["last_name"]) if p)
+    typer.echo(t("cli.show.client", number=client["number"], client_type=client["client_type"], name=name))
+    typer.echo(t("cli.show.agent", seller=case["seller"] or "—", agent=case["agent"] or "—"))
+    for contract in case["contracts"]:
+        typer.echo(
+            t(
+                "cli.show.contract",
+                number=contract["number"],
+                product=contract["product"],
+                formula=contract["formula"],
+                subscribed_on=_day(contract["subscribed_on"]),
+                signed=t("cli.show.signed_yes") if contract["signed"] else t("cli.show.signed_no"),
+            )
+        )
+    typer.echo(t("cli.show.timeline"))
+    zone = ZoneInfo(settings().agency_timezone)
+    for entry in trace["timeline"]:
+        at = datetime.fromisoformat(entry["at"]).astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
+        data = json.dumps(entry["data"], ensure_ascii=False) if entry["data"] else ""
+        typer.echo(t("cli.show.entry", at=at, actor=entry["actor"], event=entry["event"], data=data))
+
+
+def _parse_day(value: str | None, timezone: str) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(t("cli.open_due.bad_date", value=value))
+
+
+@app.command("open-due", help=t("cli.open_due.help"))
+@guarded
+def open_due_command(today: Annotated[str | None, typer.Option("--today", metavar="AAAA-MM-JJ")] = None) -> None:
+    config = settings()
+    day = _parse_day(today, config.agency_timezone)
+    with database() as engine:
+        result = open_due(engine, day, catch_up_days=config.catch_up_days, actor="m3bot open-due")
+    if result.due:
+        typer.echo(t("cli.open_due.opened", count=len(result.due), ids=", ".join(map(str, result.due))))
+    else:
+        typer.echo(t("cli.open_due.none_opened"))
+    if result.out_of_time:
+        typer.echo(
+            t(
+                "cli.open_due.out_of_time",
+                count=len(result.out_of_time),
+                days=config.catch_up_days,
+                ids=", ".join(map(str, result.out_of_time)),
+            )
+        )

@@ -1,0 +1,30 @@
+"""What every listener finds in Bolt's `context`: the shared dependencies and the request's identity.
+
+The middleware (`bot/middleware.py`) fills these keys before any listener runs:
+- `context["deps"]`: `BotDeps`;
+- `context["case_id"]`: the case a button or modal refers to (None when it names no case);
+- `context["case_args"]`: the other arguments `bot.payloads.encode` carried with it;
+- `context["actor"]`: the agent e-mail of the Slack user, None when the user is not a known agent;
+- `context["is_lead"]`: whether the user is one of `M3_LEADS`;
+- `context["request_key"]`: a key naming this interaction, stable across Slack retries and double clicks,
+  to pass to `storage.unit_of_work(request_key=...)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from bot.outbox_delivery import OutboxDeliverer
+from config.settings import Settings
+from flows.rules import Rules
+
+
+@dataclass(frozen=True)
+class BotDeps:
+    settings: Settings
+    engine: Engine
+    rules: Rules
+    deliverer: OutboxDeliverer
+    leads: frozenset[str]  # Slack user IDs of the team leads

@@ -1,0 +1,228 @@
+"""Turn a modal's submitted values (`view["state"]["values"]`) into a workflow command, or into the errors
+Slack shows under the fields (`{"response_action": "errors", "errors": ...}`).
+
+Every submitted value is untrusted: an unknown option, an oversized text, a malformed date or a missing
+required value becomes a French error keyed by the input's block_id, never an exception. The arguments
+the listener decoded from the modal's private_metadata are checked against the case; one the bot could not
+have written raises `bot.payloads.BadPayload`, as a forged button value does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date, datetime, timezone
+from typing import Any
+
+from bot.payloads import BadPayload
+from bot.views import ids
+from bot.views.choices import Choices, field_choices, pieces, protections
+from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX
+from bot.views.text import t
+from flows.case import ActionKind, AttemptOutcome, Case, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.commands import (
+    AddAction,
+    AnswerContract,
+    AnswerProfile,
+    AnswerProtection,
+    CloseEarly,
+    Reassign,
+    RecordAttempt,
+    RecordNeed,
+    SetPriority,
+)
+from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
+from flows.script import recovery_modes
+from flows.validation import Invalid, normalize_field
+
+FormErrors = dict[str, str]
+
+
+class _Form:
+    """Reads one submission; each reader returns None and records an error when the value is unusable."""
+
+    def __init__(self, values: Any) -> None:
+        self.values: Mapping[str, Any] = values if isinstance(values, Mapping) else {}
+        self.errors: FormErrors = {}
+
+    def _state(self, block: str) -> Mapping[str, Any]:
+        inputs = self.values.get(block)
+        state = inputs.get(block) if isinstance(inputs, Mapping) else None
+        return state if isinstance(state, Mapping) else {}
+
+    def fail(self, block: str, message: str) -> None:
+        self.errors.setdefault(block, message)
+
+    def _missing(self, block: str, required: bool) -> None:
+        if required:
+            self.fail(block, t("errors.required"))
+
+    def text(self, block: str, *, required: bool, limit: int = MAX_FREE_TEXT) -> str | None:
+        value = self._state(block).get("value")
+        if not isinstance(value, str) or not value.strip():
+            return self._missing(block, required)
+        if len(value) > limit:
+            return self.fail(block, t("errors.too_long", max=limit))
+        return value.strip()
+
+    def choice(self, block: str, allowed: Collection[str], *, required: bool) -> str | None:
+        option = self._state(block).get("selected_option")
+        value = option.get("value") if isinstance(option, Mapping) else None
+        if value is None:
+            return self._missing(block, required)
+        if value not in allowed:
+            return self.fail(block, t("errors.unknown_option"))
+        return value
+
+    def checked(self, block: str, allowed: Collection[str]) -> set[str]:
+        options = self._state(block).get("selected_options")
+        values = {o.get("value") for o in options if isinstance(o, Mapping)} if isinstance(options, list) else set()
+        if not values <= set(allowed):
+            self.fail(block, t("errors.unknown_option"))
+        return values & set(allowed)
+
+    def day(self, block: str, *, required: bool, not_before: date | None = None) -> date | None:
+        value = self._state(block).get("selected_date")
+        if not value:
+            return self._missing(block, required)
+        try:
+            picked = date.fromisoformat(value)
+        except (TypeError, ValueError):
+            return self.fail(block, t("errors.bad_date"))
+        if not_before is not None and picked < not_before:
+            return self.fail(block, t("errors.past_date"))
+        return picked
+
+    def moment(self, block: str, *, after: datetime) -> datetime | None:
+        value = self._state(block).get("selected_date_time")
+        if value is None:
+            return self._missing(block, True)
+        try:
+            picked = datetime.fromtimestamp(int(value), tz=timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            return self.fail(block, t("errors.bad_date"))
+        if picked <= after:
+            return self.fail(block, t("errors.past_moment"))
+        return picked
+
+    def user(self, block: str, emails: Mapping[str, str]) -> str | None:
+        user = self._state(block).get("selected_user")
+        if not isinstance(user, str) or not user:
+            return self._missing(block, True)
+        email = emails.get(user)
+        if email is None:
+            return self.fail(block, t("errors.unknown_user"))
+        return email
+
+
+def _codes(choices: Choices) -> set[str]:
+    return {code for code, _ in choices}
+
+
+def parse_profile_change(values: Any, case: Case, field: str, today: date) -> AnswerProfile | FormErrors:
+    """"Modifié" on `field` (from the modal's metadata): the new value, checked and normalised
+    (phone by the client's postcode, e-mail, SIREN, NAF; situations from the catalogue)."""
+    if field not in case.client.profile_fields():
+        raise BadPayload("not a field of this client's file")
+    form = _Form(values)
+    options = field_choices(field)
+    if options:
+        value = form.choice(ids.INPUT_VALUE, _codes(options), required=True)
+    else:
+        value = form.text(ids.INPUT_VALUE, required=True, limit=FIELD_MAX)
+        if value is not None:
+            try:
+                value = normalize_field(field, value, postcode=case.client.postcode, on=today)
+            except Invalid as error:
+                form.fail(ids.INPUT_VALUE, error.reason)
+    if form.errors:
+        return form.errors
+    return AnswerProfile(field=field, answer=ProfileAnswer.modified, new_value=value)
+
+
+def parse_missing_piece(values: Any, case: Case, contract_number: str) -> AnswerContract | FormErrors:
+    """"Pièce manquante": a catalogue piece or one typed under "autre", and the recovery mode."""
+    contract = next((c for c in case.contracts if c.number == contract_number), None)
+    if contract is None:
+        raise BadPayload("no such contract in this case")
+    form = _Form(values)
+    piece = form.choice(ids.INPUT_PIECE, _codes(pieces(contract)), required=False)
+    other = form.text(ids.INPUT_PIECE_OTHER, required=False, limit=FIELD_MAX)
+    recovery = form.choice(ids.INPUT_RECOVERY, _codes(recovery_modes()), required=True)
+    if piece is None and other is None and ids.INPUT_PIECE not in form.errors:
+        form.fail(ids.INPUT_PIECE, t("errors.piece_required"))
+    if form.errors:
+        return form.errors
+    return AnswerContract(contract.number, ContractAnswer.missing_piece, piece=piece or other, recovery=recovery)
+
+
+def parse_elsewhere(values: Any, case: Case) -> AnswerProtection | FormErrors:
+    """"Contrat ailleurs": the protection, the insurer and the renewal date (any date: it may be the last one)."""
+    form = _Form(values)
+    protection = form.choice(ids.INPUT_PROTECTION, _codes(protections(case.client)), required=True)
+    insurer = form.text(ids.INPUT_INSURER, required=True, limit=FIELD_MAX)
+    renewal = form.day(ids.INPUT_RENEWAL, required=False)
+    if form.errors or protection is None:
+        return form.errors
+    return AnswerProtection(protection, ProtectionAnswer.elsewhere, insurer=insurer, renewal_on=renewal)
+
+
+def parse_action(values: Any, today: date, emails: Mapping[str, str]) -> AddAction | FormErrors:
+    """An action of the plan, due today or later; `emails` maps Slack user IDs to agents' e-mails (an owner
+    outside it is refused: the plan names agents of the agency)."""
+    form = _Form(values)
+    kind = form.choice(ids.INPUT_KIND, {k.value for k in ActionKind}, required=True)
+    due = form.day(ids.INPUT_DUE, required=True, not_before=today)
+    owner = form.user(ids.INPUT_OWNER, emails)
+    purpose = form.checked(ids.INPUT_PURPOSE, {BILAN_GLOBAL})
+    reason = form.text(ids.INPUT_REASON, required=False)
+    if form.errors or kind is None or due is None or owner is None:
+        return form.errors
+    return AddAction(ActionKind(kind), due, owner, purpose=BILAN_GLOBAL if purpose else None, reason=reason)
+
+
+def parse_callback(values: Any, now: datetime) -> RecordAttempt | FormErrors:
+    """"Rappeler plus tard": a time after `now`; the calling hours are the engine's to check."""
+    form = _Form(values)
+    at = form.moment(ids.INPUT_CALLBACK_AT, after=now)
+    requested = form.checked(ids.INPUT_CLIENT_REQUESTED, {"yes"})
+    if form.errors:
+        return form.errors
+    return RecordAttempt(AttemptOutcome.callback, callback_at=at, client_requested=bool(requested))
+
+
+def parse_close_early(values: Any) -> CloseEarly | FormErrors:
+    form = _Form(values)
+    reason = form.choice(ids.INPUT_CLOSE_REASON, {r.value for r in CLOSE_EARLY_REASONS}, required=True)
+    note = form.text(ids.INPUT_NOTE, required=False)
+    if form.errors or reason is None:
+        return form.errors
+    return CloseEarly(CloseReason(reason), note=note)
+
+
+def parse_need(values: Any) -> RecordNeed | FormErrors:
+    form = _Form(values)
+    text = form.text(ids.INPUT_NEED, required=True)
+    return form.errors if form.errors or text is None else RecordNeed(text)
+
+
+def parse_priority(values: Any, case: Case, protection: str) -> SetPriority | FormErrors:
+    """"Prioritaire" on `protection` (from the metadata), with its reason."""
+    if protection not in _codes(protections(case.client)):
+        raise BadPayload("not a protection of the catalogue")
+    form = _Form(values)
+    reason = form.text(ids.INPUT_REASON, required=True)
+    return form.errors if form.errors or reason is None else SetPriority(protection, True, reason=reason)
+
+
+def parse_open_case(values: Any, allowed: Collection[str]) -> str | FormErrors:
+    """`/m3 ouvrir`: the value of the chosen option, if it is still one of `allowed`."""
+    form = _Form(values)
+    chosen = form.choice(ids.INPUT_CASE, allowed, required=True)
+    return form.errors if form.errors or chosen is None else chosen
+
+
+def parse_reassign(values: Any, emails: Mapping[str, str]) -> Reassign | FormErrors:
+    """The new agent; `emails` maps Slack user IDs to agents' e-mails."""
+    form = _Form(values)
+    agent = form.user(ids.INPUT_AGENT, emails)
+    return form.errors if form.errors or agent is None else Reassign(agent)

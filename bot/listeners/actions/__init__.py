@@ -1,0 +1,14 @@
+"""Button listeners, one function per control of `bot.views.ids`, registered here."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.listeners.actions import admin, call, plan, rebound
+from bot.views.ids import pattern
+
+
+def register(app: App) -> None:
+    for module in (call, admin, rebound, plan):
+        for action_id, listener in module.LISTENERS.items():
+            app.action(pattern(action_id))(listener)

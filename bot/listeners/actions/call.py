@@ -1,0 +1,35 @@
+"""Conduite d'appel: start the call, record how an attempt ended, close early."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.dispatch import actor_label
+from bot.listeners.common import arg, case_of, open_modal, run, untrusted
+from bot.views import ids, modals
+from flows import commands as cmd
+from flows.case import AttemptOutcome
+
+
+@untrusted
+def start_call(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    run(context, body, cmd.StartCall(caller=actor_label(context)))
+
+
+@untrusted
+def attempt(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    outcome = arg(context, "o", AttemptOutcome)
+    if outcome is AttemptOutcome.callback:
+        open_modal(client, body, modals.callback_modal(case_of(context)))
+    else:
+        run(context, body, cmd.RecordAttempt(outcome))
+
+
+@untrusted
+def close_early(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    open_modal(client, body, modals.close_early_modal(case_of(context)))
+
+
+LISTENERS = {ids.START_CALL: start_call, ids.ATTEMPT: attempt, ids.CLOSE_EARLY: close_early}

@@ -1,0 +1,65 @@
+"""Rebond commercial: the client's agreement, the protections, the priorities, the needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk import WebClient
+
+from bot.listeners.common import arg, case_of, open_modal, run, untrusted
+from bot.payloads import BadPayload
+from bot.views import ids, modals
+from flows import commands as cmd
+from flows.case import ProtectionAnswer
+from flows.script import agreement_wording
+
+
+@untrusted
+def agreement(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    answer = arg(context, "a", str)
+    if answer not in ("yes", "no"):
+        raise BadPayload("agreement answer")
+    run(context, body, cmd.RecordAgreement(agreed=answer == "yes", wording=agreement_wording()))
+
+
+@untrusted
+def protection_answer(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    protection, answer = arg(context, "p", str), arg(context, "a", ProtectionAnswer)
+    if answer is ProtectionAnswer.elsewhere:
+        open_modal(client, body, modals.elsewhere_modal(case_of(context), protection))
+    else:
+        run(context, body, cmd.AnswerProtection(protection, answer))
+
+
+@untrusted
+def protection_other(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    open_modal(client, body, modals.elsewhere_modal(case_of(context), None))
+
+
+@untrusted
+def priority_toggle(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    protection, on = arg(context, "p", str), arg(context, "on", bool)
+    if on:
+        open_modal(client, body, modals.priority_modal(case_of(context), protection))
+    else:
+        run(context, body, cmd.SetPriority(protection, False))
+
+
+@untrusted
+def need_add(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    open_modal(client, body, modals.need_modal(case_of(context)))
+
+
+@untrusted
+def rebound_finish(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    run(context, body, cmd.FinishRebound())
+
+
+LISTENERS = {
+    ids.AGREEMENT: agreement,
+    ids.PROTECTION_ANSWER: protection_answer,
+    ids.PROTECTION_ELSEWHERE_OTHER: protection_other,
+    ids.PRIORITY_TOGGLE: priority_toggle,
+    ids.NEED_ADD: need_add,
+    ids.REBOUND_FINISH: rebound_finish,
+}

@@ -1,0 +1,79 @@
+"""The `/m3` slash command: `aide`, `ouvrir`, `mes-dossiers`; anything else gets the help."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from sqlmodel import Session
+
+from bot.context import BotDeps
+from bot.listeners.common import open_modal
+from bot.rendering import agency_today
+from bot.views import modals
+from bot.views.blocks import Message
+from bot.views.help import help_message
+from bot.views.lists import CaseRow, my_cases
+from bot.views.text import day
+from flows.texts import t
+from storage.worklists import agent_queue, waiting_cases
+
+
+def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[str, Any], client: WebClient,
+       respond: Respond) -> None:
+    ack()
+    word = (command.get("text") or "").strip().split(" ")[0].lower()
+    if word == "ouvrir":
+        _open(body, context, client)
+    elif word in ("mes-dossiers", "dossiers"):
+        _my_cases(context, client, respond)
+    else:
+        message = help_message()
+        respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    deps: BotDeps = context["deps"]
+    with Session(deps.engine) as session:
+        waiting = waiting_cases(session)
+    choices = [(str(w.case_id), t("listeners.open_case_option", client=w.client, date=day(w.m3_date))) for w in waiting]
+    open_modal(client, body, modals.open_case_modal(choices))
+
+
+def _my_cases(context: dict[str, Any], client: WebClient, respond: Respond) -> None:
+    if context.get("actor") is None:
+        respond(text=t("listeners.not_an_agent"), response_type="ephemeral")
+        return
+    message = queue_message(context["deps"], context["actor"], client)
+    respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+def queue_message(deps: BotDeps, agent: str, client: WebClient) -> Message:
+    """The agent's open cases, most urgent first, each with a link to its thread."""
+    with Session(deps.engine) as session:
+        queue = agent_queue(session, agent, timezone=deps.settings.agency_timezone)
+    team = _team_url(client)
+    rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,
+                    thread_url=permalink(team, r.channel, r.ts)) for r in queue]
+    return my_cases(rows, agency_today(deps.settings))
+
+
+_team_urls: dict[str, str] = {}
+
+
+def _team_url(client: WebClient) -> str | None:
+    """The workspace's URL (auth.test), asked once per token: permalinks are built from it without a call each."""
+    if client.token not in _team_urls:
+        _team_urls[client.token] = client.auth_test().get("url") or ""
+    return _team_urls[client.token] or None
+
+
+def permalink(team_url: str | None, channel: str | None, ts: str | None) -> str | None:
+    if not (team_url and channel and ts):
+        return None
+    return f"{team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def register(app: App) -> None:
+    app.command("/m3")(m3)

@@ -1,0 +1,85 @@
+"""What the listeners share: the case of the request read without a lock (to fill a modal), opening a
+modal, applying a command and telling the agent when it is refused."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_bolt import Ack, BoltContext
+from slack_sdk import WebClient
+from sqlmodel import Session, select
+
+from bot.context import BotDeps
+from bot.dispatch import apply, tell
+from bot.payloads import BadPayload
+from flows.case import Case
+from flows.engine import Refused, authorize
+from flows.texts import t
+from storage.repository import load_case
+from storage.tables import Agent
+
+log = logging.getLogger(__name__)
+
+
+def case_of(context: dict[str, Any], command: Any = None) -> Case:
+    """The case, read without a lock to fill a modal, once the user is known to be allowed to act on it
+    (`command` names what the modal leads to when only some users may do it)."""
+    deps: BotDeps = context["deps"]
+    with Session(deps.engine) as session:
+        case = load_case(session, context["case_id"], lock=False)
+    authorize(case, context.get("actor"), is_lead=context.get("is_lead", False), command=command)
+    return case
+
+
+def slack_user_of(context: dict[str, Any], email: str | None) -> str | None:
+    """The Slack user ID of an agent, to preselect him in a user select."""
+    if not email:
+        return None
+    deps: BotDeps = context["deps"]
+    with Session(deps.engine) as session:
+        return session.exec(select(Agent.slack_user_id).where(Agent.email == email)).first()
+
+
+def open_modal(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    # trigger_id lives 3 seconds and works once: open the modal before anything else.
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def run(context: dict[str, Any], body: dict[str, Any], command: Any) -> None:
+    """Apply a button's command; a refusal is told to the agent in an ephemeral message."""
+    refusal = apply(context, command)
+    if refusal is not None:
+        tell(context, body, refusal.reason)
+
+
+def arg(context: dict[str, Any], key: str, kind: type | None = None) -> Any:
+    """An argument the button carried, checked: untrusted until it is a valid `kind` (an enum, int or str)."""
+    value = context["case_args"].get(key)
+    if kind is None:
+        return value
+    try:
+        if kind in (int, bool, str) and type(value) is not kind:
+            raise ValueError(value)
+        return kind(value)
+    except (TypeError, ValueError) as error:
+        raise BadPayload(f"argument {key} is not a {kind.__name__}") from error
+
+
+def untrusted(listener: Callable[..., None]) -> Callable[..., None]:
+    """Wrap an action listener: an argument the bot did not write is told to the user, never raised."""
+
+    def wrapper(ack: Ack, body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        ack()
+        try:
+            listener(body=body, context=context, client=client)
+        except BadPayload as error:
+            log.warning("%s refused: %s", listener.__name__, error)
+            tell(context, body, t("bot.refusal.unknown_action"))
+        except Refused as refusal:
+            tell(context, body, refusal.reason)
+
+    # Not functools.wraps: Bolt reads the signature to pass arguments, and must see this one (with ack).
+    wrapper.__name__ = listener.__name__
+    return wrapper

@@ -1,0 +1,162 @@
+"""The global middleware: who acts, on which case, under which idempotency key, before any listener runs.
+
+Everything read from a Slack payload is untrusted. A button value or `private_metadata` the bot did not write,
+or naming a case that does not exist, is answered here (acknowledged, the user told in French) and never
+reaches a listener. Slack's retries of an event already seen are acknowledged and dropped.
+Logs name the kind of request and the reason, never a person.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
+
+from bot import agents
+from bot.context import BotDeps
+from bot.payloads import BadPayload, decode
+from flows.texts import t
+from storage.tables import M3Case, ProcessedRequest
+
+log = logging.getLogger(__name__)
+
+REMEMBERED_EVENTS = 10_000
+
+
+class _RecentKeys:
+    """The last event keys this process saw: a Slack retry of one still in hand is not handled twice."""
+
+    def __init__(self, size: int):
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def add(self, key: str) -> bool:
+        """Remember `key`; False when it was already there."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+
+def install(app: App, deps: BotDeps, background: Executor) -> None:
+    """Register the middleware; `background` sends refusals after the acknowledgement has gone."""
+    seen_events = _RecentKeys(REMEMBERED_EVENTS)
+
+    def load_request_context(
+        request: BoltRequest, body: dict[str, Any], context: dict[str, Any], client: WebClient, next: Callable[[], None]
+    ) -> BoltResponse | None:
+        kind = _kind(body)
+        user_id = _user_id(body)
+        context["deps"] = deps
+        context["case_id"], context["case_args"] = None, {}
+        context["actor"] = agents.actor_for(deps.engine, client, user_id) if user_id else None
+        context["is_lead"] = user_id in deps.leads
+        context["request_key"] = _request_key(kind, body)
+
+        if kind == "event_callback" and context["request_key"]:
+            first_time = seen_events.add(context["request_key"])
+            if request.headers.get("x-slack-retry-num") and (not first_time or _processed(deps, context["request_key"])):
+                log.info("Slack retry of an event already handled, dropped (%s)", body.get("event", {}).get("type"))
+                return BoltResponse(status=200, body="")
+
+        if kind in ("block_actions", "view_submission"):
+            try:
+                case_id, case_args = decode(_carried(kind, body))
+            except BadPayload as error:
+                return _refuse(kind, body, client, background, t("bot.refusal.unknown_action"), str(error))
+            if case_id is not None and not _case_exists(deps, case_id):
+                return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
+            context["case_id"], context["case_args"] = case_id, case_args
+        next()
+        return None
+
+    app.middleware(load_request_context)
+
+
+def _kind(body: dict[str, Any]) -> str | None:
+    if "command" in body and "trigger_id" in body:
+        return "slash_command"
+    return body.get("type")
+
+
+def _user_id(body: dict[str, Any]) -> str | None:
+    if isinstance(body.get("user"), dict):
+        return body["user"].get("id")
+    if "user_id" in body:
+        return body["user_id"]
+    event = body.get("event")
+    return event.get("user") if isinstance(event, dict) and isinstance(event.get("user"), str) else None
+
+
+def _request_key(kind: str | None, body: dict[str, Any]) -> str | None:
+    if kind == "block_actions" and body.get("actions"):
+        action = body["actions"][0]
+        return f"action:{action.get('action_ts')}:{action.get('action_id')}:{_user_id(body)}"
+    if kind == "view_submission":
+        return f"view:{body['view'].get('id')}:{body['view'].get('hash')}"
+    if kind == "slash_command":
+        return f"command:{body.get('trigger_id')}"
+    if kind == "event_callback" and body.get("event_id"):
+        return f"event:{body['event_id']}"
+    return None
+
+
+def _carried(kind: str, body: dict[str, Any]) -> str | None:
+    """The bot's own encoded text: a button's value, a select's option value, else the modal's metadata."""
+    if kind == "view_submission":
+        return body["view"].get("private_metadata")
+    action = (body.get("actions") or [{}])[0]
+    if "value" in action:
+        return action["value"]
+    if isinstance(action.get("selected_option"), dict):
+        return action["selected_option"].get("value")
+    return (body.get("view") or {}).get("private_metadata")
+
+
+def _case_exists(deps: BotDeps, case_id: int) -> bool:
+    with Session(deps.engine) as session:
+        return session.get(M3Case, case_id) is not None
+
+
+def _processed(deps: BotDeps, key: str) -> bool:
+    with Session(deps.engine) as session:
+        return session.get(ProcessedRequest, key) is not None
+
+
+def _refuse(
+    kind: str, body: dict[str, Any], client: WebClient, background: Executor, text: str, reason: str
+) -> BoltResponse:
+    action_id = (body.get("actions") or [{}])[0].get("action_id") or (body.get("view") or {}).get("callback_id")
+    log.warning("%s refused before any listener (%s): %s", kind, action_id, reason)
+    if kind == "view_submission":
+        block_id = next((b.get("block_id") for b in body["view"].get("blocks", []) if b.get("type") == "input"), None)
+        if block_id:
+            return BoltResponse(status=200, body={"response_action": "errors", "errors": {block_id: text}})
+    background.submit(_tell, client, body, text)
+    return BoltResponse(status=200, body="")
+
+
+def _tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+    """An ephemeral message where the user clicked; the app's DM when there is no channel (Home, modal)."""
+    user = _user_id(body)
+    channel = (body.get("channel") or {}).get("id")
+    thread_ts = (body.get("container") or {}).get("thread_ts")
+    try:
+        if channel:
+            client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
+        else:
+            client.chat_postMessage(channel=user, text=text)
+    except SlackApiError as error:
+        log.warning("refusal not delivered: %s", error.response.get("error"))

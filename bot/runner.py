@@ -1,0 +1,112 @@
+"""`m3bot run`: check the settings, migrate, start delivery, then serve Slack (Socket Mode or HTTP).
+
+A missing or wrong setting ends the start-up with one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import NoReturn
+from urllib.error import URLError
+
+import sqlalchemy as sa
+import waitress
+from waitress import wasyncore
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.agents import match_agents
+from bot.app import create_app, deps_of, web_client
+from config.settings import Settings
+from flows.texts import t
+from storage.db import DatabaseUrlError, make_engine, migrate
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HTTP_THREADS = 8
+
+
+def missing_settings(settings: Settings) -> list[str]:
+    """The environment names of the settings `run` cannot start without."""
+    required = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "M3_CHANNEL": settings.m3_channel}
+    if not settings.slack_app_token:  # HTTP mode: requests are authenticated by their signature
+        required["SLACK_SIGNING_SECRET"] = settings.slack_signing_secret
+    return [name for name, value in required.items() if not value]
+
+
+def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
+    """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
+    if missing := missing_settings(settings):
+        _stop(t("bot.startup.missing", names=", ".join(missing)))
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
+        _stop(t("bot.startup.database", reason=type(error).__name__))
+    client = web_client(settings)
+    _check_slack(settings, client)
+    for email in match_agents(engine, client).unknown:
+        print(t("bot.agents.unknown_email", email=email), file=sys.stderr)
+
+    app = create_app(settings, engine, client=client)
+    deliverer = deps_of(app).deliverer
+    deliverer.start()
+    try:
+        if settings.slack_app_token:
+            print(t("bot.startup.listening_socket"), file=sys.stderr)
+            SocketModeHandler(app, settings.slack_app_token).start()
+        else:
+            server, thread = serve_http(app, host, settings.port)
+            print(t("bot.startup.listening_http", host=host, port=settings.port), file=sys.stderr)
+            try:
+                while thread.is_alive():
+                    thread.join(1.0)  # a timed join keeps Ctrl-C responsive
+            finally:
+                stop_http(server, thread)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        deliverer.stop()
+
+
+def serve_http(app: App, host: str, port: int) -> tuple[waitress.server.BaseWSGIServer, threading.Thread]:
+    """Serve `app` at /slack/events with waitress in a background thread; port 0 picks a free one
+    (read it back as `server.effective_port`). Stop with `stop_http`."""
+    server = waitress.create_server(
+        SlackRequestHandler(app, path=EVENTS_PATH), host=host, port=port, threads=HTTP_THREADS, ident="m3bot"
+    )
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, timeout: float = 5.0) -> None:
+    # Sockets are closed from inside waitress's own loop (a trigger thunk): closing them from another
+    # thread would pull them from under its select().
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    thread.join(timeout)
+    server.task_dispatcher.shutdown(timeout=timeout)
+
+
+def _check_slack(settings: Settings, client: WebClient) -> None:
+    try:
+        client.auth_test()
+    except SlackApiError as error:
+        _stop(t("bot.startup.slack_auth", error=error.response.get("error")))
+    except (URLError, OSError):
+        _stop(t("bot.startup.slack_unreachable", url=settings.slack_api_url))
+    try:
+        client.conversations_info(channel=settings.m3_channel)
+    except SlackApiError as error:
+        _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.response.get("error")))
+
+
+def _stop(line: str) -> NoReturn:
+    print(line, file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,221 @@
+"""The modals that collect what a button cannot: a changed field, a missing piece, a contract held
+elsewhere, an action, a callback, an early closing, a need, a priority's reason, a case to open, a new agent.
+
+Each returns the view as a dict for `views.open`, validated by slack_sdk's `View`. Its callback_id is an
+`ids.MODAL_*`, its private_metadata `encode(case_id, ...)`, its inputs the `ids.INPUT_*` that
+`bot.forms` reads back. Arguments decoded from a button's value are untrusted: one that names no field,
+contract or protection of the case raises `BadPayload`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    CheckboxesElement,
+    DatePickerElement,
+    DateTimePickerElement,
+    InputBlock,
+    InputInteractiveElement,
+    Option,
+    PlainTextInputElement,
+    RadioButtonsElement,
+    StaticSelectElement,
+    UserSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.payloads import BadPayload, encode
+from bot.views import ids
+from bot.views.blocks import context, section
+from bot.views.choices import Choices, field_choices, label_of, pieces, protections
+from bot.views.text import clip, escape, label, t
+from flows import texts
+from flows.case import ActionKind, Case, CloseReason, Contract
+from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
+from flows.script import describe_contract, recovery_modes
+
+TITLE_MAX = 24
+OPTION_TEXT = 75
+MAX_OPTIONS = 100
+FIELD_MAX = 250  # one client-file value, an insurer's name
+CLOSE_EARLY_REASONS = (CloseReason.unreachable, CloseReason.refused, CloseReason.duplicate)
+
+
+def _modal(
+    callback_id: str, name: str, metadata: str, blocks: Sequence[Block], *, submit: bool = True
+) -> dict[str, Any]:
+    view = View(
+        type="modal",
+        callback_id=callback_id,
+        title=clip(t(f"modals.{name}.title"), TITLE_MAX),
+        submit=clip(t("modals.submit"), TITLE_MAX) if submit else None,
+        close=clip(t("modals.cancel"), TITLE_MAX),
+        private_metadata=metadata,
+        blocks=list(blocks),
+    )
+    return view.to_dict()
+
+
+def _input(block: str, text: str, element: InputInteractiveElement, *, optional: bool = False,
+           hint: str | None = None) -> InputBlock:
+    return InputBlock(block_id=block, label=clip(text, 2000), element=element, optional=optional, hint=hint)
+
+
+def _options(choices: Choices) -> list[Option]:
+    return [Option(value=code, text=clip(text, OPTION_TEXT)) for code, text in choices[:MAX_OPTIONS]]
+
+
+def _select(block: str, choices: Choices, initial: str | None = None) -> StaticSelectElement:
+    options = _options(choices)
+    chosen = next((o for o in options if o.value == initial), None)
+    return StaticSelectElement(action_id=block, options=options, initial_option=chosen,
+                               placeholder=t("modals.choose"))
+
+
+def _text(block: str, *, initial: str | None = None, multiline: bool = False,
+          limit: int = MAX_FREE_TEXT) -> PlainTextInputElement:
+    return PlainTextInputElement(action_id=block, initial_value=(initial or "")[:limit] or None,
+                                 multiline=multiline, max_length=limit)
+
+
+def _check(block: str, code: str, text: str) -> CheckboxesElement:
+    return CheckboxesElement(action_id=block, options=_options([(code, text)]))
+
+
+def _contract(case: Case, number: object) -> Contract:
+    contract = next((c for c in case.contracts if c.number == number), None)
+    if contract is None:
+        raise BadPayload("no such contract in this case")
+    return contract
+
+
+def profile_field_modal(case: Case, field: str) -> dict[str, Any]:
+    """"Modifié" on a client-file field: a select for the situations, a text input holding the current
+    value for the others (SIREN, NAF and activité only exist for pro and TNS clients)."""
+    if field not in case.client.profile_fields():
+        raise BadPayload("not a field of this client's file")
+    current = case.client.value(field)
+    options = field_choices(field)
+    element: InputInteractiveElement = (
+        _select(ids.INPUT_VALUE, options, current)
+        if options
+        else _text(ids.INPUT_VALUE, initial=current, limit=FIELD_MAX)
+    )
+    hint = texts.data("slack.modals.profile_field.hints").get(field)
+    shown = label_of(options, current) if options else current
+    blocks: list[Block] = [
+        context(t("modals.profile_field.current", value=escape(shown) if shown else t("steps.empty"))),
+        _input(ids.INPUT_VALUE, t("modals.profile_field.new_value", field=label("field", field)), element, hint=hint),
+    ]
+    return _modal(ids.MODAL_PROFILE_FIELD, "profile_field", encode(case.id, f=field), blocks)
+
+
+def missing_piece_modal(case: Case, contract_number: str) -> dict[str, Any]:
+    """"Pièce manquante": the piece (catalogue of the product's family, or typed) and how it will come."""
+    contract = _contract(case, contract_number)
+    blocks: list[Block] = [
+        context(t("modals.missing_piece.contract", number=escape(contract.number),
+                  description=escape(describe_contract(contract, case.client.postcode)))),
+        _input(ids.INPUT_PIECE, t("modals.missing_piece.piece"), _select(ids.INPUT_PIECE, pieces(contract)),
+               optional=True),
+        _input(ids.INPUT_PIECE_OTHER, t("modals.missing_piece.other"),
+               _text(ids.INPUT_PIECE_OTHER, limit=FIELD_MAX), optional=True, hint=t("modals.missing_piece.other_hint")),
+        _input(ids.INPUT_RECOVERY, t("modals.missing_piece.recovery"), _select(ids.INPUT_RECOVERY, recovery_modes())),
+    ]
+    return _modal(ids.MODAL_MISSING_PIECE, "missing_piece", encode(case.id, n=contract.number), blocks)
+
+
+def elsewhere_modal(case: Case, protection: str | None) -> dict[str, Any]:
+    """"Contrat ailleurs": which protection (preselected from its row), the insurer, the renewal date."""
+    choices = protections(case.client)
+    if protection is not None and protection not in dict(choices):
+        raise BadPayload("not a protection of the catalogue")
+    blocks: list[Block] = [
+        _input(ids.INPUT_PROTECTION, t("modals.elsewhere.protection"),
+               _select(ids.INPUT_PROTECTION, choices, protection)),
+        _input(ids.INPUT_INSURER, t("modals.elsewhere.insurer"), _text(ids.INPUT_INSURER, limit=FIELD_MAX)),
+        _input(ids.INPUT_RENEWAL, t("modals.elsewhere.renewal"), DatePickerElement(action_id=ids.INPUT_RENEWAL),
+               optional=True),
+    ]
+    return _modal(ids.MODAL_ELSEWHERE, "elsewhere", encode(case.id, p=protection), blocks)
+
+
+def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None) -> dict[str, Any]:
+    """An action of the plan: kind, due date, owner (a Slack user, the agent by default: pass his user ID),
+    "bilan global" purpose and the reason (duty of advice)."""
+    kinds = [(k.value, label("action", k.value)) for k in ActionKind]
+    blocks: list[Block] = [
+        _input(ids.INPUT_KIND, t("modals.action.kind"), _select(ids.INPUT_KIND, kinds, kind.value)),
+        _input(ids.INPUT_DUE, t("modals.action.due"), DatePickerElement(action_id=ids.INPUT_DUE)),
+        _input(ids.INPUT_OWNER, t("modals.action.owner"),
+               UserSelectElement(action_id=ids.INPUT_OWNER, initial_user=owner_user_id)),
+        _input(ids.INPUT_PURPOSE, t("modals.action.purpose"),
+               _check(ids.INPUT_PURPOSE, BILAN_GLOBAL, t("plan.purpose.bilan_global")), optional=True),
+        _input(ids.INPUT_REASON, t("modals.action.reason"), _text(ids.INPUT_REASON, multiline=True), optional=True,
+               hint=t("modals.action.reason_hint")),
+    ]
+    return _modal(ids.MODAL_ACTION, "action", encode(case.id, k=kind.value), blocks)
+
+
+def callback_modal(case: Case) -> dict[str, Any]:
+    """"Rappeler plus tard": the booked date and time, and whether the client asked for that exact time."""
+    blocks: list[Block] = [
+        _input(ids.INPUT_CALLBACK_AT, t("modals.callback.at"), DateTimePickerElement(action_id=ids.INPUT_CALLBACK_AT),
+               hint=t("modals.callback.hours")),
+        _input(ids.INPUT_CLIENT_REQUESTED, t("modals.callback.requested_label"),
+               _check(ids.INPUT_CLIENT_REQUESTED, "yes", t("modals.callback.requested")), optional=True),
+    ]
+    return _modal(ids.MODAL_CALLBACK, "callback", encode(case.id), blocks)
+
+
+def close_early_modal(case: Case) -> dict[str, Any]:
+    """Closing before the end: injoignable, refus or doublon, and a note."""
+    reasons = _options([(r.value, label("close_reason", r.value)) for r in CLOSE_EARLY_REASONS])
+    blocks: list[Block] = [
+        _input(ids.INPUT_CLOSE_REASON, t("modals.close_early.reason"),
+               RadioButtonsElement(action_id=ids.INPUT_CLOSE_REASON, options=reasons)),
+        _input(ids.INPUT_NOTE, t("modals.close_early.note"), _text(ids.INPUT_NOTE, multiline=True), optional=True),
+    ]
+    return _modal(ids.MODAL_CLOSE_EARLY, "close_early", encode(case.id), blocks)
+
+
+def need_modal(case: Case) -> dict[str, Any]:
+    """"Besoin exprimé": the client's need, in his words."""
+    blocks = [_input(ids.INPUT_NEED, t("modals.need.text"), _text(ids.INPUT_NEED, multiline=True))]
+    return _modal(ids.MODAL_NEED, "need", encode(case.id), blocks)
+
+
+def priority_modal(case: Case, protection: str) -> dict[str, Any]:
+    """"Prioritaire" on a gap: why it is one of the call's 2-3 priorities (duty of advice)."""
+    names = dict(protections(case.client))
+    if protection not in names:
+        raise BadPayload("not a protection of the catalogue")
+    blocks: list[Block] = [
+        context(t("modals.priority.protection", protection=escape(names[protection]))),
+        _input(ids.INPUT_REASON, t("modals.priority.reason"), _text(ids.INPUT_REASON, multiline=True)),
+    ]
+    return _modal(ids.MODAL_PRIORITY, "priority", encode(case.id, p=protection), blocks)
+
+
+def open_case_modal(choices: Choices) -> dict[str, Any]:
+    """`/m3 ouvrir`: pick one of the clients due and not opened yet; `choices` are (value, label) pairs,
+    the value being what the opener needs (at most 150 characters, the first 100 shown)."""
+    if not choices:
+        blocks: list[Block] = [section(t("modals.open_case.none"))]
+        return _modal(ids.MODAL_OPEN_CASE, "open_case", encode(None), blocks, submit=False)
+    blocks = [_input(ids.INPUT_CASE, t("modals.open_case.client"), _select(ids.INPUT_CASE, choices))]
+    if len(choices) > MAX_OPTIONS:
+        blocks.append(context(t("more", count=len(choices) - MAX_OPTIONS)))
+    return _modal(ids.MODAL_OPEN_CASE, "open_case", encode(None), blocks)
+
+
+def reassign_modal(case: Case, agent_user_id: str | None) -> dict[str, Any]:
+    """A lead hands the case to another agent (the current agent's user ID preselected)."""
+    blocks = [
+        _input(ids.INPUT_AGENT, t("modals.reassign.agent"),
+               UserSelectElement(action_id=ids.INPUT_AGENT, initial_user=agent_user_id)),
+    ]
+    return _modal(ids.MODAL_REASSIGN, "reassign", encode(case.id), blocks)

@@ -1,0 +1,88 @@
+"""The scheduler's messages: the reminder of a booked callback (in the case's thread, mentioning the
+agent), the reminder of an action of the plan, and the leads' morning digest.
+
+Buttons, for the listeners:
+- `CALLBACK_RESUME` (value ``encode(case_id)``): the agent takes the callback now; the listener applies
+  `flows.commands.CallbackDue` when the case still waits in `scheduled_callback`, which puts the call
+  outcomes on the contact step.
+- `ids.CLOSE_EARLY` (value ``encode(case_id)``), offered after the configured number of unanswered
+  attempts: opens `ids.MODAL_CLOSE_EARLY` as on the contact step.
+- `ids.ACTION_DONE` suffixed with the action id (value ``encode(case_id, i=action_id)``): marks the
+  action done (`flows.commands.CompleteAction`), which stops its reminders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from slack_sdk.models.blocks import Block
+
+from bot.payloads import encode
+from bot.views import ids
+from bot.views.blocks import Message, button, buttons, context, header, message, section
+from bot.views.text import AGENCY_TZ, client_name, day, escape, label, moment, person
+from flows import texts
+from flows.case import Action, Case, State
+from scheduler.digest import Digest
+
+CALLBACK_RESUME = "m3.reminder.callback_resume"
+# Lines of the digest's per-agent section: a message holds 50 blocks, one section keeps them together.
+DIGEST_AGENTS = 40
+
+
+def t(key: str, **values: object) -> str:
+    return texts.t(f"reminders.{key}", **values)
+
+
+def mention(slack_user_id: str | None, email: str | None, names: Mapping[str, str]) -> str:
+    """`<@U…>` notifies the agent; an agent unknown to Slack is named instead."""
+    return f"<@{slack_user_id}>" if slack_user_id else person(email, names)
+
+
+def callback_reminder(
+    case: Case, *, who: str, callback_at: datetime, unanswered: int, offer_unreachable: bool, tz: str = AGENCY_TZ
+) -> Message:
+    when = moment(callback_at, tz)
+    body = "callback.body_requested" if case.callback_client_requested else "callback.body"
+    controls = [button(t("callback.call_now"), CALLBACK_RESUME, encode(case.id), style="primary")]
+    blocks: list[Block] = [section(t(body, mention=who, client=client_name(case), when=when))]
+    if offer_unreachable:
+        blocks.append(context(t("callback.unreachable", count=unanswered)))
+        controls.append(button(t("callback.close_unreachable"), ids.CLOSE_EARLY, encode(case.id), style="danger"))
+    blocks.append(buttons(controls))
+    return message(t("callback.text", client=client_name(case), when=when), blocks)
+
+
+def action_reminder(case: Case, action: Action, *, who: str, overdue: bool) -> Message:
+    values = {"kind": label("action", action.kind.value), "client": client_name(case), "due": day(action.due_on)}
+    suffix = "_overdue" if overdue else ""
+    done = button(label("buttons", "action_done"), ids.suffixed(ids.ACTION_DONE, action.id),
+                  encode(case.id, i=action.id), style="primary")
+    blocks: list[Block] = [section(t(f"action.body{suffix}", mention=who, **values), accessory=done)]
+    if action.reason:
+        blocks.append(context(t("action.reason", reason=escape(action.reason))))
+    return message(t(f"action.text{suffix}", **values), blocks)
+
+
+def digest_message(digest: Digest, names: Mapping[str, str]) -> Message:
+    title = t("digest.title", day=day(digest.day))
+    states = [
+        t("digest.state_line", state=label("state", state.value), count=digest.per_state[state.value])
+        for state in State  # the guide's order
+        if state.value in digest.per_state
+    ]
+    blocks: list[Block] = [
+        header(title),
+        section(t("digest.opened", count=len(digest.opened))),
+        section("\n".join([t("digest.per_state"), *states]) if states else t("digest.none_open")),
+        section(t("digest.overdue", callbacks=digest.overdue_callbacks, actions=digest.overdue_actions)),
+    ]
+    agents = [
+        t("digest.agent_line", agent=person(load.agent, names) if load.agent else t("digest.unassigned"),
+          cases=load.open_cases, callbacks=load.overdue_callbacks, actions=load.overdue_actions)
+        for load in digest.per_agent[:DIGEST_AGENTS]
+    ]
+    if agents:
+        blocks.append(section("\n".join([t("digest.per_agent"), *agents])))
+    return message(t("digest.text", day=day(digest.day)), blocks)

@@ -1,0 +1,998 @@
+"""A local stand-in for the Slack Web API, and the Slack side of interactions, on 127.0.0.1 only.
+
+The bot talks to it through `WebClient(base_url=standin.api_url)`; it answers the methods the bot calls with
+Slack's documented shapes and errors, keeps channels, threads, ephemerals and views in memory, records every
+call, and can be told to fail (HTTP 500, slowness, `ratelimited` with `Retry-After`). It also plays Slack
+towards the bot: clicks, view submissions, slash commands and events, signed as Slack signs them.
+The tests use it; the local sandbox (issue 5) grows on the same public API.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View as ViewModel
+from slack_sdk.signature import SignatureVerifier
+
+MESSAGE_BLOCKS = 50
+VIEW_BLOCKS = 100
+MESSAGE_TEXT = 40_000
+TRIGGER_LIFETIME = 3.0  # seconds, as Slack documents
+
+
+class SlackError(Exception):
+    """An `ok: false` answer; `extra` adds Slack's detail fields (e.g. `errors` of invalid_blocks)."""
+
+    def __init__(self, error: str, **extra: Any):
+        super().__init__(error)
+        self.error = error
+        self.extra = extra
+
+
+@dataclass
+class User:
+    id: str
+    email: str
+    name: str
+    real_name: str = ""
+
+    def as_slack(self, team_id: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "team_id": team_id,
+            "name": self.name,
+            "real_name": self.real_name or self.name,
+            "deleted": False,
+            "is_bot": False,
+            "profile": {"email": self.email, "real_name": self.real_name or self.name, "display_name": self.name},
+        }
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_im: bool = False
+    user: str | None = None  # the other party of an IM
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    user: str
+    thread_ts: str | None = None
+    edited: bool = False
+    files: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_slack(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if self.blocks:
+            data["blocks"] = self.blocks
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        if self.edited:
+            data["edited"] = {"user": self.user, "ts": self.ts}
+        if self.files:
+            data["files"] = self.files
+        return data
+
+
+@dataclass
+class Ephemeral:
+    channel: str
+    user: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+
+
+@dataclass
+class View:
+    id: str
+    user: str
+    type: str  # modal or home
+    content: dict[str, Any]
+    hash: str
+    root_id: str
+    previous_id: str | None = None
+    external_id: str | None = None
+
+    def as_slack(self, team_id: str, app_id: str) -> dict[str, Any]:
+        return {
+            **self.content,
+            "id": self.id,
+            "team_id": team_id,
+            "app_id": app_id,
+            "hash": self.hash,
+            "root_view_id": self.root_id,
+            "previous_view_id": self.previous_id,
+            "external_id": self.external_id or "",
+            "private_metadata": self.content.get("private_metadata", ""),
+            "callback_id": self.content.get("callback_id", ""),
+            "state": {"values": {}},
+        }
+
+
+@dataclass
+class Call:
+    """One Web API call as received: method, parsed arguments, and when (time.monotonic())."""
+
+    method: str
+    args: dict[str, Any]
+    at: float
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BotReply:
+    """The bot's HTTP answer to something the stand-in sent it."""
+
+    status: int
+    body: str
+    elapsed: float
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+@dataclass
+class _Fault:
+    times: int
+    status: int = 500
+    retry_after: int | None = None
+    delay: float = 0.0
+
+
+class SlackStandIn:
+    """The Web API stand-in server plus the state it keeps; start() before use, stop() after."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "xoxb-standin",
+        signing_secret: str = "standin-signing-secret",
+        team_id: str = "T0STANDIN",
+        app_id: str = "A0STANDIN",
+        bot_user_id: str = "U0BOT",
+    ):
+        self.token = token
+        self.signing_secret = signing_secret
+        self.team_id = team_id
+        self.app_id = app_id
+        self.bot_user_id = bot_user_id
+        self.bot_url: str | None = None  # where interactions go, e.g. http://127.0.0.1:3000/slack/events
+        self.users: dict[str, User] = {}
+        self.channels: dict[str, Channel] = {}
+        self.messages: dict[str, list[Message]] = defaultdict(list)
+        self.ephemerals: list[Ephemeral] = []
+        self.views: dict[str, View] = {}
+        self.modal_stacks: dict[str, list[str]] = defaultdict(list)  # user -> view ids, root first
+        self.homes: dict[str, str] = {}  # user -> home view id
+        self.files: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at)
+        self._responses: dict[str, tuple[str, str | None, str]] = {}  # response_url id -> (channel, ts, user)
+        self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
+        self._rates: dict[str, tuple[float, bool]] = {}  # method -> (calls per second, per channel)
+        self._last_allowed: dict[tuple[str, str], float] = {}
+        self._clock = itertools.count(1)
+        self._ids = itertools.count(1)
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "chat.delete": self._delete,
+            "chat.getPermalink": self._permalink,
+            "views.open": self._views_open,
+            "views.push": self._views_push,
+            "views.update": self._views_update,
+            "views.publish": self._views_publish,
+            "users.lookupByEmail": self._lookup_by_email,
+            "users.info": self._users_info,
+            "conversations.info": self._conversations_info,
+            "conversations.replies": self._replies,
+            "conversations.open": self._conversations_open,
+            "files.getUploadURLExternal": self._upload_url,
+            "files.completeUploadExternal": self._complete_upload,
+        }
+
+    # ---- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> SlackStandIn:
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> SlackStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() the stand-in first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """The value for `WebClient(base_url=...)` / SLACK_API_URL."""
+        return f"{self.base_url}/api/"
+
+    # ---- seeding and fault injection ----------------------------------------------------------------
+
+    def add_user(self, id: str, email: str, name: str, real_name: str = "") -> User:
+        with self._lock:
+            self.users[id] = User(id, email, name, real_name)
+            return self.users[id]
+
+    def add_channel(self, id: str, name: str) -> Channel:
+        with self._lock:
+            self.channels[id] = Channel(id, name)
+            return self.channels[id]
+
+    def fail(self, method: str, *, times: int = 1, status: int = 500) -> None:
+        """The next `times` calls of `method` answer HTTP `status` (5xx: Slack is having trouble)."""
+        with self._lock:
+            self._faults[method].append(_Fault(times, status=status))
+
+    def ratelimit(self, method: str, *, times: int = 1, retry_after: int = 1) -> None:
+        """The next `times` calls of `method` answer 429 `ratelimited` with `Retry-After`."""
+        with self._lock:
+            self._faults[method].append(_Fault(times, status=429, retry_after=retry_after))
+
+    def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """The next `times` calls of `method` answer after `seconds` (to trigger client timeouts)."""
+        with self._lock:
+            self._faults[method].append(_Fault(times, status=200, delay=seconds))
+
+    def rate(self, method: str, per_second: float, *, per_channel: bool = False) -> None:
+        """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s) with 429s."""
+        with self._lock:
+            self._rates[method] = (per_second, per_channel)
+
+    # ---- reading the state -------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def channel_messages(self, channel: str) -> list[Message]:
+        """Top-level messages of a channel, oldest first."""
+        with self._lock:
+            return [m for m in self.messages[channel] if m.thread_ts in (None, m.ts)]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        """Replies under the message `ts`, oldest first (the parent excluded)."""
+        with self._lock:
+            return [m for m in self.messages[channel] if m.thread_ts == ts and m.ts != ts]
+
+    def message(self, channel: str, ts: str) -> Message:
+        with self._lock:
+            return self._find(channel, ts)
+
+    def ephemerals_for(self, user: str) -> list[Ephemeral]:
+        with self._lock:
+            return [e for e in self.ephemerals if e.user == user]
+
+    def open_modal(self, user: str) -> View | None:
+        """The modal on top of the user's stack, if any."""
+        with self._lock:
+            stack = self.modal_stacks.get(user)
+            return self.views[stack[-1]] if stack else None
+
+    def home(self, user: str) -> View | None:
+        with self._lock:
+            view_id = self.homes.get(user)
+            return self.views[view_id] if view_id else None
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Block until `condition()` is truthy after some API call (or raise TimeoutError)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not (result := condition()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("condition not met on the Slack stand-in")
+                self._changed.wait(remaining)
+            return result
+
+    # ---- playing Slack towards the bot -------------------------------------------------------------
+
+    def new_trigger(self, user: str) -> str:
+        with self._lock:
+            trigger_id = f"{next(self._ids)}.{int(time.time())}.{hashlib.sha1(user.encode()).hexdigest()[:12]}"
+            self._triggers[trigger_id] = (user, time.monotonic())
+            return trigger_id
+
+    def click(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None) -> BotReply:
+        """Press the element `action_id` of a message, ephemeral message or view, as `user`.
+
+        `value` replaces a button's value (to forge one) or picks a select's option / user / date.
+        """
+        return self.send_interaction(self.block_actions(user, target, action_id, value))
+
+    def block_actions(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None) -> dict[str, Any]:
+        """The `block_actions` payload Slack would send for that click (see `click`)."""
+        with self._lock:
+            blocks = target.content.get("blocks", []) if isinstance(target, View) else target.blocks
+            block_id, element = _find_element(blocks, action_id)
+            payload = self._interaction_base(user, "block_actions")
+            payload["actions"] = [_action_payload(element, block_id, value)]
+            if isinstance(target, View):
+                payload["container"] = {"type": "view", "view_id": target.id}
+                payload["view"] = target.as_slack(self.team_id, self.app_id)
+            else:
+                ephemeral = isinstance(target, Ephemeral)
+                payload["container"] = {
+                    "type": "message",
+                    "message_ts": target.ts,
+                    "channel_id": target.channel,
+                    "is_ephemeral": ephemeral,
+                    **({"thread_ts": target.thread_ts} if target.thread_ts else {}),
+                }
+                payload["channel"] = {"id": target.channel, "name": self._channel_name(target.channel)}
+                payload["message"] = {"type": "message", "ts": target.ts, "text": target.text, "blocks": blocks}
+                payload["response_url"] = self._response_url(target.channel, None if ephemeral else target.ts, user)
+            return payload
+
+    def submit_view(self, user: str, view_id: str, values: dict[str, dict[str, Any]]) -> BotReply:
+        """Submit a modal with `values` as {block_id: {action_id: value}}, then apply the bot's response_action."""
+        with self._lock:
+            view = self.views[view_id]
+            slack_view = view.as_slack(self.team_id, self.app_id)
+            slack_view["state"] = {"values": _state_values(view.content.get("blocks", []), values)}
+            payload = self._interaction_base(user, "view_submission")
+            payload["view"] = slack_view
+        reply = self.send_interaction(payload)
+        if reply.status == 200:
+            self._apply_response_action(user, view_id, reply.json())
+        return reply
+
+    def close_view(self, user: str, view_id: str) -> BotReply:
+        with self._lock:
+            payload = self._interaction_base(user, "view_closed")
+            payload["view"] = self.views[view_id].as_slack(self.team_id, self.app_id)
+            payload["is_cleared"] = False
+            self._close_modals(user)
+        return self.send_interaction(payload)
+
+    def slash_command(self, user: str, command: str, text: str = "", channel: str | None = None) -> BotReply:
+        with self._lock:
+            channel = channel or self._im_with(user).id
+            form = {
+                "token": "legacy-verification-token",
+                "team_id": self.team_id,
+                "team_domain": "standin",
+                "channel_id": channel,
+                "channel_name": self._channel_name(channel),
+                "user_id": user,
+                "user_name": self.users[user].name if user in self.users else user,
+                "command": command,
+                "text": text,
+                "api_app_id": self.app_id,
+                "is_enterprise_install": "false",
+                "response_url": self._response_url(channel, None, user),
+                "trigger_id": self.new_trigger(user),
+            }
+        return self.send(urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
+
+    def app_home_opened(self, user: str, *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
+        with self._lock:
+            home = self.home(user)
+            event: dict[str, Any] = {
+                "type": "app_home_opened",
+                "user": user,
+                "channel": self._im_with(user).id,
+                "tab": "home",
+                "event_ts": self._next_ts(),
+            }
+            if home:
+                event["view"] = home.as_slack(self.team_id, self.app_id)
+        return self.send_event(event, retry_num=retry_num, event_id=event_id)
+
+    def send_event(self, event: dict[str, Any], *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
+        body = {
+            "token": "legacy-verification-token",
+            "team_id": self.team_id,
+            "api_app_id": self.app_id,
+            "event": event,
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{next(self._ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
+        }
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        return self.send(json.dumps(body), "application/json", headers=headers)
+
+    def send_interaction(self, payload: dict[str, Any], **signing: Any) -> BotReply:
+        """POST an interaction payload as Slack does (form field `payload`); `signing` as for `send`."""
+        body = urllib.parse.urlencode({"payload": json.dumps(payload)})
+        return self.send(body, "application/x-www-form-urlencoded", **signing)
+
+    def send(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        timestamp: int | None = None,
+        signing_secret: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> BotReply:
+        """POST `body` to the bot signed as Slack does; `timestamp`/`signing_secret` let a test forge one."""
+        if self.bot_url is None:
+            raise RuntimeError("set bot_url before sending to the bot")
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        signature = SignatureVerifier(signing_secret or self.signing_secret).generate_signature(timestamp=stamp, body=body)
+        request = urllib.request.Request(
+            self.bot_url,
+            data=body.encode(),
+            method="POST",
+            headers={
+                "Content-Type": content_type,
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": signature or "",
+                **(headers or {}),
+            },
+        )
+        started = time.monotonic()
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return BotReply(response.status, response.read().decode(), time.monotonic() - started)
+        except urllib.error.HTTPError as error:
+            return BotReply(error.code, error.read().decode(), time.monotonic() - started)
+
+    # ---- HTTP entry points (called by the request handler) ------------------------------------------
+
+    def handle_api(self, method: str, args: dict[str, Any], auth: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """Answer one Web API call: (HTTP status, JSON body, extra headers)."""
+        with self._lock:
+            fault = self._take_fault(method)
+            call = Call(method, args, time.monotonic())
+            self.calls.append(call)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        with self._changed:
+            status, body, headers = self._answer(method, args, auth, fault)
+            call.status, call.response = status, body
+            self._changed.notify_all()
+            return status, body, headers
+
+    def _answer(
+        self, method: str, args: dict[str, Any], auth: str | None, fault: _Fault | None
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if fault and fault.status == 429:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
+        if fault and fault.status >= 500:
+            return fault.status, {"ok": False, "error": "internal_error"}, {}
+        token = (auth or "").removeprefix("Bearer ").strip() or args.get("token")
+        if not token:
+            return 200, {"ok": False, "error": "not_authed"}, {}
+        if token != self.token:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        if (wait := self._rate_wait(method, args)) is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+        handler = self._handlers.get(method)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            return 200, {"ok": True, **handler(args)}, {}
+        except SlackError as error:
+            return 200, {"ok": False, "error": error.error, **error.extra}, {}
+
+    def handle_upload(self, file_id: str, data: bytes) -> bool:
+        with self._changed:
+            if file_id not in self.files:
+                return False
+            self.files[file_id]["content"] = data
+            self._changed.notify_all()
+            return True
+
+    def handle_response_url(self, response_id: str, body: dict[str, Any]) -> bool:
+        """What Bolt's `respond()` posts: replace or delete the original, or add an ephemeral / a message."""
+        with self._changed:
+            if response_id not in self._responses:
+                return False
+            channel, ts, user = self._responses[response_id]
+            if body.get("delete_original") and ts:
+                self.messages[channel] = [m for m in self.messages[channel] if m.ts != ts]
+            elif body.get("replace_original") and ts:
+                original = self._find(channel, ts)
+                original.text, original.blocks, original.edited = body.get("text", ""), body.get("blocks", []), True
+            elif body.get("response_type") == "in_channel":
+                self.messages[channel].append(
+                    Message(channel, self._next_ts(), body.get("text", ""), body.get("blocks", []), self.bot_user_id)
+                )
+            else:
+                self.ephemerals.append(
+                    Ephemeral(channel, user, self._next_ts(), body.get("text", ""), body.get("blocks", []))
+                )
+            self._changed.notify_all()
+            return True
+
+    # ---- Web API methods ---------------------------------------------------------------------------
+
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "url": f"{self.base_url}/",
+            "team": "Stand-in",
+            "user": "m3bot",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": "B0STANDIN",
+            "is_enterprise_install": False,
+        }
+
+    def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        text, blocks = _checked_content(args, MESSAGE_BLOCKS)
+        thread_ts = args.get("thread_ts") or None
+        if thread_ts:
+            self._find(channel.id, thread_ts, error="thread_not_found")
+        message = Message(channel.id, self._next_ts(), text, blocks, self.bot_user_id, thread_ts)
+        self.messages[channel.id].append(message)
+        return {"channel": channel.id, "ts": message.ts, "message": message.as_slack()}
+
+    def _update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        message = self._find(channel.id, args.get("ts"))
+        if message.user != self.bot_user_id:
+            raise SlackError("cant_update_message")
+        message.text, message.blocks = _checked_content(args, MESSAGE_BLOCKS)
+        message.edited = True
+        return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": message.as_slack()}
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        user = args.get("user")
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        text, blocks = _checked_content(args, MESSAGE_BLOCKS)
+        ephemeral = Ephemeral(channel.id, user, self._next_ts(), text, blocks, args.get("thread_ts") or None)
+        self.ephemerals.append(ephemeral)
+        return {"message_ts": ephemeral.ts}
+
+    def _delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        message = self._find(channel.id, args.get("ts"))
+        if message.user != self.bot_user_id:
+            raise SlackError("cant_delete_message")
+        self.messages[channel.id].remove(message)
+        return {"channel": channel.id, "ts": message.ts}
+
+    def _permalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        message = self._find(channel.id, args.get("message_ts"))
+        return {"channel": channel.id, "permalink": f"{self.base_url}/archives/{channel.id}/p{message.ts.replace('.', '')}"}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._use_trigger(args.get("trigger_id"))
+        view = self._new_view(user, _json_arg(args, "view"), previous=None)
+        self._close_modals(user)
+        self.modal_stacks[user] = [view.id]
+        return {"view": view.as_slack(self.team_id, self.app_id)}
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._use_trigger(args.get("trigger_id"))
+        stack = self.modal_stacks[user]
+        if not stack:
+            raise SlackError("not_found")
+        if len(stack) >= 3:
+            raise SlackError("push_limit_reached")
+        view = self._new_view(user, _json_arg(args, "view"), previous=stack[-1])
+        stack.append(view.id)
+        return {"view": view.as_slack(self.team_id, self.app_id)}
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id")
+        if not view_id and args.get("external_id"):
+            view_id = next((v.id for v in self.views.values() if v.external_id == args["external_id"]), None)
+        view = self.views.get(view_id or "")
+        if view is None:
+            raise SlackError("not_found")
+        if args.get("hash") and args["hash"] != view.hash:
+            raise SlackError("hash_conflict")
+        content = _json_arg(args, "view")
+        _check_view(content)
+        view.content, view.hash = content, self._next_hash()
+        return {"view": view.as_slack(self.team_id, self.app_id)}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = args.get("user_id")
+        if user not in self.users:
+            raise SlackError("user_not_found")
+        content = _json_arg(args, "view")
+        if content.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        current = self.homes.get(user)
+        if current and args.get("hash") and args["hash"] != self.views[current].hash:
+            raise SlackError("hash_conflict")
+        if current:
+            _check_view(content)
+            view = self.views[current]
+            view.content, view.hash = content, self._next_hash()
+        else:
+            view = self._new_view(user, content, previous=None)
+            self.homes[user] = view.id
+        return {"view": view.as_slack(self.team_id, self.app_id)}
+
+    def _lookup_by_email(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = (args.get("email") or "").lower()
+        user = next((u for u in self.users.values() if u.email.lower() == email), None)
+        if user is None:
+            raise SlackError("users_not_found")
+        return {"user": user.as_slack(self.team_id)}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args.get("user") or "")
+        if user is None:
+            raise SlackError("user_not_found")
+        return {"user": user.as_slack(self.team_id)}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im, "is_im": channel.is_im}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in (args.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self.users:
+            raise SlackError("user_not_found")
+        return {"channel": {"id": self._im_with(users[0]).id}}
+
+    def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        parent = self._find(channel.id, args.get("ts"), error="thread_not_found")
+        replies = self.thread(channel.id, parent.ts)
+        return {"messages": [parent.as_slack()] + [m.as_slack() for m in replies], "has_more": False}
+
+    def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("filename") or not str(args.get("length") or "").isdigit():
+            raise SlackError("invalid_arguments")
+        file_id = f"F{next(self._ids):08d}"
+        self.files[file_id] = {"id": file_id, "name": args["filename"], "length": int(args["length"]), "content": None}
+        return {"upload_url": f"{self.base_url}/upload/{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = _json_arg(args, "files")
+        done = []
+        for item in files:
+            stored = self.files.get(item.get("id", ""))
+            if stored is None or stored["content"] is None:
+                raise SlackError("file_not_found")
+            stored["title"] = item.get("title") or stored["name"]
+            done.append({"id": stored["id"], "name": stored["name"], "title": stored["title"]})
+        if args.get("channel_id"):
+            channel = self._channel(args["channel_id"])
+            thread_ts = args.get("thread_ts") or None
+            message = Message(channel.id, self._next_ts(), args.get("initial_comment") or "", [], self.bot_user_id, thread_ts)
+            message.files = done
+            self.messages[channel.id].append(message)
+        return {"files": done}
+
+    # ---- internals ---------------------------------------------------------------------------------
+
+    def _take_fault(self, method: str) -> _Fault | None:
+        queue = self._faults.get(method)
+        if not queue:
+            return None
+        fault = queue[0]
+        fault.times -= 1
+        if fault.times <= 0:
+            queue.popleft()
+        return fault
+
+    def _rate_wait(self, method: str, args: dict[str, Any]) -> int | None:
+        with self._lock:
+            if method not in self._rates:
+                return None
+            per_second, per_channel = self._rates[method]
+            key = (method, str(args.get("channel")) if per_channel else "")
+            now, interval = time.monotonic(), 1.0 / per_second
+            last = self._last_allowed.get(key)
+            if last is not None and now - last < interval:
+                return max(1, math.ceil(interval - (now - last)))
+            self._last_allowed[key] = now
+            return None
+
+    def _channel(self, channel_id: str | None) -> Channel:
+        if channel_id in self.users:  # posting to a user ID lands in the app's DM with him
+            return self._im_with(channel_id)
+        channel = self.channels.get(channel_id or "")
+        if channel is None:
+            raise SlackError("channel_not_found")
+        return channel
+
+    def _channel_name(self, channel_id: str) -> str:
+        channel = self.channels.get(channel_id)
+        return "directmessage" if channel is None or channel.is_im else channel.name
+
+    def _im_with(self, user: str) -> Channel:
+        im = next((c for c in self.channels.values() if c.is_im and c.user == user), None)
+        if im is None:
+            im = Channel(f"D{next(self._ids):08d}", "directmessage", is_im=True, user=user)
+            self.channels[im.id] = im
+        return im
+
+    def _find(self, channel: str, ts: str | None, *, error: str = "message_not_found") -> Message:
+        message = next((m for m in self.messages.get(channel, []) if m.ts == ts), None)
+        if message is None:
+            raise SlackError(error)
+        return message
+
+    def _next_ts(self) -> str:
+        # Slack's ts: seconds.microseconds, unique per channel and increasing; a counter keeps them unique.
+        return f"{int(time.time())}.{next(self._clock):06d}"
+
+    def _next_hash(self) -> str:
+        return f"{int(time.time())}.{next(self._ids):08x}"
+
+    def _use_trigger(self, trigger_id: str | None) -> str:
+        issued = self._triggers.pop(trigger_id or "", None)
+        if issued is None:
+            raise SlackError("invalid_trigger_id")
+        user, at = issued
+        if time.monotonic() - at > TRIGGER_LIFETIME:
+            raise SlackError("expired_trigger_id")
+        return user
+
+    def _new_view(self, user: str, content: dict[str, Any], previous: str | None) -> View:
+        _check_view(content)
+        view_id = f"V{next(self._ids):08d}"
+        root = self.modal_stacks[user][0] if previous else view_id
+        view = View(view_id, user, content.get("type", "modal"), content, self._next_hash(), root, previous, content.get("external_id"))
+        self.views[view_id] = view
+        return view
+
+    def _close_modals(self, user: str) -> None:
+        self.modal_stacks[user] = []
+
+    def _response_url(self, channel: str, ts: str | None, user: str) -> str:
+        response_id = hashlib.sha1(f"{channel}{ts}{user}{next(self._ids)}".encode()).hexdigest()
+        self._responses[response_id] = (channel, ts, user)
+        return f"{self.base_url}/response/{response_id}"
+
+    def _interaction_base(self, user: str, kind: str) -> dict[str, Any]:
+        known = self.users.get(user)
+        return {
+            "type": kind,
+            "user": {"id": user, "username": known.name if known else user, "name": known.name if known else user, "team_id": self.team_id},
+            "api_app_id": self.app_id,
+            "token": "legacy-verification-token",
+            "team": {"id": self.team_id, "domain": "standin"},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "trigger_id": self.new_trigger(user),
+        }
+
+    def _apply_response_action(self, user: str, view_id: str, answer: Any) -> None:
+        with self._changed:
+            action = answer.get("response_action") if isinstance(answer, dict) else None
+            stack = self.modal_stacks[user]
+            if action == "update":
+                _check_view(answer["view"])
+                self.views[view_id].content, self.views[view_id].hash = answer["view"], self._next_hash()
+            elif action == "push" and len(stack) < 3:
+                view = self._new_view(user, answer["view"], previous=view_id)
+                stack.append(view.id)
+            elif action == "clear":
+                self._close_modals(user)
+            elif action != "errors" and view_id in stack:
+                stack.remove(view_id)
+            self._changed.notify_all()
+
+
+def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # the tests read calls, not access logs
+            pass
+
+        def do_GET(self) -> None:
+            path, _, query = self.path.partition("?")
+            self._api(path, dict(urllib.parse.parse_qsl(query)))
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            path = self.path.partition("?")[0]
+            if path.startswith("/upload/"):
+                self._reply(200 if standin.handle_upload(path.removeprefix("/upload/"), raw) else 404, "OK")
+            elif path.startswith("/response/"):
+                ok = standin.handle_response_url(path.removeprefix("/response/"), json.loads(raw or b"{}"))
+                self._reply(200 if ok else 404, "ok" if ok else "expired_url")
+            elif (self.headers.get("Content-Type") or "").startswith("application/json"):
+                self._api(path, json.loads(raw or b"{}"))
+            else:
+                self._api(path, dict(urllib.parse.parse_qsl(raw.decode())))
+
+        def _api(self, path: str, args: dict[str, Any]) -> None:
+            if not path.startswith("/api/"):
+                self._reply(404, "Not Found")
+                return
+            status, body, headers = standin.handle_api(path.removeprefix("/api/"), args, self.headers.get("Authorization"))
+            self._reply(status, json.dumps(body), "application/json; charset=utf-8", headers)
+
+        def _reply(self, status: int, body: str, content_type: str = "text/plain", headers: dict[str, str] | None = None) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _json_arg(args: dict[str, Any], name: str) -> Any:
+    """Form bodies carry structured arguments as JSON strings; JSON bodies carry them as is."""
+    value = args.get(name)
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise SlackError("invalid_arguments") from error
+    if value is None:
+        raise SlackError("invalid_arguments")
+    return value
+
+
+def _checked_content(args: dict[str, Any], max_blocks: int) -> tuple[str, list[dict[str, Any]]]:
+    """The message's text and blocks, refused as Slack refuses them."""
+    text = args.get("text") or ""
+    blocks = _json_arg(args, "blocks") if args.get("blocks") else []
+    if not text and not blocks:
+        raise SlackError("no_text")
+    if len(text) > MESSAGE_TEXT:
+        raise SlackError("msg_too_long")
+    _check_blocks(blocks, max_blocks)
+    return text, blocks
+
+
+def _check_blocks(blocks: Any, max_blocks: int) -> None:
+    if not isinstance(blocks, list) or len(blocks) > max_blocks:
+        raise SlackError("invalid_blocks", errors=[f"must be a list of at most {max_blocks} blocks"])
+    for index, block in enumerate(blocks):
+        try:
+            parsed = Block.parse(block) if isinstance(block, dict) else None
+            if parsed is None:
+                raise SlackObjectFormationError("unknown block type")
+            parsed.to_dict()  # slack_sdk validates Slack's documented limits while serialising
+        except (SlackObjectFormationError, TypeError) as error:
+            raise SlackError("invalid_blocks", errors=[f"[{index}] {error}"]) from error
+
+
+def _check_view(content: Any) -> None:
+    if not isinstance(content, dict) or content.get("type") not in ("modal", "home"):
+        raise SlackError("invalid_arguments")
+    _check_blocks(content.get("blocks", []), VIEW_BLOCKS)
+    try:
+        ViewModel(**content).to_dict()
+    except (SlackObjectFormationError, TypeError) as error:
+        raise SlackError("invalid_arguments", response_metadata={"messages": [str(error)]}) from error
+    if len(json.dumps(content)) > 250_000:
+        raise SlackError("view_too_large")
+
+
+def _elements(blocks: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for block in blocks:
+        block_id = block.get("block_id", "")
+        if block["type"] == "actions":
+            found += [(block_id, e) for e in block.get("elements", [])]
+        elif block["type"] == "section" and "accessory" in block:
+            found.append((block_id, block["accessory"]))
+        elif block["type"] == "input":
+            found.append((block_id, block["element"]))
+    return found
+
+
+def _find_element(blocks: list[dict[str, Any]], action_id: str) -> tuple[str, dict[str, Any]]:
+    for block_id, element in _elements(blocks):
+        if element.get("action_id") == action_id:
+            return block_id, element
+    raise KeyError(f"no element with action_id {action_id!r}")
+
+
+def _option(element: dict[str, Any], value: str) -> dict[str, Any]:
+    options = element.get("options") or [o for g in element.get("option_groups", []) for o in g["options"]]
+    option = next((o for o in options if o["value"] == value), None)
+    if option is None:
+        raise KeyError(f"no option {value!r}")
+    return option
+
+
+def _selected(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    """The fields Slack puts in an action or a view state for an element and the value chosen."""
+    kind = element["type"]
+    if kind in ("static_select", "radio_buttons", "external_select"):
+        return {"selected_option": _option(element, value) if value is not None else None}
+    if kind in ("multi_static_select", "checkboxes"):
+        return {"selected_options": [_option(element, v) for v in value or []]}
+    if kind == "users_select":
+        return {"selected_user": value}
+    if kind == "multi_users_select":
+        return {"selected_users": list(value or [])}
+    if kind == "conversations_select":
+        return {"selected_conversation": value}
+    if kind == "channels_select":
+        return {"selected_channel": value}
+    if kind == "datepicker":
+        return {"selected_date": value}
+    if kind == "timepicker":
+        return {"selected_time": value}
+    if kind == "datetimepicker":
+        return {"selected_date_time": value}
+    return {"value": value}
+
+
+def _action_payload(element: dict[str, Any], block_id: str, value: str | None) -> dict[str, Any]:
+    action: dict[str, Any] = {
+        "action_id": element["action_id"],
+        "block_id": block_id,
+        "type": element["type"],
+        "action_ts": f"{time.time():.6f}",
+    }
+    if element["type"] in ("button", "workflow_button"):
+        action["text"] = element["text"]
+        action["value"] = element.get("value") if value is None else value
+    elif element["type"] == "overflow":
+        action["selected_option"] = _option(element, value)
+    else:
+        action.update(_selected(element, value))
+    return action
+
+
+def _state_values(blocks: list[dict[str, Any]], values: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    state: dict[str, dict[str, Any]] = {}
+    for block in blocks:
+        if block["type"] != "input":
+            continue
+        element = block["element"]
+        block_id = block.get("block_id") or element["action_id"]
+        value = values.get(block_id, {}).get(element["action_id"], _initial(element))
+        state[block_id] = {element["action_id"]: {"type": element["type"], **_selected(element, value)}}
+    return state
+
+
+def _initial(element: dict[str, Any]) -> Any:
+    for key in ("initial_value", "initial_date", "initial_time", "initial_date_time", "initial_user", "initial_conversation", "initial_channel"):
+        if key in element:
+            return element[key]
+    if "initial_option" in element:
+        return element["initial_option"]["value"]
+    if "initial_options" in element:
+        return [o["value"] for o in element["initial_options"]]
+    return None

@@ -1,0 +1,62 @@
+"""The leads' morning digest: cases opened this morning, open cases per step, overdue callbacks and
+actions, per agent. Counts and case numbers only: the digest names no client."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from flows.case import ActionStatus, State
+from storage.tables import Action, M3Case
+
+# A callback whose time has passed while the case still waits for the attempt's outcome is overdue.
+_WAITING_FOR_CALLBACK = (State.scheduled_callback.value, State.contact_attempt.value)
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    agent: str | None  # e-mail; None for cases nobody was assigned
+    open_cases: int = 0
+    overdue_callbacks: int = 0
+    overdue_actions: int = 0
+
+
+@dataclass(frozen=True)
+class Digest:
+    day: date
+    opened: list[int]  # case ids opened by this morning's run
+    per_state: dict[str, int]  # open cases (opened, not closed) per state code
+    overdue_callbacks: int
+    overdue_actions: int
+    per_agent: list[AgentLoad] = field(default_factory=list)
+
+
+def build_digest(session: Session, *, day: date, now: datetime, opened: list[int]) -> Digest:
+    open_cases = session.execute(
+        sa.select(M3Case.state, M3Case.agent).where(M3Case.opened_at.is_not(None), M3Case.state != State.closed.value)
+    ).all()
+    callbacks = session.execute(
+        sa.select(M3Case.agent).where(M3Case.state.in_(_WAITING_FOR_CALLBACK), M3Case.callback_at < now)
+    ).scalars().all()
+    # Actions belong to their owner, who may not be the case's agent.
+    actions = session.execute(
+        sa.select(Action.owner).where(Action.status == ActionStatus.todo.value, Action.due_on < day)
+    ).scalars().all()
+    per_agent_cases = Counter(agent for _, agent in open_cases)
+    per_agent_callbacks, per_agent_actions = Counter(callbacks), Counter(actions)
+    agents = sorted(set(per_agent_cases) | set(per_agent_callbacks) | set(per_agent_actions), key=lambda a: (a is None, a or ""))
+    return Digest(
+        day=day,
+        opened=opened,
+        per_state=dict(Counter(state for state, _ in open_cases)),
+        overdue_callbacks=len(callbacks),
+        overdue_actions=len(actions),
+        per_agent=[
+            AgentLoad(agent, per_agent_cases[agent], per_agent_callbacks[agent], per_agent_actions[agent])
+            for agent in agents
+        ],
+    )

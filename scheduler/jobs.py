@@ -1,0 +1,207 @@
+"""One scheduler tick: make sure every reminder exists, then fire each due one exactly once.
+
+APScheduler only calls `Ticker.tick`; everything it needs to know is in the database. Each reminder fires
+in its own transaction, which claims the row (SKIP LOCKED), locks its case, applies the engine when the
+reminder changes the case, lets the notifier queue the Slack messages in the outbox, and marks the row
+fired. A process killed half-way leaves nothing behind but a rolled-back transaction: the row is due again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from config.settings import Settings
+from flows.case import ActionStatus, AttemptOutcome, Case, State
+from flows.commands import CallbackDue
+from flows.engine import handle
+from scheduler.digest import build_digest
+from scheduler.notifier import Notifier
+from scheduler.reminders import (
+    ACTION,
+    ACTION_OVERDUE,
+    CALLBACK,
+    CALLBACK_RETURN,
+    CANCELLED,
+    FAILED,
+    FIRED,
+    MORNING,
+    PENDING,
+    Reminder,
+    ReminderConfig,
+    cases_missing_reminders,
+    claim_due,
+    ensure_mornings,
+    mark,
+    superseded,
+    sync_reminders,
+)
+from storage.queries import due_cases, mark_opened, mark_out_of_time
+from storage.repository import load_case
+from storage.tables import M3Case, utcnow
+from storage.unit_of_work import UnitOfWork, unit_of_work
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_ACTOR = "scheduler"
+BUSY = "busy"  # the case is locked by an agent's click: the reminder waits for the next tick
+MAX_PER_TICK = 1000
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class TickReport:
+    """How many reminders a tick fired, cancelled (stale), failed, left for later (case busy), and how
+    many cases the sweep found missing reminders; the fields are named after the outcomes."""
+
+    fired: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    busy: int = 0
+    swept: int = 0
+
+
+def lock_case(session: Session, case_id: int) -> bool:
+    """Lock the case unless someone holds it. Never waiting here while holding the reminder's lock is what
+    keeps the scheduler out of a deadlock with an agent's unit of work (case first, then its reminders)."""
+    query = select(M3Case.id).where(M3Case.id == case_id).with_for_update(skip_locked=True)
+    return session.exec(query).first() is not None
+
+
+def unanswered_attempts(case: Case) -> int:
+    return sum(1 for a in case.client_attempts if a.case_id in (None, case.id) and a.outcome is AttemptOutcome.no_answer)
+
+
+class Ticker:
+    def __init__(self, engine: Engine, notifier: Notifier, settings: Settings, *, worker: str | None = None) -> None:
+        self.engine = engine
+        self.notifier = notifier
+        self.settings = settings
+        self.config = ReminderConfig.from_settings(settings)
+        self.rules = settings.rules()
+        self.worker = worker or worker_name()
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Create missing reminders, then fire every due one (up to `MAX_PER_TICK`)."""
+        now = now or utcnow()
+        report = TickReport()
+        with Session(self.engine) as session, session.begin():
+            ensure_mornings(session, now, self.config)
+        report.swept = self._sweep(now)
+        open_now = self.config.hours.is_open(now)
+        skip: set[int] = set()
+        for _ in range(MAX_PER_TICK):
+            fired = self._fire_next(now, open_now, skip)
+            if fired is None:
+                break
+            reminder_id, outcome = fired
+            skip.add(reminder_id)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        if report.fired or report.failed or report.swept:
+            log.info("tick: %s", report)
+        return report
+
+    # --- sweep ----------------------------------------------------------------------------------------
+
+    def _sweep(self, now: datetime) -> int:
+        with Session(self.engine) as session:
+            missing = cases_missing_reminders(session)
+        for case_id in missing:
+            with Session(self.engine) as session, session.begin():
+                if lock_case(session, case_id):
+                    sync_reminders(session, load_case(session, case_id, lock=True, now=now), now, self.settings)
+        return len(missing)
+
+    # --- firing ---------------------------------------------------------------------------------------
+
+    def _fire_next(self, now: datetime, open_now: bool, skip: set[int]) -> tuple[int, str] | None:
+        claimed: tuple[int, str] | None = None
+        try:
+            with unit_of_work(self.engine, case_id=None, actor=SCHEDULER_ACTOR, now=now) as uow:
+                reminder = claim_due(uow.session, now, open_now=open_now, skip=skip)
+                if reminder is None:
+                    return None
+                claimed = (reminder.id, reminder.kind)
+                outcome = self._fire(uow, reminder, now)
+            return reminder.id, outcome
+        except Exception as error:
+            if claimed is None:
+                raise
+            self._failed(*claimed, error, now)
+            return claimed[0], FAILED
+
+    def _fire(self, uow: UnitOfWork, reminder: Reminder, now: datetime) -> str:
+        session = uow.session
+        if reminder.kind == MORNING:
+            if superseded(session, reminder, now):
+                mark(reminder, CANCELLED, now, self.worker)
+                return CANCELLED
+            self._morning(session, reminder, now)
+            mark(reminder, FIRED, now, self.worker)
+            return FIRED
+        if not lock_case(session, reminder.case_id):
+            return BUSY
+        case = load_case(session, reminder.case_id, lock=True, now=now)
+        if reminder.kind in (CALLBACK, CALLBACK_RETURN):
+            booked = case.state is State.scheduled_callback and case.callback_at == reminder.ref_at
+            if not booked:  # moved or cancelled since; the case's own sync normally got there first
+                mark(reminder, CANCELLED, now, self.worker)
+                return CANCELLED
+            if reminder.kind == CALLBACK:
+                unanswered = unanswered_attempts(case)
+                self.notifier.callback_due(session, case, reminder_id=reminder.id, callback_at=reminder.ref_at,
+                                           unanswered=unanswered,
+                                           offer_unreachable=unanswered >= self.config.unreachable_after, now=now)
+            else:
+                uow.case = case  # the unit of work saves the case and its facts with the reminder
+                uow.record(handle(case, CallbackDue(), actor=SCHEDULER_ACTOR, now=now, rules=self.rules))
+                self.notifier.case_changed(session, case, previous=State.scheduled_callback, now=now)
+        elif reminder.kind in (ACTION, ACTION_OVERDUE):
+            action = next((a for a in case.actions if a.id == reminder.action_id), None)
+            if action is None or action.status is not ActionStatus.todo:
+                mark(reminder, CANCELLED, now, self.worker)
+                return CANCELLED
+            self.notifier.action_due(session, case, action, reminder_id=reminder.id,
+                                     overdue=reminder.kind == ACTION_OVERDUE, now=now)
+        else:
+            raise ValueError(f"unknown reminder kind {reminder.kind}")
+        mark(reminder, FIRED, now, self.worker)
+        # Like any event's: an action still to do gets its next reminder in this same transaction.
+        sync_reminders(session, case, now, self.settings)
+        return FIRED
+
+    def _morning(self, session: Session, reminder: Reminder, now: datetime) -> None:
+        """Open the cases whose M+3 date has come (every day missed included: the query takes all dates up to
+        today), then send the digest."""
+        today = self.config.hours.local_day(now)
+        found = due_cases(session, today, catch_up_days=self.config.catch_up_days)
+        opened = mark_opened(session, found.due, now=now, actor=SCHEDULER_ACTOR)
+        for case_id in opened:
+            self.notifier.case_opened(session, load_case(session, case_id, lock=False, now=now), now=now)
+        mark_out_of_time(session, found.out_of_time, now=now, actor=SCHEDULER_ACTOR)
+        digest = build_digest(session, day=today, now=now, opened=opened)
+        self.notifier.digest(session, digest, reminder_id=reminder.id, now=now)
+
+    def _failed(self, reminder_id: int, kind: str, error: Exception, now: datetime) -> None:
+        """Count the failure and retry later with back-off; set the reminder aside after too many."""
+        # The class name only: an exception's message may quote a client's data.
+        log.error("reminder %s (%s) failed: %s", reminder_id, kind, type(error).__name__)
+        with Session(self.engine) as session, session.begin():
+            row = session.get(Reminder, reminder_id, with_for_update=True)
+            if row is None or row.status != PENDING:
+                return
+            row.attempts += 1
+            row.last_error = type(error).__name__
+            if row.attempts >= self.config.max_attempts:
+                row.status = FAILED
+            else:
+                row.due_at = now + timedelta(minutes=2**row.attempts)

@@ -1,0 +1,76 @@
+"""APScheduler set-up: it only ticks. An interval job runs `Ticker.tick` every few seconds and a cron job at
+the agency's opening time on weekdays, so the morning's openings and digest do not wait for the interval.
+
+Jobs live in APScheduler's memory store: the due times are in the `reminder` table, which several
+processes share safely (APScheduler's own stores cannot be shared, see its FAQ). A tick missed while the
+process was busy is coalesced into one, and a tick that overlaps the previous one is skipped.
+
+On PostgreSQL any number of processes may tick (rows are claimed with SKIP LOCKED); on SQLite, which has
+no row locks, run one process only: the bot with its scheduler, or the bot without it plus `m3bot scheduler`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from datetime import UTC, datetime, time
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from scheduler.jobs import Ticker
+from scheduler.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TICK_SECONDS = 30
+
+
+def _tick_safely(ticker: Ticker) -> None:
+    try:
+        ticker.tick()
+    except Exception as error:  # the database is away: the next tick tries again
+        log.error("scheduler tick failed: %s", type(error).__name__)
+
+
+def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, notifier: Notifier) -> None:
+    ticker = Ticker(engine, notifier, settings)
+    seconds = getattr(settings, "scheduler_tick_seconds", DEFAULT_TICK_SECONDS)
+    opens = time.fromisoformat(settings.agency_opens)
+    defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None, "replace_existing": True}
+    # First run at once: a reminder that fell due while the process was down fires now, not one interval later.
+    scheduler.add_job(_tick_safely, IntervalTrigger(seconds=seconds), args=[ticker], id="tick",
+                      next_run_time=datetime.now(UTC), **defaults)
+    scheduler.add_job(
+        _tick_safely,
+        CronTrigger(day_of_week="mon-fri", hour=opens.hour, minute=opens.minute, timezone=settings.agency_timezone),
+        args=[ticker],
+        id="morning",
+        **defaults,
+    )
+
+
+def start_scheduler(settings: Settings, engine: Engine, notifier: Notifier) -> BackgroundScheduler:
+    """Start ticking in background threads of the bot's process (`m3bot run`); the caller shuts it down."""
+    scheduler = BackgroundScheduler(timezone=settings.agency_timezone)
+    configure(scheduler, settings, engine, notifier)
+    scheduler.start()
+    return scheduler
+
+
+def run_forever(settings: Settings, engine: Engine, notifier: Notifier) -> None:
+    """Tick in the foreground until SIGINT or SIGTERM (`m3bot scheduler`)."""
+    scheduler = BlockingScheduler(timezone=settings.agency_timezone)
+    configure(scheduler, settings, engine, notifier)
+
+    def stop(_signum: int, _frame: object) -> None:
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheduler.start()

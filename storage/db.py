@@ -1,0 +1,80 @@
+"""Database engines and schema migrations: SQLite by default, PostgreSQL (psycopg 3) when the URL says so."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import SQLModel
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+# Every module that declares tables: Alembic and the tests must see all of them, whoever imported what.
+TABLE_MODULES = ("storage.tables", "storage.slack_messages")
+
+
+def metadata() -> sa.MetaData:
+    """The metadata of every table of the product."""
+    for module in TABLE_MODULES:
+        import_module(module)
+    return SQLModel.metadata
+
+
+class DatabaseUrlError(ValueError):
+    """DATABASE_URL cannot be understood (the message names the scheme, never the credentials)."""
+
+
+def normalize_url(url: str) -> sa.URL:
+    """Parse a database URL, sending every PostgreSQL spelling to the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as error:
+        raise DatabaseUrlError("unparsable database URL") from error
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise DatabaseUrlError(f"unsupported database: {parsed.get_backend_name()}")
+    return parsed
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
+    engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+    sa.event.listen(engine, "connect", _configure_sqlite)
+    sa.event.listen(engine, "begin", _begin_immediate)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy issue BEGIN itself (see _begin_immediate) instead of pysqlite's deferred one.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+def _begin_immediate(connection) -> None:
+    # SQLite has no row locks: taking the write lock at BEGIN serialises units of work on one case and
+    # avoids the deadlock of two readers upgrading to writers.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (Alembic upgrade), in the engine's own database."""
+    config = alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)

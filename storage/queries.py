@@ -1,0 +1,182 @@
+"""Read models for the command line and dashboards, and the opening of due cases.
+
+Opening a case keeps it in `preparation`: it sets `opened_at` (which makes it visible to agents) and writes
+an audit entry. The claim is a conditional UPDATE, so a case opens once even when two runs overlap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from flows.case import State
+from flows.opening import due_status
+from storage import audit
+from storage import tables as rows
+from storage.audit import jsonable
+from storage.repository import load_case
+from storage.tables import utcnow
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    id: int
+    state: str
+    m3_date: date
+    client_number: str
+    client_name: str
+    agent: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DueCases:
+    due: list[int]
+    out_of_time: list[int]
+
+
+OnOpen = Callable[[Session, int], None]
+
+
+def list_cases(session: Session, state: str | None = None, agent: str | None = None) -> list[CaseSummary]:
+    query = (
+        select(rows.M3Case, rows.Client)
+        .join(rows.Client, rows.Client.id == rows.M3Case.client_id)
+        .order_by(rows.M3Case.m3_date, rows.M3Case.id)
+    )
+    if state is not None:
+        query = query.where(rows.M3Case.state == state)
+    if agent is not None:
+        query = query.where(rows.M3Case.agent == agent)
+    return [
+        CaseSummary(
+            id=case.id,
+            state=case.state,
+            m3_date=case.m3_date,
+            client_number=client.number,
+            client_name=" ".join(p for p in (client.first_name, client.last_name) if p),
+            agent=case.agent,
+            opened_at=case.opened_at,
+            closed_at=case.closed_at,
+        )
+        for case, client in session.exec(query)
+    ]
+
+
+def case_trace(session: Session, case_id: int) -> dict[str, Any]:
+    """Everything about one case, JSON-able: the aggregate, every attempt and the audit trail in time order.
+
+    Raises `storage.repository.CaseNotFound`.
+    """
+    case = load_case(session, case_id, lock=False)
+    case_row = session.get(rows.M3Case, case_id)
+    aggregate = {k: v for k, v in dataclasses.asdict(case).items() if k != "client_attempts"}
+    aggregate |= {"slack_channel": case_row.slack_channel, "slack_ts": case_row.slack_ts,
+                  "out_of_time_at": case_row.out_of_time_at, "version": case_row.version}
+    attempts = session.exec(
+        select(rows.CallAttempt).where(rows.CallAttempt.case_id == case_id).order_by(rows.CallAttempt.at)
+    )
+    entries = session.exec(
+        select(rows.AuditEntry)
+        .where(
+            sa.or_(
+                rows.AuditEntry.case_id == case_id,
+                # Client-level entries (import of the client, fields completed) belong to his cases too.
+                sa.and_(rows.AuditEntry.case_id.is_(None), rows.AuditEntry.client_id == case_row.client_id),
+            )
+        )
+        .order_by(rows.AuditEntry.at, rows.AuditEntry.id)
+    )
+    return jsonable(
+        {
+            "case": aggregate,
+            "attempts": [a.model_dump(exclude={"id", "client_id"}) for a in attempts],
+            "timeline": [e.model_dump(include={"at", "actor", "event", "data"}) for e in entries],
+        }
+    )
+
+
+def is_first_run(session: Session) -> bool:
+    """No case was ever opened or set aside as out of time: this is the agency's first opening run."""
+    seen = select(rows.M3Case.id).where(
+        sa.or_(rows.M3Case.opened_at.is_not(None), rows.M3Case.out_of_time_at.is_not(None))
+    )
+    return session.exec(seen.limit(1)).first() is None
+
+
+def due_cases(session: Session, today: date, *, catch_up_days: int, first_run: bool | None = None) -> DueCases:
+    """Unopened cases whose M+3 date has come, split into due and (first run only) out of time."""
+    if first_run is None:
+        first_run = is_first_run(session)
+    candidates = session.exec(
+        select(rows.M3Case.id, rows.M3Case.m3_date)
+        .where(
+            rows.M3Case.state == State.preparation.value,
+            rows.M3Case.opened_at.is_(None),
+            rows.M3Case.out_of_time_at.is_(None),
+            rows.M3Case.m3_date <= today,
+        )
+        .order_by(rows.M3Case.m3_date, rows.M3Case.id)
+    )
+    result = DueCases(due=[], out_of_time=[])
+    for case_id, m3 in candidates:
+        status = due_status(m3, today, catch_up_days, first_run)
+        if status != "not_due":
+            getattr(result, status).append(case_id)
+    return result
+
+
+def _claim(session: Session, case_ids: list[int], column: str, *, now: datetime, actor: str, event: str) -> list[int]:
+    claimed = []
+    for case_id in case_ids:
+        updated = session.execute(
+            sa.update(rows.M3Case)
+            .where(rows.M3Case.id == case_id, rows.M3Case.opened_at.is_(None), rows.M3Case.out_of_time_at.is_(None))
+            .values({column: now})
+        )
+        if updated.rowcount == 1:
+            client_id = session.exec(select(rows.M3Case.client_id).where(rows.M3Case.id == case_id)).one()
+            audit.append(session, event, {}, actor=actor, case_id=case_id, client_id=client_id, at=now)
+            claimed.append(case_id)
+    return claimed
+
+
+def mark_opened(session: Session, case_ids: list[int], *, now: datetime, actor: str) -> list[int]:
+    """Open the cases not opened yet; returns those this call opened."""
+    return _claim(session, case_ids, "opened_at", now=now, actor=actor, event="case_opened")
+
+
+def mark_out_of_time(session: Session, case_ids: list[int], *, now: datetime, actor: str) -> list[int]:
+    return _claim(session, case_ids, "out_of_time_at", now=now, actor=actor, event="case_out_of_time")
+
+
+def open_due(
+    engine: Engine,
+    today: date,
+    *,
+    catch_up_days: int,
+    actor: str = "scheduler",
+    now: datetime | None = None,
+    on_open: OnOpen | None = None,
+) -> DueCases:
+    """Open every due case once, in one transaction; `on_open(session, case_id)` may queue its Slack card.
+
+    Returns the cases this run opened and those it set aside as out of time.
+    """
+    now = now or utcnow()
+    with Session(engine) as session, session.begin():
+        found = due_cases(session, today, catch_up_days=catch_up_days)
+        opened = mark_opened(session, found.due, now=now, actor=actor)
+        for case_id in opened:
+            if on_open is not None:
+                on_open(session, case_id)
+        out_of_time = mark_out_of_time(session, found.out_of_time, now=now, actor=actor)
+    return DueCases(due=opened, out_of_time=out_of_time)

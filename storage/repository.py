@@ -1,0 +1,359 @@
+"""Loads a `flows.case.Case` aggregate from its rows and writes it back.
+
+Children are matched by their natural key (profile field, contract, protection, ...), so saving the same
+aggregate twice writes nothing new; new actions and attempts get their database ids set on the domain
+objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from sqlmodel import Session, SQLModel, select
+
+from flows import case as domain
+from storage import tables as rows
+from storage.tables import utcnow
+
+CLIENT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.ClientFile))
+CONTRACT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.Contract))
+_CASE_SCALARS = (
+    "state",
+    "m3_date",
+    "seller",
+    "agent",
+    "caller",
+    "callback_at",
+    "callback_client_requested",
+    "admin_profile_done_at",
+    "admin_contracts_done_at",
+    "rebound_done_at",
+    "close_reason",
+    "close_note",
+    "closed_at",
+    "opened_at",
+)
+# Opening is storage's own business (`storage.queries.mark_opened`, a guarded UPDATE): saving an aggregate
+# loaded before the case opened must not close it again.
+_SAVED_SCALARS = tuple(name for name in _CASE_SCALARS if name != "opened_at")
+
+
+class CaseNotFound(LookupError):
+    """No case with this id."""
+
+
+def _plain(value: Any) -> Any:
+    # StrEnum members are stored as their code: keeps change detection exact on reloaded rows.
+    return value.value if isinstance(value, Enum) else value
+
+
+def assign(row: SQLModel, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Set the values that differ on `row`; returns {column: (old, new)} of what changed."""
+    changes = {}
+    for name, value in values.items():
+        value = _plain(value)
+        old = getattr(row, name)
+        if old != value:
+            changes[name] = (old, value)
+            setattr(row, name, value)
+    return changes
+
+
+def client_values(client: domain.ClientFile) -> dict[str, Any]:
+    return {name: _plain(getattr(client, name)) for name in CLIENT_FIELDS}
+
+
+def contract_values(contract: domain.Contract) -> dict[str, Any]:
+    values = {name: _plain(getattr(contract, name)) for name in CONTRACT_FIELDS}
+    values["missing_pieces"] = list(contract.missing_pieces)
+    return values
+
+
+def client_to_domain(row: rows.Client) -> domain.ClientFile:
+    values = {name: getattr(row, name) for name in CLIENT_FIELDS}
+    values["client_type"] = domain.ClientType(row.client_type)
+    return domain.ClientFile(**values)
+
+
+def contract_to_domain(row: rows.Contract) -> domain.Contract:
+    values = {name: getattr(row, name) for name in CONTRACT_FIELDS}
+    values["origin"] = domain.Origin(row.origin)
+    values["missing_pieces"] = list(row.missing_pieces or [])
+    return domain.Contract(**values)
+
+
+def _attempt_to_domain(row: rows.CallAttempt) -> domain.Attempt:
+    return domain.Attempt(
+        at=row.at,
+        by=row.by,
+        outcome=domain.AttemptOutcome(row.outcome),
+        channel=row.channel,
+        callback_at=row.callback_at,
+        client_requested=row.client_requested,
+        case_id=row.case_id,
+    )
+
+
+def _children(session: Session, model: type[SQLModel], case_id: int) -> list[Any]:
+    return list(session.exec(select(model).where(model.case_id == case_id).order_by(model.id)))
+
+
+def load_case(
+    session: Session, case_id: int, *, lock: bool, lookback_days: int = 60, now: datetime | None = None
+) -> domain.Case:
+    """The aggregate of case `case_id`; `lock` takes the case and client rows FOR UPDATE (PostgreSQL).
+
+    `client_attempts` holds the client's attempts on all his cases over the last `lookback_days`, the
+    longest period the calling rules look back.
+    """
+    query = select(rows.M3Case).where(rows.M3Case.id == case_id)
+    case_row = session.exec(query.with_for_update() if lock else query).one_or_none()
+    if case_row is None:
+        raise CaseNotFound(case_id)
+    client_query = select(rows.Client).where(rows.Client.id == case_row.client_id)
+    # The calling limits count per client across cases: lock the client too so two cases of one client
+    # cannot both pass the limit at once.
+    client_row = session.exec(client_query.with_for_update() if lock else client_query).one()
+    contract_rows = list(
+        session.exec(
+            select(rows.Contract)
+            .where(rows.Contract.case_id == case_id)
+            .order_by(rows.Contract.subscribed_on, rows.Contract.number)
+        )
+    )
+    numbers = {c.id: c.number for c in contract_rows}
+    since = (now or utcnow()) - timedelta(days=lookback_days)
+    attempts = session.exec(
+        select(rows.CallAttempt)
+        .where(rows.CallAttempt.client_id == client_row.id, rows.CallAttempt.at >= since)
+        .order_by(rows.CallAttempt.at, rows.CallAttempt.id)
+    )
+    agreement = session.exec(select(rows.Agreement).where(rows.Agreement.case_id == case_id)).one_or_none()
+    scalars = {name: getattr(case_row, name) for name in _CASE_SCALARS}
+    scalars["state"] = domain.State(case_row.state)
+    scalars["close_reason"] = domain.CloseReason(case_row.close_reason) if case_row.close_reason else None
+    return domain.Case(
+        id=case_row.id,
+        client=client_to_domain(client_row),
+        contracts=[contract_to_domain(c) for c in contract_rows],
+        profile={
+            p.field: domain.ProfileCheck(
+                field=p.field,
+                answer=domain.ProfileAnswer(p.answer),
+                old_value=p.old_value,
+                new_value=p.new_value,
+                at=p.at,
+                by=p.by,
+            )
+            for p in _children(session, rows.ProfileCheck, case_id)
+        },
+        contract_checks={
+            numbers[c.contract_id]: domain.ContractCheck(
+                contract_number=numbers[c.contract_id],
+                answer=domain.ContractAnswer(c.answer),
+                at=c.at,
+                by=c.by,
+                piece=c.piece,
+                recovery=c.recovery,
+            )
+            for c in _children(session, rows.ContractCheck, case_id)
+        },
+        agreement=(
+            domain.Agreement(at=agreement.at, by=agreement.by, wording=agreement.wording, agreed=agreement.agreed)
+            if agreement
+            else None
+        ),
+        protections={
+            p.protection: domain.ProtectionCheck(
+                protection=p.protection,
+                answer=domain.ProtectionAnswer(p.answer),
+                at=p.at,
+                by=p.by,
+                insurer=p.insurer,
+                renewal_on=p.renewal_on,
+                priority=p.priority,
+                reason=p.reason,
+            )
+            for p in _children(session, rows.ProtectionCheck, case_id)
+        },
+        needs=[domain.Need(text=n.text, at=n.at, by=n.by) for n in _children(session, rows.Need, case_id)],
+        actions=[
+            domain.Action(
+                id=a.id,
+                kind=domain.ActionKind(a.kind),
+                due_on=a.due_on,
+                owner=a.owner,
+                created_at=a.created_at,
+                created_by=a.created_by,
+                purpose=a.purpose,
+                reason=a.reason,
+                status=domain.ActionStatus(a.status),
+                done_at=a.done_at,
+            )
+            for a in _children(session, rows.Action, case_id)
+        ],
+        client_attempts=[_attempt_to_domain(a) for a in attempts],
+        **scalars,
+    )
+
+
+def _sync(
+    session: Session,
+    model: type[SQLModel],
+    existing: Iterable[Any],
+    key: tuple[str, ...],
+    wanted: Iterable[dict[str, Any]],
+    base: dict[str, Any],
+) -> None:
+    """Make the rows of `model` for one case equal `wanted`, matching rows on the `key` columns."""
+    by_key = {tuple(getattr(row, k) for k in key): row for row in existing}
+    for values in wanted:
+        values = {name: _plain(value) for name, value in values.items()}
+        row = by_key.pop(tuple(values[k] for k in key), None)
+        if row is None:
+            session.add(model(**base, **values))
+        else:
+            assign(row, values)
+    for row in by_key.values():
+        session.delete(row)
+
+
+def save_case(session: Session, case: domain.Case, *, now: datetime | None = None) -> None:
+    """Write the aggregate back (in the caller's transaction; nothing is committed here)."""
+    now = now or utcnow()
+    case_row = session.get(rows.M3Case, case.id)
+    if case_row is None:
+        raise CaseNotFound(case.id)
+    if assign(case_row, {name: getattr(case, name) for name in _SAVED_SCALARS}):
+        case_row.version += 1
+    client_row = session.get(rows.Client, case_row.client_id)
+    if assign(client_row, client_values(case.client)):
+        client_row.updated_at = now
+    contract_rows = {c.number: c for c in session.exec(select(rows.Contract).where(rows.Contract.case_id == case.id))}
+    for contract in case.contracts:
+        if assign(contract_rows[contract.number], contract_values(contract)):
+            contract_rows[contract.number].updated_at = now
+    base = {"case_id": case.id}
+    _sync(
+        session,
+        rows.ProfileCheck,
+        _children(session, rows.ProfileCheck, case.id),
+        ("field",),
+        (dataclasses.asdict(p) for p in case.profile.values()),
+        base,
+    )
+    _sync(
+        session,
+        rows.ContractCheck,
+        _children(session, rows.ContractCheck, case.id),
+        ("contract_id",),
+        (
+            {"contract_id": contract_rows[c.contract_number].id, "answer": c.answer, "at": c.at, "by": c.by,
+             "piece": c.piece, "recovery": c.recovery}
+            for c in case.contract_checks.values()
+        ),
+        base,
+    )
+    _sync(
+        session,
+        rows.Agreement,
+        _children(session, rows.Agreement, case.id),
+        ("case_id",),
+        [dataclasses.asdict(case.agreement) | base] if case.agreement else [],
+        {},
+    )
+    _sync(
+        session,
+        rows.ProtectionCheck,
+        _children(session, rows.ProtectionCheck, case.id),
+        ("protection",),
+        (dataclasses.asdict(p) for p in case.protections.values()),
+        base,
+    )
+    _sync(
+        session,
+        rows.Need,
+        _children(session, rows.Need, case.id),
+        ("text", "at", "by"),
+        (dataclasses.asdict(n) for n in case.needs),
+        base,
+    )
+    _save_actions(session, case)
+    _save_attempts(session, case, client_row.id)
+    session.flush()
+
+
+def _save_actions(session: Session, case: domain.Case) -> None:
+    existing = {a.id: a for a in _children(session, rows.Action, case.id)}
+    for action in case.actions:
+        values = {k: v for k, v in dataclasses.asdict(action).items() if k != "id"}
+        if action.id is None:
+            row = rows.Action(case_id=case.id, **{k: _plain(v) for k, v in values.items()})
+            session.add(row)
+            session.flush()
+            action.id = row.id
+        else:
+            assign(existing.pop(action.id), values)
+    # Actions withdrawn by RemoveAction (the audit trail keeps the fact).
+    for row in existing.values():
+        session.delete(row)
+
+
+def _save_attempts(session: Session, case: domain.Case, client_id: int) -> None:
+    if not case.client_attempts:
+        return
+    since = min(a.at for a in case.client_attempts)
+    known = {
+        (a.at, a.by, a.outcome)
+        for a in session.exec(
+            select(rows.CallAttempt).where(rows.CallAttempt.client_id == client_id, rows.CallAttempt.at >= since)
+        )
+    }
+    for attempt in case.client_attempts:
+        if (attempt.at, attempt.by, _plain(attempt.outcome)) in known:
+            continue
+        if attempt.case_id is None:
+            attempt.case_id = case.id
+        values = {k: _plain(v) for k, v in dataclasses.asdict(attempt).items()}
+        session.add(rows.CallAttempt(client_id=client_id, **values))
+
+
+def create_case(
+    session: Session,
+    client: domain.ClientFile,
+    contracts: list[domain.Contract],
+    *,
+    m3_date: date,
+    seller: str | None = None,
+    agent: str | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Insert (or reuse, by number) the client and contracts, and a new case in `preparation`; its id."""
+    now = now or utcnow()
+    client_row = session.exec(select(rows.Client).where(rows.Client.number == client.number)).one_or_none()
+    if client_row is None:
+        client_row = rows.Client(**client_values(client), created_at=now, updated_at=now)
+        session.add(client_row)
+        session.flush()
+    case_row = rows.M3Case(
+        state=domain.State.preparation.value,
+        client_id=client_row.id,
+        m3_date=m3_date,
+        seller=seller,
+        agent=agent,
+        created_at=now,
+    )
+    session.add(case_row)
+    session.flush()
+    for contract in contracts:
+        row = session.exec(select(rows.Contract).where(rows.Contract.number == contract.number)).one_or_none()
+        if row is None:
+            row = rows.Contract(client_id=client_row.id, updated_at=now, **contract_values(contract))
+            session.add(row)
+        row.case_id = case_row.id
+    session.flush()
+    return case_row.id

@@ -1,0 +1,69 @@
+"""Which Slack message shows which part of a case: the status card and one message per step in its thread.
+
+The outbox's `message.upsert` posts a role's message once, then edits it in place (`chat.update`); this
+table remembers the `(channel, ts)` Slack gave it. The table lives on the same SQLModel metadata as
+`storage.tables`, so Alembic sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, select
+
+from storage.outbox import PENDING
+from storage.tables import Outbox, UtcDateTime, utcnow
+
+CARD = "card"
+UPSERT = "message.upsert"
+
+
+class SlackMessage(SQLModel, table=True):
+    __tablename__ = "slack_message"
+    __table_args__ = (sa.UniqueConstraint("case_id", "role"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id", index=True)
+    role: str  # "card", or "step:<state>" for a step's message in the card's thread
+    channel: str
+    ts: str
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False)
+
+
+def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
+    with Session(engine) as session:
+        return session.exec(
+            select(SlackMessage).where(SlackMessage.case_id == case_id, SlackMessage.role == role)
+        ).first()
+
+
+def for_case(engine: Engine, case_id: int) -> dict[str, SlackMessage]:
+    """Every message posted for a case, by role."""
+    with Session(engine) as session:
+        rows = session.exec(select(SlackMessage).where(SlackMessage.case_id == case_id))
+        return {row.role: row for row in rows}
+
+
+def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> None:
+    """Remember where a role's message was posted (or moved); idempotent for the same values."""
+    with Session(engine) as session, session.begin():
+        row = session.exec(
+            select(SlackMessage).where(SlackMessage.case_id == case_id, SlackMessage.role == role)
+        ).first()
+        if row is None:
+            session.add(SlackMessage(case_id=case_id, role=role, channel=channel, ts=ts))
+        else:
+            row.channel, row.ts, row.updated_at = channel, ts, utcnow()
+
+
+def pending_upserts(engine: Engine, case_id: int, role: str, *, after: int) -> list[int]:
+    """Ids of the pending upserts of (case, role) queued after outbox row `after`, oldest first."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Outbox.id, Outbox.payload)
+            .where(Outbox.case_id == case_id, Outbox.method == UPSERT, Outbox.status == PENDING, Outbox.id > after)
+            .order_by(Outbox.id)
+        )
+        return [row_id for row_id, payload in rows if payload.get("role") == role]

@@ -1,0 +1,283 @@
+"""SQLModel tables: the M+3 cases and everything the guide's section 5.3 asks to trace.
+
+Enum columns hold the stable codes of `flows.case` as plain strings (no database enum type, so adding a
+code needs no migration). Timestamps are timezone-aware UTC on every backend, JSON columns use the
+portable `sa.JSON`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware UTC timestamp; SQLite stores it naive, so awareness is restored on reading."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: pass a timezone-aware value")
+        value = value.astimezone(UTC)
+        # SQLite keeps the text as given: store UTC without offset so comparisons stay lexical.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False, default_now: bool = False) -> Any:
+    if default_now:
+        return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False, index=index)
+    return Field(default=None if nullable else ..., sa_type=UtcDateTime, nullable=nullable, index=index)
+
+
+def _json(factory: Callable[[], Any] | None = None) -> Any:
+    """A JSON column; with `factory` it is NOT NULL and defaults to an empty container."""
+    if factory is None:
+        return Field(default=None, sa_type=sa.JSON, nullable=True)
+    return Field(default_factory=factory, sa_type=sa.JSON, nullable=False)
+
+
+class Agent(SQLModel, table=True):
+    """An agent of the agency, known by e-mail; the Slack user id is learnt when the bot meets him."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)
+    display_name: str | None = None
+    slack_user_id: str | None = Field(default=None, unique=True)
+
+
+class Client(SQLModel, table=True):
+    """The client file (`flows.case.ClientFile`), keyed by the management system's client number."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True)
+    client_type: str
+    last_name: str
+    first_name: str = ""
+    civility: str = ""
+    email: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+    marital_status: str | None = None
+    professional_status: str | None = None
+    siren: str | None = None
+    naf: str | None = None
+    naf_version: str | None = None
+    activity: str | None = None
+    account_manager: str | None = None
+    created_at: datetime = _ts(nullable=False, default_now=True)
+    updated_at: datetime = _ts(nullable=False, default_now=True)
+
+
+class M3Case(SQLModel, table=True):
+    __tablename__ = "m3_case"
+    __table_args__ = (sa.Index("ix_m3_case_due", "state", "opened_at", "m3_date"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    state: str = Field(index=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    m3_date: date
+    seller: str | None = None
+    agent: str | None = Field(default=None, index=True)
+    caller: str | None = None
+    callback_at: datetime | None = _ts(index=True)
+    callback_client_requested: bool = False
+    admin_profile_done_at: datetime | None = _ts()
+    admin_contracts_done_at: datetime | None = _ts()
+    rebound_done_at: datetime | None = _ts()
+    close_reason: str | None = None
+    close_note: str | None = None
+    closed_at: datetime | None = _ts()
+    opened_at: datetime | None = _ts()
+    # Set when a first run found the case past the catch-up window: listed, never opened automatically.
+    out_of_time_at: datetime | None = _ts()
+    slack_channel: str | None = None
+    slack_ts: str | None = None  # the status card's message
+    version: int = 0
+    created_at: datetime = _ts(nullable=False, default_now=True)
+
+
+class Contract(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True)
+    client_id: int = Field(foreign_key="client.id", index=True)
+    case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
+    product: str
+    formula: str
+    subscribed_on: date
+    origin: str
+    signed: bool
+    missing_pieces: list[str] = _json(list)
+    seller: str | None = None
+    terminated_on: date | None = None
+    updated_at: datetime = _ts(nullable=False, default_now=True)
+
+
+class CallAttempt(SQLModel, table=True):
+    __tablename__ = "call_attempt"
+    __table_args__ = (sa.Index("ix_call_attempt_client_at", "client_id", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    client_id: int = Field(foreign_key="client.id")
+    case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
+    at: datetime = _ts(nullable=False)
+    by: str
+    outcome: str
+    channel: str = "telephone"
+    callback_at: datetime | None = _ts()
+    client_requested: bool = False
+
+
+class ProfileCheck(SQLModel, table=True):
+    __tablename__ = "profile_check"
+    __table_args__ = (sa.UniqueConstraint("case_id", "field"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id")
+    field: str
+    answer: str
+    old_value: str | None = None
+    new_value: str | None = None
+    at: datetime = _ts(nullable=False)
+    by: str
+
+
+class ContractCheck(SQLModel, table=True):
+    __tablename__ = "contract_check"
+    __table_args__ = (sa.UniqueConstraint("case_id", "contract_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id")
+    contract_id: int = Field(foreign_key="contract.id")
+    answer: str
+    piece: str | None = None
+    recovery: str | None = None
+    at: datetime = _ts(nullable=False)
+    by: str
+
+
+class Agreement(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id", unique=True)
+    at: datetime = _ts(nullable=False)
+    by: str
+    wording: str
+    agreed: bool
+
+
+class ProtectionCheck(SQLModel, table=True):
+    __tablename__ = "protection_check"
+    __table_args__ = (sa.UniqueConstraint("case_id", "protection"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id")
+    protection: str
+    answer: str
+    insurer: str | None = None
+    renewal_on: date | None = None
+    priority: bool = False
+    reason: str | None = None
+    at: datetime = _ts(nullable=False)
+    by: str
+
+
+class Need(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id", index=True)
+    text: str
+    at: datetime = _ts(nullable=False)
+    by: str
+
+
+class Action(SQLModel, table=True):
+    __table_args__ = (sa.Index("ix_action_status_due", "status", "due_on"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="m3_case.id", index=True)
+    kind: str
+    due_on: date
+    owner: str = Field(index=True)
+    purpose: str | None = None
+    reason: str | None = None
+    status: str = "todo"
+    done_at: datetime | None = _ts()
+    created_at: datetime = _ts(nullable=False)
+    created_by: str
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only: who did what, when. Nothing updates or deletes these rows."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        sa.Index("ix_audit_entry_case_at", "case_id", "at"),
+        sa.Index("ix_audit_entry_client_at", "client_id", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _ts(nullable=False)
+    actor: str
+    case_id: int | None = Field(default=None, foreign_key="m3_case.id")
+    client_id: int | None = Field(default=None, foreign_key="client.id")
+    event: str
+    data: dict[str, Any] = _json(dict)
+
+
+class Outbox(SQLModel, table=True):
+    """Slack Web API calls to make once their transaction committed (see `storage.outbox`)."""
+
+    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _ts(nullable=False, default_now=True)
+    case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
+    method: str
+    payload: dict[str, Any] = _json(dict)
+    dedupe_key: str | None = Field(default=None, unique=True)
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(nullable=False, default_now=True)
+    locked_until: datetime | None = _ts()  # lease of the worker that claimed the row
+    last_error: str | None = None
+    delivered_at: datetime | None = _ts()
+    result: dict[str, Any] | None = _json()
+
+
+class ProcessedRequest(SQLModel, table=True):
+    """One row per Slack request handled: a retry or a double click with the same key is a no-op."""
+
+    __tablename__ = "processed_request"
+
+    key: str = Field(primary_key=True)
+    at: datetime = _ts(nullable=False, default_now=True)
+
+
+class ImportRun(SQLModel, table=True):
+    __tablename__ = "import_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    file_name: str
+    file_hash: str = Field(index=True)
+    at: datetime = _ts(nullable=False, default_now=True)
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0

@@ -1,0 +1,71 @@
+"""Fixtures of the bot's tests: the Slack stand-in and the whole bot served over real HTTP (see harness.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy.engine import Engine
+
+from bot.app import create_app, delivery_client
+from bot.outbox_delivery import OutboxDeliverer
+from bot.runner import serve_http, stop_http
+from config.settings import Settings
+from sandbox.slack_api import SlackStandIn
+from storage.slack_messages import SlackMessage
+from tests.bot.harness import AGENT, CHANNEL, COLLEAGUE, LEAD, Harness
+
+# Until the Alembic migration creates `slack_message`, the bot's tests add it to the session databases.
+@pytest.fixture(scope="session")
+def _sqlite_database(_sqlite_database: Engine) -> Engine:
+    SlackMessage.__table__.create(_sqlite_database, checkfirst=True)
+    return _sqlite_database
+
+
+@pytest.fixture(scope="session")
+def _postgresql_database(_postgresql_database: Engine) -> Engine:
+    SlackMessage.__table__.create(_postgresql_database, checkfirst=True)
+    return _postgresql_database
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    with SlackStandIn() as standin:
+        standin.add_channel(CHANNEL, "m3-suivi")
+        yield standin
+
+
+def bot_settings(slack: SlackStandIn, engine: Engine) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=engine.url.render_as_string(hide_password=False),
+        slack_bot_token=slack.token,
+        slack_signing_secret=slack.signing_secret,
+        slack_app_token=None,
+        slack_api_url=slack.api_url,
+        m3_channel=CHANNEL,
+        m3_leads=[LEAD[0]],
+    )
+
+
+def fast_deliverer(engine: Engine, settings: Settings, **options: float) -> OutboxDeliverer:
+    """A deliverer whose back-off fits in a test: same rules, smaller numbers."""
+    values = {"poll_seconds": 0.2, "backoff_base": 0.05, "backoff_cap": 0.5} | options
+    return OutboxDeliverer(engine, delivery_client(settings, timeout=2), **values)
+
+
+@pytest.fixture
+def harness(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
+    settings = bot_settings(slack, engine)
+    deliverer = fast_deliverer(engine, settings)
+    app = create_app(settings, engine, deliverer=deliverer)
+    server, thread = serve_http(app, "127.0.0.1", 0)
+    slack.bot_url = f"http://127.0.0.1:{server.effective_port}/slack/events"
+    deliverer.start()
+    harness = Harness(slack, app, settings, engine, deliverer)
+    harness.add_agents([AGENT, COLLEAGUE, LEAD])
+    try:
+        yield harness
+    finally:
+        deliverer.stop()
+        stop_http(server, thread)

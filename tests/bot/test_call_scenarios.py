@@ -1,0 +1,121 @@
+"""Whole M+3 calls through Slack: signed requests to the real Bolt app, the stand-in's messages read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+import time_machine
+from sqlmodel import Session
+
+from bot.payloads import encode
+from bot.rendering import queue_opened_case
+from bot.views import ids
+from flows.case import ClientType, State
+from storage.queries import mark_opened
+from storage.tables import utcnow
+from tests.bot.driver import CallDriver
+from tests.bot.harness import AGENT, COLLEAGUE
+from tests.conftest import client_file, contract
+
+# Tuesday 1 December 2026, 10:30 in Paris: a legal calling slot.
+CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def legal_calling_time():
+    with time_machine.travel(CALL_TIME, tick=True):
+        yield
+
+
+def open_case(harness, factory, **client) -> int:
+    case_id = factory.case(client_file(**client), [contract(seller=AGENT[1])], opened=False, agent=AGENT[1])
+    with Session(harness.engine) as session, session.begin():
+        assert mark_opened(session, [case_id], now=utcnow(), actor="test")
+        queue_opened_case(session, case_id, harness.settings)
+    return case_id
+
+
+def test_particulier_called_by_the_seller_goes_from_preparation_to_closed(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    assert "Préparation" in call.card().text or call.card().blocks
+
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    call.profile()
+    assert call.case().state is State.admin_contract_validation
+    call.contracts()
+    call.rebound()
+    call.plan_and_close(date(2026, 12, 8))
+
+    case = call.case()
+    assert case.state is State.closed and case.actions[0].purpose == "bilan_global"
+    assert call.ephemerals() == []
+    assert call.clicks <= 27
+    card_text = str(call.card().blocks)
+    assert "08/12/2026" in card_text or "8 déc" in card_text
+    roles = ["step:preparation", "step:contact", "step:profile", "step:contracts", "step:rebound", "step:action_plan"]
+    assert len(call.thread()) >= len(roles)
+
+
+def test_colleague_books_a_callback_then_takes_the_call(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.colleague_id)
+    # The colleague is neither the seller nor the assigned agent: a lead hands him the case first.
+    call.click("step:preparation", ids.START_CALL)
+    assert any("pas le vôtre" in text for text in call.ephemerals())
+    lead = CallDriver(harness, case_id, harness.lead_id)
+    lead.click("card", ids.REASSIGN)
+    lead.submit({ids.INPUT_AGENT: harness.colleague_id})
+    assert call.case().agent == COLLEAGUE[1]
+
+    call.click("step:preparation", ids.START_CALL)
+    script = str(call.message("step:contact").blocks)
+    assert "Vincent" in script  # the colleague names the seller
+    call.click("step:contact", ids.ATTEMPT, "callback")
+    call.submit({ids.INPUT_CALLBACK_AT: int(datetime(2026, 12, 2, 14, 30, tzinfo=UTC).timestamp())})
+    assert call.case().state is State.scheduled_callback
+
+
+def test_tns_detected_during_the_call_asks_for_pro_data(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    fields = call.case().client.profile_fields()
+    call.click("step:profile", ids.PROFILE_ANSWER, fields.index("professional_status"), "modified")
+    call.submit({ids.INPUT_VALUE: "artisan"})
+    case = call.case()
+    assert case.client.client_type is ClientType.tns
+    assert "siren" in case.client.profile_fields()
+    siren_row = case.client.profile_fields().index("siren")
+    call.click("step:profile", ids.PROFILE_ANSWER, siren_row, "modified")
+    reply = call.submit({ids.INPUT_VALUE: "123456789"})
+    assert reply.json()["response_action"] == "errors"
+    assert call.case().client.siren is None
+
+
+def test_commercial_step_clicked_before_contract_validation_is_refused(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    # A protection answer sent while the profile step is open (a stale or forged message).
+    payload = harness.slack.block_actions(harness.agent_id, call.message("step:profile"),
+                                          ids.suffixed(ids.PROFILE_ANSWER, 0, "confirmed"))
+    payload["actions"][0]["action_id"] = ids.suffixed(ids.PROTECTION_ANSWER, 0, "not_covered")
+    payload["actions"][0]["value"] = encode(case_id, p="pj", a="not_covered")
+    call.send(payload)
+    assert any("après l'administratif" in text for text in call.ephemerals())
+    assert call.case().protections == {}
+    assert call.case().state is State.admin_profile_update
+
+
+def test_forged_case_reference_is_refused_and_changes_nothing(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    reply = harness.click(harness.agent_id, call.message("step:preparation"), ids.START_CALL, value='{"c": 99999}')
+    assert reply.status == 200
+    harness.slack.wait_for(lambda: any("introuvable" in e.text for e in harness.slack.ephemerals_for(harness.agent_id)))
+    assert call.case().state is State.preparation

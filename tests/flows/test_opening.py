@@ -1,0 +1,77 @@
+from datetime import date
+
+import pytest
+
+from flows.case import Contract, Origin
+from flows.opening import due_status, group_into_cases, m3_date
+
+
+def contract(number: str, subscribed_on: date) -> Contract:
+    return Contract(number, "AUTO", "TIERS", subscribed_on, Origin.chalandise, signed=True)
+
+
+def numbers(groups: list[list[Contract]]) -> list[list[str]]:
+    return [[c.number for c in group] for group in groups]
+
+
+def test_contracts_subscribed_within_the_window_share_a_case():
+    groups = group_into_cases([contract("A", date(2026, 8, 1)), contract("B", date(2026, 8, 31))], window_days=30)
+    assert numbers(groups) == [["A", "B"]]
+
+
+def test_contract_after_the_window_opens_its_own_case():
+    groups = group_into_cases([contract("A", date(2026, 8, 1)), contract("B", date(2026, 9, 1))], window_days=30)
+    assert numbers(groups) == [["A"], ["B"]]
+
+
+def test_window_counts_from_the_group_first_contract_not_the_previous_one():
+    contracts = [contract("A", date(2026, 1, 1)), contract("B", date(2026, 1, 25)), contract("C", date(2026, 2, 15))]
+    assert numbers(group_into_cases(contracts, window_days=30)) == [["A", "B"], ["C"]]
+
+
+def test_groups_are_sorted_by_subscription_date_whatever_the_input_order():
+    contracts = [contract("C", date(2026, 6, 1)), contract("A", date(2026, 1, 1)), contract("B", date(2026, 1, 10))]
+    assert numbers(group_into_cases(contracts, window_days=30)) == [["A", "B"], ["C"]]
+
+
+def test_no_contract_no_case():
+    assert group_into_cases([], window_days=30) == []
+
+
+@pytest.mark.parametrize(
+    ("subscribed", "m3"),
+    [
+        (date(2026, 8, 27), date(2026, 11, 27)),
+        (date(2026, 11, 30), date(2027, 2, 28)),
+        (date(2027, 11, 30), date(2028, 2, 29)),
+        (date(2026, 8, 31), date(2026, 11, 30)),
+        (date(2026, 10, 15), date(2027, 1, 15)),
+    ],
+)
+def test_m3_date_stays_in_the_target_month(subscribed, m3):
+    assert m3_date(subscribed) == m3
+
+
+def test_m3_offset_can_be_tuned():
+    assert m3_date(date(2026, 1, 31), months=1) == date(2026, 2, 28)
+
+
+def test_case_is_not_due_before_its_m3_date():
+    assert due_status(date(2026, 12, 1), date(2026, 11, 30), catch_up_days=30, first_run=False) == "not_due"
+
+
+def test_case_is_due_on_its_m3_date():
+    assert due_status(date(2026, 12, 1), date(2026, 12, 1), catch_up_days=30, first_run=True) == "due"
+
+
+def test_old_case_on_first_import_is_out_of_time():
+    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_run=True) == "out_of_time"
+
+
+def test_first_import_still_catches_up_within_the_grace_period():
+    assert due_status(date(2026, 10, 28), date(2026, 11, 27), catch_up_days=30, first_run=True) == "due"
+    assert due_status(date(2026, 10, 27), date(2026, 11, 27), catch_up_days=30, first_run=True) == "out_of_time"
+
+
+def test_late_case_after_the_first_import_is_still_due():
+    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_run=False) == "due"

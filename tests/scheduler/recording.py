@@ -1,0 +1,55 @@
+"""A test double of `scheduler.notifier.Notifier`: it records each call and writes one outbox row per call
+without a dedupe key, so a reminder fired twice would leave two rows."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from flows.case import Action, Case, State
+from scheduler.digest import Digest
+from storage import outbox
+
+
+@dataclass(frozen=True)
+class Call:
+    event: str
+    at: datetime
+    case_id: int | None = None
+    action_id: int | None = None
+    reminder_id: int | None = None
+    detail: Any = None
+
+
+class RecordingNotifier:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+
+    def _record(self, session: Session, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+        payload = {"case_id": call.case_id, "action_id": call.action_id, "reminder_id": call.reminder_id}
+        outbox.enqueue(session, f"test.{call.event}", payload, case_id=call.case_id, now=call.at)
+
+    def case_opened(self, session: Session, case: Case, *, now: datetime) -> None:
+        self._record(session, Call("case_opened", now, case.id))
+
+    def case_changed(self, session: Session, case: Case, *, previous: State, now: datetime) -> None:
+        self._record(session, Call("case_changed", now, case.id, detail=(previous.value, case.state.value)))
+
+    def callback_due(self, session: Session, case: Case, *, reminder_id: int, callback_at: datetime,
+                     unanswered: int, offer_unreachable: bool, now: datetime) -> None:
+        self._record(session, Call("callback_due", now, case.id, reminder_id=reminder_id,
+                                   detail=(callback_at, unanswered, offer_unreachable)))
+
+    def action_due(self, session: Session, case: Case, action: Action, *, reminder_id: int, overdue: bool,
+                   now: datetime) -> None:
+        self._record(session, Call("action_due", now, case.id, action.id, reminder_id, detail=overdue))
+
+    def digest(self, session: Session, digest: Digest, *, reminder_id: int, now: datetime) -> None:
+        self._record(session, Call("digest", now, reminder_id=reminder_id, detail=digest))
