@@ -21,6 +21,8 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.rendering import queue_opened_case
+from bot.runner import run
 from config.settings import Settings
 from flows import texts
 from flows.case import State
@@ -70,8 +72,10 @@ def settings() -> Settings:
 
 @contextmanager
 def database() -> Iterator[Engine]:
+    """The database, its schema brought up to date first: a fresh install needs no separate step."""
     engine = make_engine(settings().database_url)
     try:
+        migrate(engine)
         yield engine
     finally:
         engine.dispose()
@@ -215,8 +219,12 @@ def _parse_day(value: str | None, timezone: str) -> date:
 def open_due_command(today: Annotated[str | None, typer.Option("--today", metavar="AAAA-MM-JJ")] = None) -> None:
     config = settings()
     day = _parse_day(today, config.agency_timezone)
+    # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
+    post_card = (lambda session, case_id: queue_opened_case(session, case_id, config)) if config.m3_channel else None
     with database() as engine:
-        result = open_due(engine, day, catch_up_days=config.catch_up_days, actor="m3bot open-due")
+        result = open_due(engine, day, catch_up_days=config.catch_up_days, actor="m3bot open-due", on_open=post_card)
+    if post_card is None and result.due:
+        typer.echo(t("cli.open_due.no_channel"))
     if result.due:
         typer.echo(t("cli.open_due.opened", count=len(result.due), ids=", ".join(map(str, result.due))))
     else:
@@ -230,3 +238,8 @@ def open_due_command(today: Annotated[str | None, typer.Option("--today", metava
                 ids=", ".join(map(str, result.out_of_time)),
             )
         )
+
+
+@app.command("run", help=t("cli.run.help"))
+def run_command() -> None:
+    run(settings())

@@ -8,17 +8,23 @@ that back and comes back to the caller, which shows it (ephemeral message, or mo
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
+
+from sqlmodel import Session
 
 from bot.context import BotDeps
 from bot.rendering import queue_case_messages
 from flows.engine import Refused, authorize, handle
+from storage.audit import last_entry
 from storage.repository import save_case
+from storage.tables import utcnow
 from storage.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
 EPHEMERAL = "chat.postEphemeral"
+DOUBLE_CLICK = timedelta(seconds=10)
 
 
 def actor_label(context: dict[str, Any]) -> str:
@@ -50,9 +56,27 @@ def apply(context: dict[str, Any], command: Any) -> Refused | None:
                 save_case(uow.session, uow.case, now=uow.now)
                 queue_case_messages(uow.session, uow.case, deps.settings, previous=previous)
     except Refused as refusal:
+        if _repeated_transition(deps, context, command, actor):
+            # Remembered as handled, so that Slack's retry of this repeat is a no-op too.
+            with unit_of_work(deps.engine, case_id=None, actor=actor, request_key=context.get("request_key")):
+                pass
+            return None
         log.info("%s refused on case %s", type(command).__name__, context["case_id"])
         return refusal
     return None
+
+
+def _repeated_transition(deps: BotDeps, context: dict[str, Any], command: Any, actor: str) -> bool:
+    """A double click on a step's button: the first click moved the case on, the second is refused by the
+    engine; the agent already sees the new step, so the repeat is absorbed rather than answered."""
+    with Session(deps.engine) as session:
+        entry = last_entry(session, context["case_id"], "state_changed")
+    return (
+        entry is not None
+        and entry.actor == actor
+        and entry.data.get("trigger") == command.trigger
+        and utcnow() - entry.at <= DOUBLE_CLICK
+    )
 
 
 def tell(context: dict[str, Any], body: dict[str, Any], text: str) -> None:

@@ -114,15 +114,15 @@ def _request_key(kind: str | None, body: dict[str, Any]) -> str | None:
 
 
 def _carried(kind: str, body: dict[str, Any]) -> str | None:
-    """The bot's own encoded text: a button's value, a select's option value, else the modal's metadata."""
+    """The bot's own encoded text: a button's value, else the modal's metadata, else a select's option value."""
     if kind == "view_submission":
         return body["view"].get("private_metadata")
     action = (body.get("actions") or [{}])[0]
     if "value" in action:
         return action["value"]
-    if isinstance(action.get("selected_option"), dict):
-        return action["selected_option"].get("value")
-    return (body.get("view") or {}).get("private_metadata")
+    if body.get("view"):
+        return body["view"].get("private_metadata")
+    return (action.get("selected_option") or {}).get("value")
 
 
 def _case_exists(deps: BotDeps, case_id: int) -> bool:

@@ -116,8 +116,9 @@ class OutboxDeliverer:
             self._wakeup.clear()  # before draining: a wake() during the drain triggers another round
             try:
                 delivered = self.deliver_pending()
-            except Exception:  # the database is away: keep the thread alive and try at the next poll
-                log.exception("outbox delivery round failed")
+            except Exception as error:  # the database is away: keep the thread alive, try at the next poll
+                # The type only: a database error's text carries the row's payload, personal data included.
+                log.error("outbox delivery round failed: %s", type(error).__name__)
                 delivered = 0
             if not delivered:
                 self._wakeup.wait(self.poll_seconds)
@@ -147,6 +148,9 @@ class OutboxDeliverer:
         except _Permanent as failure:
             log.error("outbox %s (%s, case %s) failed: %s", message.id, message.method, message.case_id, failure)
             outbox.mark_failed(self.engine, message.id, str(failure))
+        except (KeyError, TypeError, AttributeError) as error:  # a payload the bot could never send
+            log.error("outbox %s (%s) malformed: %s", message.id, message.method, type(error).__name__)
+            outbox.mark_failed(self.engine, message.id, f"malformed_payload:{type(error).__name__}")
         else:
             outbox.mark_delivered(self.engine, message.id, result)
 
@@ -170,8 +174,13 @@ class OutboxDeliverer:
             return {"coalesced_into": newer[-1]}
         posted = slack_messages.find(self.engine, case_id, role)
         if posted is not None:
-            self._call("chat.update", {"channel": posted.channel, "ts": posted.ts, **_content(payload)})
-            return {"channel": posted.channel, "ts": posted.ts, "action": "update"}
+            try:
+                self._call("chat.update", {"channel": posted.channel, "ts": posted.ts, **_content(payload)})
+                return {"channel": posted.channel, "ts": posted.ts, "action": "update"}
+            except _Permanent as failure:
+                if str(failure) != "message_not_found":
+                    raise
+                # Someone deleted the message: post it again rather than lose every later edit.
         thread: dict[str, str] = {}
         if role != slack_messages.CARD:
             card = slack_messages.find(self.engine, case_id, slack_messages.CARD)

@@ -9,12 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from typing import ClassVar
+
 from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+
+
+# Each command names the machine trigger it fires (`flows.engine`); an attempt's depends on its outcome.
+_ATTEMPT_TRIGGERS = {
+    AttemptOutcome.available: "client_available",
+    AttemptOutcome.callback: "client_unavailable",
+    AttemptOutcome.no_answer: "no_answer",
+    AttemptOutcome.refused: "client_refuses",
+}
 
 
 @dataclass(frozen=True)
 class StartCall:
     """preparation -> contact_attempt: the agent starts calling; `caller` is who calls (seller or colleague)."""
+
+    trigger: ClassVar[str] = "start_call"
 
     caller: str
 
@@ -27,15 +40,23 @@ class RecordAttempt:
     callback_at: datetime | None = None
     client_requested: bool = False  # the client asked for this exact time (out-of-hours allowed)
 
+    @property
+    def trigger(self) -> str:
+        return _ATTEMPT_TRIGGERS[self.outcome]
+
 
 @dataclass(frozen=True)
 class CallbackDue:
     """scheduled_callback -> contact_attempt: the booked callback has come (sent by the scheduler)."""
 
+    trigger: ClassVar[str] = "callback_due"
+
 
 @dataclass(frozen=True)
 class AnswerProfile:
     """Confirmé / Modifié / Non communiqué for one client-file field; re-answering corrects it."""
+
+    trigger: ClassVar[str] = "answer_profile"
 
     field: str
     answer: ProfileAnswer
@@ -46,10 +67,14 @@ class AnswerProfile:
 class ValidateProfile:
     """admin_profile_update -> admin_contract_validation, once every field has an answer."""
 
+    trigger: ClassVar[str] = "validate_profile"
+
 
 @dataclass(frozen=True)
 class AnswerContract:
     """Signé / Pièce manquante / À relancer for one contract; a missing piece names its nature and recovery."""
+
+    trigger: ClassVar[str] = "answer_contract"
 
     contract_number: str
     answer: ContractAnswer
@@ -61,10 +86,14 @@ class AnswerContract:
 class ValidateContracts:
     """admin_contract_validation -> commercial_rebound, once every contract has an answer."""
 
+    trigger: ClassVar[str] = "validate_contracts"
+
 
 @dataclass(frozen=True)
 class RecordAgreement:
     """The client agrees (or not) to talk about his other contracts; the wording asked is kept as proof."""
+
+    trigger: ClassVar[str] = "record_agreement"
 
     agreed: bool
     wording: str
@@ -73,6 +102,8 @@ class RecordAgreement:
 @dataclass(frozen=True)
 class AnswerProtection:
     """Contrat ailleurs / Pas couvert / À approfondir for one protection."""
+
+    trigger: ClassVar[str] = "answer_protection"
 
     protection: str
     answer: ProtectionAnswer
@@ -84,6 +115,8 @@ class AnswerProtection:
 class SetPriority:
     """Mark (or unmark) a gap as one of the call's 2-3 priorities, with the reason (duty of advice)."""
 
+    trigger: ClassVar[str] = "set_priority"
+
     protection: str
     priority: bool
     reason: str | None = None
@@ -93,6 +126,8 @@ class SetPriority:
 class RecordNeed:
     """A need the client expressed, in his words."""
 
+    trigger: ClassVar[str] = "record_need"
+
     text: str
 
 
@@ -100,10 +135,14 @@ class RecordNeed:
 class FinishRebound:
     """commercial_rebound -> action_plan."""
 
+    trigger: ClassVar[str] = "finish_rebound"
+
 
 @dataclass(frozen=True)
 class AddAction:
     """Créer devis / Planifier RDV / Programmer relance: one dated line of the action plan."""
+
+    trigger: ClassVar[str] = "add_action"
 
     kind: ActionKind
     due_on: date
@@ -116,12 +155,16 @@ class AddAction:
 class RemoveAction:
     """Withdraw an action entered by mistake, before the case closes."""
 
+    trigger: ClassVar[str] = "remove_action"
+
     action_id: int
 
 
 @dataclass(frozen=True)
 class CompleteAction:
     """Mark an action of the plan done (from its reminder); allowed after the case closed."""
+
+    trigger: ClassVar[str] = "complete_action"
 
     action_id: int
 
@@ -130,10 +173,14 @@ class CompleteAction:
 class Close:
     """action_plan -> closed as completed: needs a dated action plan."""
 
+    trigger: ClassVar[str] = "close"
+
 
 @dataclass(frozen=True)
 class CloseEarly:
     """Close before the end: unreachable after N attempts, client refuses, or duplicate case."""
+
+    trigger: ClassVar[str] = "close_early"
 
     reason: CloseReason
     note: str | None = None
@@ -142,6 +189,8 @@ class CloseEarly:
 @dataclass(frozen=True)
 class Reassign:
     """A lead hands the case to another agent."""
+
+    trigger: ClassVar[str] = "reassign"
 
     agent: str
 

@@ -235,8 +235,9 @@ _MACHINE = Machine(
 _MACHINE_LOCK = threading.Lock()
 
 
-def _check(case: Case, ctx: _Context, trigger: str) -> None:
-    """Refuse unless the machine accepts the trigger in the case's state and its guards pass."""
+def _check(case: Case, ctx: _Context) -> None:
+    """Refuse unless the machine accepts the command's trigger in the case's state and its guards pass."""
+    trigger = ctx.command.trigger
     found = _MACHINE.get_transitions(trigger=trigger, source=case.state.value)
     if not found:
         raise _wrong_step(case, trigger)
@@ -245,8 +246,9 @@ def _check(case: Case, ctx: _Context, trigger: str) -> None:
             raise Refused(reason)
 
 
-def _move(case: Case, ctx: _Context, trigger: str) -> list[Fact]:
-    """Run a trigger already checked by `_check`; returns the state change as a fact (none for an answer)."""
+def _move(case: Case, ctx: _Context) -> list[Fact]:
+    """Run the trigger `_check` accepted; returns the state change as a fact (none for an answer)."""
+    trigger = ctx.command.trigger
     before = case.state
     flow = _Flow(case, ctx)
     with _MACHINE_LOCK:
@@ -361,30 +363,21 @@ def _start_call(case: Case, ctx: _Context) -> list[Fact]:
     caller = _text(ctx.command.caller)
     if not caller:
         raise _refuse("caller_missing")
-    _check(case, ctx, "start_call")
+    _check(case, ctx)
     _calling_rules(case, ctx)  # warn before the agent dials, not after
-    facts = _move(case, ctx, "start_call")
+    facts = _move(case, ctx)
     case.caller = caller
     variant = "seller" if caller == case.seller else "colleague"
     return [Fact("call_started", {"caller": caller, "variant": variant}), *facts]
 
 
-_ATTEMPT_TRIGGERS = {
-    AttemptOutcome.available: "client_available",
-    AttemptOutcome.callback: "client_unavailable",
-    AttemptOutcome.no_answer: "no_answer",
-    AttemptOutcome.refused: "client_refuses",
-}
-
-
 def _record_attempt(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.RecordAttempt = ctx.command
-    trigger = _ATTEMPT_TRIGGERS[command.outcome]
-    _check(case, ctx, trigger)
+    _check(case, ctx)
     _calling_rules(case, ctx)
     if command.outcome is AttemptOutcome.callback:
         _check_callback(case, ctx)
-    facts = _move(case, ctx, trigger)
+    facts = _move(case, ctx)
     attempt = Attempt(at=ctx.now, by=ctx.actor, outcome=command.outcome, callback_at=command.callback_at,
                       client_requested=command.client_requested, case_id=case.id)
     case.client_attempts.append(attempt)
@@ -412,8 +405,8 @@ def _check_callback(case: Case, ctx: _Context) -> None:
 
 
 def _callback_due(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "callback_due")
-    return [Fact("callback_due", {"callback_at": _iso(case.callback_at)}), *_move(case, ctx, "callback_due")]
+    _check(case, ctx)
+    return [Fact("callback_due", {"callback_at": _iso(case.callback_at)}), *_move(case, ctx)]
 
 
 # --- Administrative steps ---------------------------------------------------------------------------------
@@ -421,7 +414,7 @@ def _callback_due(case: Case, ctx: _Context) -> list[Fact]:
 
 def _answer_profile(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.AnswerProfile = ctx.command
-    _check(case, ctx, "answer_profile")
+    _check(case, ctx)
     if command.field not in case.client.profile_fields():
         raise _refuse("unknown_field")
     new_value, naf_version = _new_profile_value(case, ctx)
@@ -497,8 +490,8 @@ def _turn_into_tns(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _validate_profile(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "validate_profile")
-    facts = _move(case, ctx, "validate_profile")
+    _check(case, ctx)
+    facts = _move(case, ctx)
     case.admin_profile_done_at = ctx.now
     changed = sorted(f for f, c in case.profile.items() if c.answer is ProfileAnswer.modified)
     return [Fact("profile_validated", {"changed": changed}), *facts]
@@ -506,7 +499,7 @@ def _validate_profile(case: Case, ctx: _Context) -> list[Fact]:
 
 def _answer_contract(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.AnswerContract = ctx.command
-    _check(case, ctx, "answer_contract")
+    _check(case, ctx)
     if command.contract_number not in {c.number for c in case.contracts}:
         raise _refuse("unknown_contract")
     keep_details = command.answer is not ContractAnswer.signed
@@ -529,8 +522,8 @@ def _answer_contract(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _validate_contracts(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "validate_contracts")
-    facts = _move(case, ctx, "validate_contracts")
+    _check(case, ctx)
+    facts = _move(case, ctx)
     case.admin_contracts_done_at = ctx.now
     missing = [{"contract": c.contract_number, "answer": c.answer.value, "piece": c.piece}
                for c in case.contract_checks.values() if c.answer is not ContractAnswer.signed]
@@ -542,7 +535,7 @@ def _validate_contracts(case: Case, ctx: _Context) -> list[Fact]:
 
 def _record_agreement(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.RecordAgreement = ctx.command
-    _check(case, ctx, "record_agreement")
+    _check(case, ctx)
     wording = _text(command.wording)
     if not wording:
         raise _refuse("agreement_wording_missing")
@@ -565,7 +558,7 @@ def _protection_label(code: str) -> str:
 
 def _answer_protection(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.AnswerProtection = ctx.command
-    _check(case, ctx, "answer_protection")
+    _check(case, ctx)
     _protection_label(command.protection)
     elsewhere = command.answer is ProtectionAnswer.elsewhere
     insurer = _text(command.insurer) if elsewhere else None
@@ -590,7 +583,7 @@ def _answer_protection(case: Case, ctx: _Context) -> list[Fact]:
 
 def _set_priority(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.SetPriority = ctx.command
-    _check(case, ctx, "set_priority")
+    _check(case, ctx)
     check = case.protections.get(command.protection)
     if check is None or check.answer is ProtectionAnswer.elsewhere:
         raise _refuse("priority_needs_gap")
@@ -608,7 +601,7 @@ def _set_priority(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _record_need(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "record_need")
+    _check(case, ctx)
     text = _text(ctx.command.text)
     if not text:
         raise _refuse("need_missing")
@@ -617,8 +610,8 @@ def _record_need(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _finish_rebound(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "finish_rebound")
-    facts = _move(case, ctx, "finish_rebound")
+    _check(case, ctx)
+    facts = _move(case, ctx)
     case.rebound_done_at = ctx.now
     answers = case.protections.values()
     summary = {
@@ -635,7 +628,7 @@ def _finish_rebound(case: Case, ctx: _Context) -> list[Fact]:
 
 def _add_action(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.AddAction = ctx.command
-    _check(case, ctx, "add_action")
+    _check(case, ctx)
     owner = _text(command.owner)
     if not owner:
         raise _refuse("action_owner_missing")
@@ -658,7 +651,7 @@ def _find_action(case: Case, action_id: int) -> Action:
 
 
 def _remove_action(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "remove_action")
+    _check(case, ctx)
     action = _find_action(case, ctx.command.action_id)
     if action.status is ActionStatus.cancelled:
         return []
@@ -669,7 +662,7 @@ def _remove_action(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _complete_action(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "complete_action")
+    _check(case, ctx)
     action = _find_action(case, ctx.command.action_id)
     if action.status is ActionStatus.done:
         return []  # a second click on "fait" from an old reminder is not an error
@@ -681,8 +674,8 @@ def _complete_action(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _close(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "close")
-    facts = _move(case, ctx, "close")
+    _check(case, ctx)
+    facts = _move(case, ctx)
     case.close_reason = CloseReason.completed
     case.closed_at = ctx.now
     plan = [{"kind": a.kind.value, "due_on": a.due_on.isoformat(), "owner": a.owner} for a in active_actions(case)]
@@ -693,9 +686,9 @@ def _close_early(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.CloseEarly = ctx.command
     if command.reason is CloseReason.completed:
         raise _refuse("close_completed_needs_plan")
-    _check(case, ctx, "close_early")
+    _check(case, ctx)
     note = _text(command.note)
-    facts = _move(case, ctx, "close_early")
+    facts = _move(case, ctx)
     case.close_reason = command.reason
     case.close_note = note
     case.closed_at = ctx.now
@@ -707,7 +700,7 @@ def _close_early(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _reassign(case: Case, ctx: _Context) -> list[Fact]:
-    _check(case, ctx, "reassign")
+    _check(case, ctx)
     agent = _text(ctx.command.agent)
     if not agent:
         raise _refuse("agent_missing")

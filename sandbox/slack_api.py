@@ -225,7 +225,8 @@ class SlackStandIn:
     def start(self, port: int = 0) -> SlackStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="slack-standin", daemon=True)
+        # A short poll interval keeps stop() quick (tests start and stop a stand-in each).
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="slack-standin", daemon=True)
         self._thread.start()
         return self
 
@@ -234,6 +235,9 @@ class SlackStandIn:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def __enter__(self) -> SlackStandIn:
         return self.start()

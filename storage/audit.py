@@ -7,7 +7,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from storage.tables import AuditEntry, utcnow
 
@@ -61,3 +61,13 @@ def append_facts(
     at = at or utcnow()
     for fact in facts:
         append(session, fact.name, fact.data, actor=actor, case_id=case_id, client_id=client_id, at=at)
+
+
+def last_entry(session: Session, case_id: int, event: str) -> AuditEntry | None:
+    """The case's most recent entry of this kind of event."""
+    query = (
+        select(AuditEntry)
+        .where(AuditEntry.case_id == case_id, AuditEntry.event == event)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+    )
+    return session.exec(query).first()

@@ -146,7 +146,7 @@ def elsewhere_modal(case: Case, protection: str | None) -> dict[str, Any]:
 def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None) -> dict[str, Any]:
     """An action of the plan: kind, due date, owner (a Slack user, the agent by default: pass his user ID),
     "bilan global" purpose and the reason (duty of advice)."""
-    kinds = [(k.value, label("action", k.value)) for k in ActionKind]
+    kinds = [(k.value, t(f"plan.kind.{k.value}")) for k in ActionKind]
     blocks: list[Block] = [
         _input(ids.INPUT_KIND, t("modals.action.kind"), _select(ids.INPUT_KIND, kinds, kind.value)),
         _input(ids.INPUT_DUE, t("modals.action.due"), DatePickerElement(action_id=ids.INPUT_DUE)),

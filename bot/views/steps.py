@@ -27,6 +27,7 @@ from flows.case import (
     ActionStatus,
     AttemptOutcome,
     Case,
+    Contract,
     ContractAnswer,
     ProfileAnswer,
     ProtectionAnswer,
@@ -72,6 +73,11 @@ def _close_early(case: Case) -> list[ButtonElement]:
     return [button(label("buttons", "close_early"), ids.CLOSE_EARLY, encode(case.id), style="danger")]
 
 
+def _opening(case: Case, names: Mapping[str, str], today: date) -> Block:
+    # Before the call starts, the script is the assigned agent's: the seller's or a colleague's variant.
+    return script(opening_script(case, case.caller or case.agent or "", names, today))
+
+
 def _progress(answered: int, total: int) -> Block:
     return context(t("steps.progress", done=answered, total=total))
 
@@ -88,7 +94,7 @@ def preparation_step(case: Case, names: Mapping[str, str], today: date) -> Messa
         if lines:
             blocks.append(section(f"*{texts.t(f'checklist.kinds.{kind}')}*\n" + "\n".join(lines)))
     blocks.append(section(f"*{t('steps.opening_script')}*"))
-    blocks.append(script(opening_script(case, case.caller or case.agent or "", names, today)))
+    blocks.append(_opening(case, names, today))
     if case.state is State.preparation:
         start = button(label("buttons", "start_call"), ids.START_CALL, encode(case.id), style="primary")
         blocks.append(buttons([start, *_close_early(case)]))
@@ -104,7 +110,7 @@ def contact_step(case: Case, names: Mapping[str, str], today: date) -> Message:
     if case.state is State.scheduled_callback and case.callback_at is not None:
         key = "steps.callback_requested" if case.callback_client_requested else "steps.callback"
         blocks.append(section(t(key, when=moment(case.callback_at))))
-    blocks.append(script(opening_script(case, case.caller or case.agent or "", names, today)))
+    blocks.append(_opening(case, names, today))
     attempts = sorted(case.client_attempts, key=lambda a: a.at)[-SHOWN_ATTEMPTS:]
     if attempts:
         lines = [
@@ -170,12 +176,11 @@ def profile_step(case: Case) -> Message:
 # --- Étape administrative 2: contrats ---------------------------------------------------------------------
 
 
-def _contract_detail(case: Case, number: str) -> str:
-    contract = next(c for c in case.contracts if c.number == number)
+def _contract_detail(case: Case, contract: Contract) -> str:
     parts = [escape(describe_contract(contract, case.client.postcode))]
     if not contract.signed:
         parts.append(t("steps.unsigned"))
-    check = case.contract_checks.get(number)
+    check = case.contract_checks.get(contract.number)
     if check is not None and check.answer is ContractAnswer.missing_piece:
         piece = escape(piece_label(check.piece)) if check.piece else ""
         recovery = escape(label_of(recovery_modes(), check.recovery) or "")
@@ -200,7 +205,7 @@ def contracts_step(case: Case) -> Message:
             action_id=ids.CONTRACT_ANSWER,
             args={"n": contract.number},
             title=t("steps.contract", number=escape(contract.number)),
-            detail=_contract_detail(case, contract.number),
+            detail=_contract_detail(case, contract),
             choices=choices,
             chosen=check.answer.value if check else None,
             editable=editable,

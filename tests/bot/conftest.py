@@ -12,20 +12,7 @@ from bot.outbox_delivery import OutboxDeliverer
 from bot.runner import serve_http, stop_http
 from config.settings import Settings
 from sandbox.slack_api import SlackStandIn
-from storage.slack_messages import SlackMessage
 from tests.bot.harness import AGENT, CHANNEL, COLLEAGUE, LEAD, Harness
-
-# Until the Alembic migration creates `slack_message`, the bot's tests add it to the session databases.
-@pytest.fixture(scope="session")
-def _sqlite_database(_sqlite_database: Engine) -> Engine:
-    SlackMessage.__table__.create(_sqlite_database, checkfirst=True)
-    return _sqlite_database
-
-
-@pytest.fixture(scope="session")
-def _postgresql_database(_postgresql_database: Engine) -> Engine:
-    SlackMessage.__table__.create(_postgresql_database, checkfirst=True)
-    return _postgresql_database
 
 
 @pytest.fixture

@@ -6,14 +6,14 @@ from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.payloads import encode
 from bot.rendering import queue_opened_case
 from bot.views import ids
 from flows.case import ClientType, State
 from storage.queries import mark_opened
-from storage.tables import utcnow
+from storage.tables import AuditEntry, utcnow
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT, COLLEAGUE
 from tests.conftest import client_file, contract
@@ -119,3 +119,31 @@ def test_forged_case_reference_is_refused_and_changes_nothing(harness, factory):
     assert reply.status == 200
     harness.slack.wait_for(lambda: any("introuvable" in e.text for e in harness.slack.ephemerals_for(harness.agent_id)))
     assert call.case().state is State.preparation
+
+
+def test_double_click_on_a_step_button_is_one_transition_and_no_refusal(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    preparation = call.message("step:preparation")
+    first = harness.slack.block_actions(harness.agent_id, preparation, ids.START_CALL)
+    second = harness.slack.block_actions(harness.agent_id, preparation, ids.START_CALL)
+    call.send(first)
+    call.send(second)
+    assert call.case().state is State.contact_attempt
+    assert call.ephemerals() == []
+    with Session(harness.engine) as session:
+        started = session.exec(select(AuditEntry).where(AuditEntry.event == "call_started")).all()
+    assert len(started) == 1
+
+
+def test_slack_retry_of_a_click_is_applied_once(harness, factory):
+    case_id = open_case(harness, factory)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    payload = harness.slack.block_actions(harness.agent_id, call.message("step:contact"),
+                                          ids.suffixed(ids.ATTEMPT, "no_answer"))
+    call.send(payload)
+    updates_before = len(harness.slack.calls_to("chat.update"))
+    call.send(payload)  # the same action_ts again: Slack's retry
+    assert len(call.case().client_attempts) == 1
+    assert len(harness.slack.calls_to("chat.update")) == updates_before

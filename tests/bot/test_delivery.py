@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from sqlalchemy.engine import Engine
 
+from bot.app import web_client
 from storage import slack_messages
 from storage.db import make_engine
 from tests.bot.conftest import bot_settings, fast_deliverer
@@ -157,3 +158,25 @@ def test_two_deliverers_on_postgresql_deliver_each_row_exactly_once(pg_engine: E
 
     sent = Counter(call.args["text"] for call in slack.calls_to("chat.postMessage"))
     assert sent == Counter(f"message {n}" for n in range(60))
+
+
+def test_a_card_deleted_in_slack_is_posted_again_on_its_next_change(harness: Harness, factory) -> None:
+    case_id = factory.case()
+    card = harness.post_card(case_id, text="carte")
+    web_client(harness.settings).chat_delete(channel=CHANNEL, ts=card.ts)
+
+    harness.enqueue(harness.upsert(case_id, slack_messages.CARD, "carte à jour"))
+    harness.drain()
+
+    (again,) = harness.slack.channel_messages(CHANNEL)
+    assert again.text == "carte à jour" and again.ts != card.ts
+    assert slack_messages.find(harness.engine, case_id, slack_messages.CARD).ts == again.ts
+
+
+def test_a_payload_missing_what_its_method_needs_fails_without_stopping_delivery(harness: Harness) -> None:
+    harness.enqueue((slack_messages.UPSERT, {"text": "sans dossier"}, None), post("suivant"))
+    harness.drain()
+
+    failed, delivered = harness.outbox_rows()
+    assert (failed.status, failed.last_error) == ("failed", "malformed_payload:KeyError")
+    assert delivered.status == "delivered"

@@ -506,16 +506,18 @@ def test_a_particulier_with_one_contract_is_called_in_about_25_clicks() -> None:
     case = make_case()
     clicks = 0
 
-    def click(text: str) -> None:
+    def press(button: dict[str, Any]) -> None:
         nonlocal clicks
-        message = step_message(case, NAMES, TODAY)
-        action_id, button = next((a, b) for a, b in buttons(message).items() if b["text"]["text"] == text)
-        handle(case, _command(action_id, button["value"]), actor=AGENT, now=NOW, rules=Rules())
+        handle(case, _command(button["action_id"], button["value"]), actor=AGENT, now=NOW, rules=Rules())
         clicks += 1
 
+    def click(text: str) -> None:
+        press(next(b for b in buttons(step_message(case, NAMES, TODAY)).values() if b["text"]["text"] == text))
+
     def click_all(text: str) -> None:
-        while text in [label for label, styled in _unanswered(step_message(case, NAMES, TODAY))]:
-            click(text)
+        """Answer every row not answered yet with the button `text`."""
+        while pending := [b for b in _unanswered(step_message(case, NAMES, TODAY)) if b["text"]["text"] == text]:
+            press(pending[0])
 
     click("Démarrer l'appel")
     click("Client disponible")
@@ -539,10 +541,10 @@ def test_a_particulier_with_one_contract_is_called_in_about_25_clicks() -> None:
     assert clicks <= 25
 
 
-def _unanswered(message: Message) -> list[tuple[str, bool]]:
-    """(label, styled) of the answer buttons of rows not answered yet (no primary button in their block)."""
+def _unanswered(message: Message) -> list[dict[str, Any]]:
+    """The buttons of the rows not answered yet: no button of their block is styled as the chosen one."""
     rows = [b["elements"] for b in message.blocks if b["type"] == "actions"]
-    return [(e["text"]["text"], False) for row in rows if not any(e.get("style") for e in row) for e in row]
+    return [button for row in rows if not any(e.get("style") for e in row) for button in row]
 
 
 def test_listener_patterns_match_bare_and_suffixed_ids() -> None:
