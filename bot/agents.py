@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
@@ -14,6 +16,12 @@ from sqlmodel import Session, select
 from storage.tables import Agent
 
 log = logging.getLogger(__name__)
+
+# A Slack user who matched no agent is asked about again only after this long: a lead who is not an agent
+# would otherwise cost a users.info call before every acknowledgement.
+RECHECK_SECONDS = 600
+_not_agents: dict[str, float] = {}
+_not_agents_lock = threading.Lock()
 
 
 @dataclass
@@ -46,14 +54,24 @@ def actor_for(engine: Engine, client: WebClient, slack_user_id: str) -> str | No
     with Session(engine) as session:
         email = session.exec(select(Agent.email).where(Agent.slack_user_id == slack_user_id)).first()
         unmatched = email is None and session.exec(select(Agent.id).where(Agent.slack_user_id.is_(None))).first()
-    if email is not None or not unmatched:
+    if email is not None or not unmatched or _recently_unmatched(slack_user_id):
         return email
     try:
         user = client.users_info(user=slack_user_id)["user"]
     except SlackApiError:
         return None
     email = (user.get("profile") or {}).get("email")
-    return _remember(engine, email, user) if email else None
+    actor = _remember(engine, email, user) if email else None
+    if actor is None:
+        with _not_agents_lock:
+            _not_agents[slack_user_id] = time.monotonic()
+    return actor
+
+
+def _recently_unmatched(slack_user_id: str) -> bool:
+    with _not_agents_lock:
+        checked = _not_agents.get(slack_user_id)
+        return checked is not None and time.monotonic() - checked < RECHECK_SECONDS
 
 
 def _remember(engine: Engine, email: str, user: dict) -> str | None:

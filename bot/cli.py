@@ -41,14 +41,6 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _database_error(error: sa.exc.DBAPIError) -> str:
-    # A missing table means the schema was never created; anything else is a connection problem.
-    text = str(error.orig).lower()
-    if "no such table" in text or "does not exist" in text and "relation" in text:
-        return t("cli.errors.schema_missing")
-    return t("cli.errors.database_unreachable")
-
-
 def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn the errors a user can cause (settings, files, database) into one clear line."""
 
@@ -61,7 +53,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
         except NotALagonExport as error:
             fail(error.reason)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-            fail(_database_error(error))
+            fail(t("cli.errors.database_unreachable"))
 
     return wrapper
 

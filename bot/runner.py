@@ -26,8 +26,6 @@ from config.settings import Settings
 from flows.texts import t
 from storage.db import DatabaseUrlError, make_engine, migrate
 
-log = logging.getLogger(__name__)
-
 EVENTS_PATH = "/slack/events"
 HTTP_THREADS = 8
 
@@ -42,6 +40,7 @@ def missing_settings(settings: Settings) -> list[str]:
 
 def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
     try:

@@ -39,13 +39,6 @@ def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
         ).first()
 
 
-def for_case(engine: Engine, case_id: int) -> dict[str, SlackMessage]:
-    """Every message posted for a case, by role."""
-    with Session(engine) as session:
-        rows = session.exec(select(SlackMessage).where(SlackMessage.case_id == case_id))
-        return {row.role: row for row in rows}
-
-
 def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> None:
     """Remember where a role's message was posted (or moved); idempotent for the same values."""
     with Session(engine) as session, session.begin():

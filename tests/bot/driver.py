@@ -88,8 +88,10 @@ class CallDriver:
     def profile(self, answers: dict[str, str] | None = None) -> None:
         """Answer every field of the client file (Confirmé unless told), then validate."""
         answers = answers or {}
-        for row, field in enumerate(self.case().client.profile_fields()):
-            self.click("step:profile", ids.PROFILE_ANSWER, row, answers.get(field, "confirmed"))
+        case = self.case()
+        for row, field in enumerate(case.client.profile_fields()):
+            if field not in case.profile:
+                self.click("step:profile", ids.PROFILE_ANSWER, row, answers.get(field, "confirmed"))
         self.click("step:profile", ids.PROFILE_VALIDATE)
 
     def contracts(self) -> None:

@@ -94,6 +94,34 @@ def test_tns_detected_during_the_call_asks_for_pro_data(harness, factory):
     reply = call.submit({ids.INPUT_VALUE: "123456789"})
     assert reply.json()["response_action"] == "errors"
     assert call.case().client.siren is None
+    call.submit({ids.INPUT_VALUE: "732 829 320"})
+    naf_row = case.client.profile_fields().index("naf")
+    call.click("step:profile", ids.PROFILE_ANSWER, naf_row, "modified")
+    call.submit({ids.INPUT_VALUE: "4332A"})
+    call.profile()  # the remaining fields confirmed, then validated
+    call.contracts()
+    call.rebound()
+    call.plan_and_close(date(2026, 12, 9))
+    case = call.case()
+    assert (case.state, case.client.siren, case.client.naf) == (State.closed, "732829320", "43.32A")
+    assert case.agent == AGENT[1]  # the agent on the call keeps the case
+
+
+def test_professionnel_goes_through_pro_fields_and_pro_protections(harness, factory):
+    case_id = open_case(harness, factory, client_type=ClientType.professionnel, siren="732829320", naf="62.01Z",
+                        activity="Conseil informatique")
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    assert {"siren", "naf", "activity"} <= set(call.case().client.profile_fields())
+    call.profile()
+    call.contracts()
+    assert "rc_pro" in str(call.message("step:rebound").blocks) or call.case().state is State.commercial_rebound
+    call.rebound()
+    call.plan_and_close(date(2026, 12, 10))
+    case = call.case()
+    assert case.state is State.closed
+    assert {"rc_pro", "multirisque_pro"} <= set(case.protections)
 
 
 def test_commercial_step_clicked_before_contract_validation_is_refused(harness, factory):
@@ -147,3 +175,15 @@ def test_slack_retry_of_a_click_is_applied_once(harness, factory):
     call.send(payload)  # the same action_ts again: Slack's retry
     assert len(call.case().client_attempts) == 1
     assert len(harness.slack.calls_to("chat.update")) == updates_before
+
+
+def test_app_home_and_my_cases_list_the_agents_open_cases(harness, factory):
+    case_id = open_case(harness, factory)
+    assert harness.open_home(harness.agent_id).status == 200
+    home = harness.slack.wait_for(lambda: harness.slack.home(harness.agent_id))
+    assert "Claire Martin" in str(home.content["blocks"])
+    card = CallDriver(harness, case_id, harness.agent_id).card()
+    assert harness.slash(harness.agent_id, "mes-dossiers").status == 200
+    listed = harness.slack.wait_for(lambda: [e for e in harness.slack.ephemerals_for(harness.agent_id)
+                                             if "Claire Martin" in str(e.blocks)])
+    assert f"p{card.ts.replace('.', '')}" in str(listed[0].blocks)  # a link to the card's thread

@@ -196,6 +196,21 @@ def test_a_slack_user_who_is_not_an_agent_acts_with_no_actor(harness: Harness, f
     assert (request["actor"], request["is_lead"]) == (None, False)
 
 
+def test_a_slack_user_who_is_not_an_agent_is_looked_up_once_not_at_every_click(harness: Harness, factory) -> None:
+    user = f"U0VISITOR{factory.engine.dialect.name.upper()}"  # the lookup is remembered per process
+    harness.slack.add_user(user, "visiteur@ailleurs.fr", "visiteur")
+    with Session(harness.engine) as session, session.begin():
+        session.add(Agent(email="pas.encore.sur.slack@agence.fr"))
+    card = card_with_button(harness, factory.case())
+    seen = record_contexts(harness)
+
+    harness.click(user, card, "test.record")
+    harness.click(user, card, "test.record")
+
+    wait_until(lambda: len(seen) == 2)
+    assert [c.args["user"] for c in harness.slack.calls_to("users.info")] == [user]
+
+
 def test_an_agent_met_for_the_first_time_is_matched_by_his_slack_e_mail(harness: Harness, factory) -> None:
     harness.slack.add_user("U0NEW", "Nouvel.Agent@agence.fr", "nouvel")
     with Session(harness.engine) as session, session.begin():

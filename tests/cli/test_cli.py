@@ -100,10 +100,9 @@ def test_a_csv_that_is_not_a_lagon_export_is_one_clear_line(m3bot, tmp_path):
     assert result.exit_code == 2 and "pas un export Lagon" in result.output
 
 
-def test_an_unmigrated_database_asks_for_migrate(monkeypatch, tmp_path):
+def test_a_fresh_database_is_migrated_by_the_first_command(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'vide.db'}")
     runner = CliRunner()
 
-    assert "m3bot migrate" in runner.invoke(app, ["cases"]).output
-    assert runner.invoke(app, ["migrate"]).exit_code == 0
     assert runner.invoke(app, ["cases"]).output.strip() == "Aucun dossier."
+    assert runner.invoke(app, ["migrate"]).exit_code == 0

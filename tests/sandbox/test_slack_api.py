@@ -266,6 +266,15 @@ def test_an_empty_answer_to_a_submission_closes_the_modal(slack: SlackStandIn, c
     assert slack.open_modal("U1") is None
 
 
+def test_cancelling_a_modal_closes_it_and_tells_the_bot(slack: SlackStandIn, client: WebClient, bot: Receiver) -> None:
+    view = client.views_open(trigger_id=slack.new_trigger("U1"), view=MODAL)["view"]
+
+    slack.close_view("U1", view["id"])
+
+    assert slack.open_modal("U1") is None
+    assert bot.payload()["type"] == "view_closed"
+
+
 def test_a_slash_command_is_a_signed_form_with_a_fresh_trigger(slack: SlackStandIn, client: WebClient, bot: Receiver) -> None:
     slack.slash_command("U1", "/m3", "aide", channel="C1")
 

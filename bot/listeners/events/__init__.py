@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.models.views import View
 
 from bot.listeners.commands import queue_message
 from bot.views.blocks import section
@@ -20,7 +21,8 @@ def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebC
         blocks = [section(t("listeners.not_an_agent")).to_dict()]
     else:
         blocks = queue_message(context["deps"], agent, client).blocks
-    client.views_publish(user_id=event["user"], view={"type": "home", "blocks": blocks})
+    # Built through slack_sdk's View so that Slack's limits are checked before the call.
+    client.views_publish(user_id=event["user"], view=View(type="home", blocks=blocks).to_dict())
 
 
 def register(app: App) -> None:
