@@ -79,8 +79,7 @@ def case_trace(session: Session, case_id: int) -> dict[str, Any]:
     case = load_case(session, case_id, lock=False)
     case_row = session.get(rows.M3Case, case_id)
     aggregate = {k: v for k, v in dataclasses.asdict(case).items() if k != "client_attempts"}
-    aggregate |= {"slack_channel": case_row.slack_channel, "slack_ts": case_row.slack_ts,
-                  "out_of_time_at": case_row.out_of_time_at, "version": case_row.version}
+    aggregate |= {"out_of_time_at": case_row.out_of_time_at, "version": case_row.version}
     attempts = session.exec(
         select(rows.CallAttempt).where(rows.CallAttempt.case_id == case_id).order_by(rows.CallAttempt.at)
     )

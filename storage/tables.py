@@ -109,8 +109,6 @@ class M3Case(SQLModel, table=True):
     opened_at: datetime | None = _ts()
     # Set when a first run found the case past the catch-up window: listed, never opened automatically.
     out_of_time_at: datetime | None = _ts()
-    slack_channel: str | None = None
-    slack_ts: str | None = None  # the status card's message
     version: int = 0
     created_at: datetime = _ts(nullable=False, default_now=True)
 

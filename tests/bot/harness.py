@@ -2,13 +2,16 @@
 
     def test_something(harness, factory):
         case_id = factory.case()
-        card = harness.post_card(case_id, blocks=[...])        # through the outbox, as the bot does
-        reply = harness.click(harness.agent_id, card, "m3.start")
+        with Session(harness.engine) as session, session.begin():
+            queue_opened_case(session, case_id, harness.settings)   # the card and the first step, as the bot does
+        harness.drain()                                             # wait until the outbox is empty
+        (card,) = harness.slack.channel_messages(harness.channel)
+        (step,) = harness.slack.thread(harness.channel, card.ts)
+        reply = harness.click(harness.agent_id, step, "m3.start_call")
         assert reply.status == 200
-        harness.drain()                                         # wait until the outbox is empty
-        assert harness.slack.thread(harness.channel, card.ts)
+        harness.drain()
 
-Nothing sleeps: every wait is on a condition, with a timeout.
+Tests never sleep a fixed time: every wait polls a condition, with a timeout.
 """
 
 from __future__ import annotations

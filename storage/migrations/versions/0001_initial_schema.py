@@ -88,8 +88,6 @@ def upgrade() -> None:
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('opened_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('out_of_time_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('slack_channel', sa.String(), nullable=True),
-    sa.Column('slack_ts', sa.String(), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['client.id'], ),
