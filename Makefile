@@ -19,5 +19,10 @@ test: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/m3bot run
 
+# Try it without Slack: the bot, a local Slack and its page on http://127.0.0.1:8000, fictitious clients.
+# `make sandbox TIME=2026-12-01T10:30` moves the clock into a legal calling slot (demo only).
+sandbox: $(STAMP)
+	$(VENV)/bin/m3bot sandbox $(if $(TIME),--time $(TIME))
+
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -21,13 +21,16 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.compliance_pdf import write_record
+from bot.exports import export as export_files
 from bot.rendering import queue_opened_case
-from bot.runner import run
+from bot.runner import run, run_scheduler
 from config.settings import Settings
 from flows import texts
 from flows.case import State
 from flows.texts import t
 from storage.audit import jsonable
+from storage.dashboards import Period
 from storage.db import DatabaseUrlError, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
 from storage.queries import case_trace, list_cases, open_due
@@ -163,12 +166,17 @@ def cases_command(
 def show_command(
     case_id: Annotated[int, typer.Argument(metavar="CASE")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    pdf: Annotated[Path | None, typer.Option("--pdf", metavar="PATH", help=t("rgpd.pdf.help"))] = None,
 ) -> None:
     with database() as engine, Session(engine) as session:
         try:
             trace = case_trace(session, case_id)
         except CaseNotFound:
             fail(t("cli.show.not_found", id=case_id))
+        if pdf is not None:
+            write_record(session, case_id, pdf, timezone=settings().agency_timezone)
+            typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
+            return
     if as_json:
         _print_json(trace)
         return
@@ -232,6 +240,60 @@ def open_due_command(today: Annotated[str | None, typer.Option("--today", metava
         )
 
 
+def _export_day(value: str | None, default: date) -> date:
+    if value is None:
+        return default
+    for parse in (date.fromisoformat, lambda v: datetime.strptime(v, "%d/%m/%Y").date()):
+        try:
+            return parse(value)
+        except ValueError:
+            pass
+    fail(t("dashboards.export.bad_date", value=value))
+
+
+@app.command("export", help=t("dashboards.export.help"))
+@guarded
+def export_command(
+    start: Annotated[str | None, typer.Option("--from", metavar="AAAA-MM-JJ", help=t("dashboards.export.from_help"))] = None,
+    end: Annotated[str | None, typer.Option("--to", metavar="AAAA-MM-JJ", help=t("dashboards.export.to_help"))] = None,
+    out: Annotated[Path, typer.Option("--out", help=t("dashboards.export.out_help"))] = Path("."),
+) -> None:
+    if start is None:
+        fail(t("dashboards.export.from_missing"))
+    config = settings()
+    today = datetime.now(ZoneInfo(config.agency_timezone)).date()
+    period = Period(_export_day(start, today), _export_day(end, today))
+    if period.start > period.end:
+        fail(t("dashboards.export.bad_period", start=_day(period.start), end=_day(period.end)))
+    with database() as engine:
+        try:
+            report = export_files(engine, period, out, timezone=config.agency_timezone, today=today)
+        except OSError:
+            fail(t("dashboards.export.out_not_writable", path=out))
+    typer.echo(t("dashboards.export.done", cases=report.cases, actions=report.actions, events=report.events,
+                 calendars=len(report.calendars), path=out))
+
+
 @app.command("run", help=t("cli.run.help"))
 def run_command() -> None:
     run(settings())
+
+
+@app.command("scheduler", help=t("cli.scheduler.help"))
+def scheduler_command() -> None:
+    run_scheduler(settings())
+
+
+from bot.cli_rgpd import rgpd_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(rgpd_app, name="rgpd")
+
+
+@app.command("sandbox", help=t("sandbox.cli.help"))
+def sandbox_command(
+    port: Annotated[int, typer.Option("--port", help=t("sandbox.cli.port"))] = 8000,
+    at: Annotated[str | None, typer.Option("--time", metavar="AAAA-MM-JJTHH:MM", help=t("sandbox.cli.time"))] = None,
+) -> None:
+    from sandbox.demo import main as sandbox_main  # the demo's modules load only for this command
+
+    sandbox_main(port=port, at=at)

@@ -16,6 +16,7 @@ from sqlmodel import Session
 from bot.context import BotDeps
 from bot.rendering import queue_case_messages
 from flows.engine import Refused, authorize, handle
+from scheduler.reminders import sync_reminders
 from storage.audit import last_entry
 from storage.repository import save_case
 from storage.tables import utcnow
@@ -55,6 +56,7 @@ def apply(context: dict[str, Any], command: Any) -> Refused | None:
                 # Saved before rendering: a new action's remove button needs the id the database gives it.
                 save_case(uow.session, uow.case, now=uow.now)
                 queue_case_messages(uow.session, uow.case, deps.settings, previous=previous)
+                sync_reminders(uow.session, uow.case, uow.now, deps.settings)
     except Refused as refusal:
         if _repeated_transition(deps, context, command, actor):
             # Remembered as handled, so that Slack's retry of this repeat is a no-op too.

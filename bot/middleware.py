@@ -16,13 +16,14 @@ from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
 from bot import agents
 from bot.context import BotDeps
-from bot.payloads import BadPayload, decode
+from bot.payloads import BadPayload, check_shape, decode
 from flows.texts import t
 from storage.tables import M3Case, ProcessedRequest
 
@@ -82,7 +83,22 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
         next()
         return None
 
+    app.use(_ShapeCheck())
     app.middleware(load_request_context)
+
+
+class _ShapeCheck(Middleware):
+    """Runs before the function middleware above: Bolt reads the body while preparing a function
+    middleware's arguments and fails on fields of the wrong type (a 500); this refuses them first."""
+
+    def process(self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]) -> BoltResponse:
+        kind = _kind(req.body)
+        try:
+            check_shape(kind, req.body)
+        except BadPayload as error:  # nobody to tell: who clicked is among the fields that are wrong
+            log.warning("%s refused before any listener: %s", kind if isinstance(kind, str) else "request", error)
+            return BoltResponse(status=200, body="")
+        return next()
 
 
 def _kind(body: dict[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from bot.privacy import queue_anonymised_messages
 from bot.rendering import agent_names, queue_case_messages
 from bot.views.blocks import Message
 from bot.views.reminders import action_reminder, callback_reminder, digest_message, mention
@@ -65,6 +66,9 @@ class SlackNotifier:
         for destination in self.settings.m3_leads or channel:
             outbox.enqueue(session, POST, {"channel": destination, **payload},
                            dedupe_key=f"reminder:{reminder_id}:{destination}", now=now)
+
+    def case_erased(self, session: Session, case_id: int) -> None:
+        queue_anonymised_messages(session, case_id, self.settings)
 
     def _in_thread(self, session: Session, case: Case, reminder_id: int, shown: Message, now: datetime) -> None:
         # A role of its own posts a new message in the card's thread (delivery waits for the card if needed).

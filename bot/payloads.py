@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 MAX_VALUE = 2000  # Slack's limit for a button value (private_metadata allows 3,000)
+MAX_CASE_ID = 2**31 - 1  # the id column's range: a larger number would make the database fail, not refuse
 
 
 class BadPayload(ValueError):
@@ -32,6 +35,81 @@ def decode(text: str | None) -> tuple[int | None, dict[str, Any]]:
     if not isinstance(content, dict) or "c" not in content:
         raise BadPayload("no case reference")
     case_id = content.pop("c")
-    if case_id is not None and (not isinstance(case_id, int) or isinstance(case_id, bool) or case_id <= 0):
+    if case_id is not None and (not isinstance(case_id, int) or isinstance(case_id, bool)
+                                or not 0 < case_id <= MAX_CASE_ID):
         raise BadPayload("case reference is not a positive integer")
     return case_id, content
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(extra="allow")  # Slack adds fields; only those the bot reads are checked
+
+
+class _User(_Shape):
+    id: str
+
+
+class _Action(_Shape):
+    action_id: str
+    action_ts: str | None = None
+    value: str | None = None
+    selected_option: dict[str, Any] | None = None
+
+
+class _State(_Shape):
+    values: dict[str, dict[str, dict[str, Any]]]
+
+
+class _View(_Shape):
+    id: str
+    type: str
+    hash: str | None = None
+    callback_id: str = ""
+    private_metadata: str | None = None
+    blocks: list[dict[str, Any]] = []
+    state: _State | None = None
+
+
+class _Channel(_Shape):
+    id: str
+
+
+class _Container(_Shape):
+    thread_ts: str | None = None
+
+
+class _Request(_Shape):
+    """Any request: who sent it, when it says so."""
+
+    user: _User | None = None
+    user_id: str | None = None
+
+
+class _Interaction(_Request):
+    user: _User
+    trigger_id: str | None = None
+    channel: _Channel | None = None
+    container: _Container | None = None
+    view: _View | None = None
+
+
+class _BlockActions(_Interaction):
+    actions: list[_Action]
+
+
+class _ViewSubmission(_Interaction):
+    view: _View
+
+
+_SHAPES = {"block_actions": _BlockActions, "view_submission": _ViewSubmission, "view_closed": _Interaction}
+
+
+def check_shape(kind: str | None, body: dict[str, Any]) -> None:
+    """Refuse a request whose fields the bot reads are not of Slack's types (`BadPayload`)."""
+    shape = _SHAPES.get(kind, _Request) if isinstance(kind, str) else _Request
+    try:
+        checked = shape.model_validate(body)
+    except ValidationError as error:
+        raise BadPayload(f"malformed {kind}: {error.error_count()} field(s)") from None
+    if kind == "block_actions" and not checked.actions:
+        raise BadPayload("block_actions without an action")

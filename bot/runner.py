@@ -21,10 +21,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.agents import match_agents
-from bot.app import create_app, deps_of, web_client
+from bot.notifier import SlackNotifier
+from bot.app import create_app, delivery_client, deps_of, web_client
+from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings
 from flows.texts import t
+from scheduler.service import run_forever, start_scheduler
 from storage.db import DatabaseUrlError, make_engine, migrate
+
+log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
 HTTP_THREADS = 8
@@ -56,6 +61,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
     deliverer.start()
+    reminders = start_scheduler(settings, engine, SlackNotifier(settings))
     try:
         if settings.slack_app_token:
             print(t("bot.startup.listening_socket"), file=sys.stderr)
@@ -71,6 +77,24 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        reminders.shutdown(wait=False)
+        deliverer.stop()
+
+
+def run_scheduler(settings: Settings) -> None:
+    """`m3bot scheduler`: the reminders without the Slack listeners, with their own outbox delivery."""
+    if not (settings.slack_bot_token and settings.m3_channel):
+        _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
+        _stop(t("bot.startup.database", reason=type(error).__name__))
+    deliverer = OutboxDeliverer(engine, delivery_client(settings))
+    deliverer.start()
+    try:
+        run_forever(settings, engine, SlackNotifier(settings))
+    finally:
         deliverer.stop()
 
 
@@ -78,11 +102,27 @@ def serve_http(app: App, host: str, port: int) -> tuple[waitress.server.BaseWSGI
     """Serve `app` at /slack/events with waitress in a background thread; port 0 picks a free one
     (read it back as `server.effective_port`). Stop with `stop_http`."""
     server = waitress.create_server(
-        SlackRequestHandler(app, path=EVENTS_PATH), host=host, port=port, threads=HTTP_THREADS, ident="m3bot"
+        _refusing_malformed(SlackRequestHandler(app, path=EVENTS_PATH)), host=host, port=port,
+        threads=HTTP_THREADS, ident="m3bot",
     )
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
     return server, thread
+
+
+def _refusing_malformed(handler: SlackRequestHandler):
+    """Bolt reads a few fields (user, team, channel ids) while building its request, before any middleware,
+    and fails on a body whose fields are of the wrong type: answer 400 rather than a 500."""
+
+    def application(environ, start_response):
+        try:
+            return handler(environ, start_response)
+        except (TypeError, AttributeError, KeyError, IndexError, ValueError) as error:
+            log.warning("request refused: malformed body (%s)", type(error).__name__)
+            start_response("400 Bad Request", [("Content-Type", "text/plain"), ("Content-Length", "0")])
+            return [b""]
+
+    return application
 
 
 def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, timeout: float = 5.0) -> None:

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     unreachable_after: int = 3
     pro_account_manager: str | None = None  # e-mail of the agency's professional account manager
 
+    # RGPD: a client's data is erased this many years after his last case closed, his last contract ended
+    # and his last call (contract's life, then the 5-year civil prescription, art. 2224 Code civil).
+    retention_years: int = Field(default=5, ge=1)
+
+    # Reminders
+    callback_notice_minutes: int = 5  # the agent is reminded this long before a booked callback
+    scheduler_tick_seconds: int = 30
+
     # Agency hours, for reminders other than booked callbacks
     agency_timezone: str = "Europe/Paris"
     agency_opens: str = "09:00"

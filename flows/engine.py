@@ -116,10 +116,15 @@ def _plan_missing(case: Case, _ctx: _Context) -> str | None:
     return None
 
 
+def unanswered_attempts(case: Case) -> int:
+    """Attempts on this case that ended without an answer (messagerie)."""
+    return sum(1 for a in case.client_attempts if a.case_id in (None, case.id) and a.outcome is AttemptOutcome.no_answer)
+
+
 def _not_unreachable(case: Case, ctx: _Context) -> str | None:
     if ctx.command.reason is not CloseReason.unreachable:
         return None
-    unanswered = sum(1 for a in case.client_attempts if a.case_id in (None, case.id) and a.outcome is AttemptOutcome.no_answer)
+    unanswered = unanswered_attempts(case)
     if unanswered < ctx.rules.unreachable_after:
         return texts.t("reasons.not_yet_unreachable", attempts=unanswered, needed=ctx.rules.unreachable_after)
     return None
@@ -162,8 +167,10 @@ _TRANSITIONS: list[dict[str, Any]] = [
         "conditions": "rebound_complete",
     },
     {"trigger": "close", "source": State.action_plan, "dest": State.closed, "conditions": "dated_plan"},
-    # A booked callback that comes due puts the case back in the caller's hands.
+    # A booked callback that comes due puts the case back in the caller's hands. The agent's "call now" and
+    # the scheduler both send it; whichever comes second finds the case in contact_attempt and does nothing.
     {"trigger": "callback_due", "source": State.scheduled_callback, "dest": State.contact_attempt},
+    {"trigger": "callback_due", "source": State.contact_attempt, "dest": None},
     # An unanswered attempt (messagerie) keeps the case in contact_attempt: the agent tries again later.
     {"trigger": "no_answer", "source": State.contact_attempt, "dest": None},
     # A client who refuses the call ends the case; the refusal starts the legal quiet period.
@@ -406,6 +413,8 @@ def _check_callback(case: Case, ctx: _Context) -> None:
 
 def _callback_due(case: Case, ctx: _Context) -> list[Fact]:
     _check(case, ctx)
+    if case.state is State.contact_attempt:
+        return []
     return [Fact("callback_due", {"callback_at": _iso(case.callback_at)}), *_move(case, ctx)]
 
 

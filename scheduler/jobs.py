@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from config.settings import Settings
-from flows.case import ActionStatus, AttemptOutcome, Case, State
+from flows.case import ActionStatus, Case, State
 from flows.commands import CallbackDue
-from flows.engine import handle
+from flows.engine import handle, unanswered_attempts
 from scheduler.digest import build_digest
 from scheduler.notifier import Notifier
 from scheduler.reminders import (
@@ -75,10 +75,6 @@ def lock_case(session: Session, case_id: int) -> bool:
     keeps the scheduler out of a deadlock with an agent's unit of work (case first, then its reminders)."""
     query = select(M3Case.id).where(M3Case.id == case_id).with_for_update(skip_locked=True)
     return session.exec(query).first() is not None
-
-
-def unanswered_attempts(case: Case) -> int:
-    return sum(1 for a in case.client_attempts if a.case_id in (None, case.id) and a.outcome is AttemptOutcome.no_answer)
 
 
 class Ticker:

@@ -34,3 +34,6 @@ class Notifier(Protocol):
 
     def digest(self, session: Session, digest: Digest, *, reminder_id: int, now: datetime) -> None:
         """Send the morning digest to the leads."""
+
+    def case_erased(self, session: Session, case_id: int) -> None:
+        """A client was erased (RGPD retention): anonymise what Slack shows of this case."""

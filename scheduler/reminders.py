@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Session, select
 
 from config.settings import Settings
 from flows.case import Action, ActionStatus, Case, State
 from scheduler.slots import AgencyHours
 from storage.repository import save_case
-from storage.tables import M3Case, UtcDateTime, utcnow
+from storage.tables import M3Case, Reminder, utcnow
 from storage.tables import Action as ActionRow
 
 CALLBACK, CALLBACK_RETURN, ACTION, ACTION_OVERDUE, MORNING = (
@@ -38,26 +38,6 @@ CALLBACK, CALLBACK_RETURN, ACTION, ACTION_OVERDUE, MORNING = (
 CALLBACK_KINDS = (CALLBACK, CALLBACK_RETURN)
 ACTION_KINDS = (ACTION, ACTION_OVERDUE)
 PENDING, FIRED, CANCELLED, FAILED = "pending", "fired", "cancelled", "failed"
-
-
-class Reminder(SQLModel, table=True):
-    __tablename__ = "reminder"
-    __table_args__ = (sa.Index("ix_reminder_due", "status", "due_at"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    kind: str
-    dedupe_key: str = Field(unique=True)
-    due_at: datetime = Field(sa_type=UtcDateTime, nullable=False)
-    case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
-    # No foreign key: storage deletes an action row withdrawn from the aggregate, the reminder stays as history.
-    action_id: int | None = Field(default=None, index=True)
-    ref_at: datetime | None = Field(default=None, sa_type=UtcDateTime)  # the booked callback time
-    status: str = PENDING
-    attempts: int = 0
-    last_error: str | None = None  # an exception class name, never a message that could carry personal data
-    fired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    fired_by: str | None = None  # host:pid of the process that fired it
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False)
 
 
 @dataclass(frozen=True)
@@ -74,8 +54,7 @@ class ReminderConfig:
     def from_settings(cls, settings: Settings) -> ReminderConfig:
         return cls(
             hours=AgencyHours.parse(settings.agency_timezone, settings.agency_opens, settings.agency_closes),
-            # Not in Settings yet (see the scheduler's report): 5 minutes until it is.
-            callback_notice=timedelta(minutes=getattr(settings, "callback_notice_minutes", 5)),
+            callback_notice=timedelta(minutes=settings.callback_notice_minutes),
             unreachable_after=settings.unreachable_after,
             catch_up_days=settings.catch_up_days,
         )

@@ -25,11 +25,10 @@ from sqlalchemy.engine import Engine
 from config.settings import Settings
 from scheduler.jobs import Ticker
 from scheduler.notifier import Notifier
+from storage.rgpd import purge_job
+from storage.tables import utcnow
 
 log = logging.getLogger(__name__)
-
-DEFAULT_TICK_SECONDS = 30
-
 
 def _tick_safely(ticker: Ticker) -> None:
     try:
@@ -38,9 +37,19 @@ def _tick_safely(ticker: Ticker) -> None:
         log.error("scheduler tick failed: %s", type(error).__name__)
 
 
+def _purge_safely(engine: Engine, settings: Settings, notifier: Notifier) -> None:
+    """The RGPD retention purge: a retention period defined but not applied is what the CNIL fines. Each
+    client is erased in its own transaction after a check under lock, so two processes purging at once
+    erase each client once."""
+    try:
+        purge_job(engine, settings, utcnow(), on_erased=notifier.case_erased)
+    except Exception as error:
+        log.error("retention purge failed: %s", type(error).__name__)
+
+
 def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, notifier: Notifier) -> None:
     ticker = Ticker(engine, notifier, settings)
-    seconds = getattr(settings, "scheduler_tick_seconds", DEFAULT_TICK_SECONDS)
+    seconds = settings.scheduler_tick_seconds
     opens = time.fromisoformat(settings.agency_opens)
     defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None, "replace_existing": True}
     # First run at once: a reminder that fell due while the process was down fires now, not one interval later.
@@ -53,6 +62,10 @@ def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, noti
         id="morning",
         **defaults,
     )
+    # Daily, and once at start so that a process stopped over the purge time does not skip a day.
+    scheduler.add_job(_purge_safely, CronTrigger(hour=opens.hour, minute=opens.minute, timezone=settings.agency_timezone),
+                      args=[engine, settings, notifier], id="retention_purge", next_run_time=datetime.now(UTC),
+                      **defaults)
 
 
 def start_scheduler(settings: Settings, engine: Engine, notifier: Notifier) -> BackgroundScheduler:

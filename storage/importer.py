@@ -332,7 +332,7 @@ def import_bytes(
         except Invalid as error:
             report.rejected.append((line, error.reason))
             continue
-        except sa.exc.IntegrityError:
+        except (sa.exc.IntegrityError, sa.exc.DataError):  # DataError: a value the database refuses (NUL byte)
             report.rejected.append((line, texts.t("cli.import.failed")))
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)

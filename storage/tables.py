@@ -89,7 +89,11 @@ class Client(SQLModel, table=True):
 
 class M3Case(SQLModel, table=True):
     __tablename__ = "m3_case"
-    __table_args__ = (sa.Index("ix_m3_case_due", "state", "opened_at", "m3_date"),)
+    __table_args__ = (
+        sa.Index("ix_m3_case_due", "state", "opened_at", "m3_date"),
+        sa.Index("ix_m3_case_opened_at", "opened_at"),  # dashboards: the cases opened in a period
+        sa.Index("ix_m3_case_seller", "seller"),  # an agent's cases are those he calls or sold (agent OR seller)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     state: str = Field(index=True)
@@ -114,6 +118,9 @@ class M3Case(SQLModel, table=True):
 
 
 class Contract(SQLModel, table=True):
+    # Dashboards: a case's origin is that of its first contract, read from this index alone.
+    __table_args__ = (sa.Index("ix_contract_case_first", "case_id", "subscribed_on", "number", "origin"),)
+
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True)
     client_id: int = Field(foreign_key="client.id", index=True)
@@ -131,7 +138,10 @@ class Contract(SQLModel, table=True):
 
 class CallAttempt(SQLModel, table=True):
     __tablename__ = "call_attempt"
-    __table_args__ = (sa.Index("ix_call_attempt_client_at", "client_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_call_attempt_client_at", "client_id", "at"),
+        sa.Index("ix_call_attempt_by_at", "by", "at"),  # an agent's calls this week (App Home)
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     client_id: int = Field(foreign_key="client.id")
@@ -206,7 +216,10 @@ class Need(SQLModel, table=True):
 
 
 class Action(SQLModel, table=True):
-    __table_args__ = (sa.Index("ix_action_status_due", "status", "due_on"),)
+    __table_args__ = (
+        sa.Index("ix_action_status_due", "status", "due_on"),
+        sa.Index("ix_action_created_by_at", "created_by", "created_at"),  # an agent's actions planned this week
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="m3_case.id", index=True)
@@ -279,3 +292,25 @@ class ImportRun(SQLModel, table=True):
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+
+
+class Reminder(SQLModel, table=True):
+    """A reminder the scheduler fires once at `due_at` (see `scheduler.reminders`)."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (sa.Index("ix_reminder_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str
+    dedupe_key: str = Field(unique=True)
+    due_at: datetime = _ts(nullable=False)
+    case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
+    # No foreign key: a reminder is history, whatever later becomes of its action.
+    action_id: int | None = Field(default=None, index=True)
+    ref_at: datetime | None = _ts()  # the booked callback time
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None  # an exception class name, never a message that could carry personal data
+    fired_at: datetime | None = _ts()
+    fired_by: str | None = None  # host:pid of the process that fired it
+    created_at: datetime = _ts(nullable=False, default_now=True)

@@ -41,6 +41,7 @@ ACTION_REMOVE = "m3.action_remove"  # encode(c, i=action id)
 ACTION_DONE = "m3.action_done"  # encode(c, i=action id)
 CLOSE = "m3.close"  # encode(c)
 REASSIGN = "m3.reassign"  # encode(c); opens MODAL_REASSIGN (leads only)
+CALLBACK_RESUME = "m3.reminder.callback_resume"  # encode(c); from a callback reminder (CallbackDue)
 OPEN_THREAD = "m3.open_thread"  # link button (url = the thread), value encode(c); only needs an ack
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------

@@ -2,7 +2,7 @@
 agent), the reminder of an action of the plan, and the leads' morning digest.
 
 Buttons, for the listeners:
-- `CALLBACK_RESUME` (value ``encode(case_id)``): the agent takes the callback now; the listener applies
+- `ids.CALLBACK_RESUME` (value ``encode(case_id)``): the agent takes the callback now; the listener applies
   `flows.commands.CallbackDue` when the case still waits in `scheduled_callback`, which puts the call
   outcomes on the contact step.
 - `ids.CLOSE_EARLY` (value ``encode(case_id)``), offered after the configured number of unanswered
@@ -26,7 +26,6 @@ from flows import texts
 from flows.case import Action, Case, State
 from scheduler.digest import Digest
 
-CALLBACK_RESUME = "m3.reminder.callback_resume"
 # Lines of the digest's per-agent section: a message holds 50 blocks, one section keeps them together.
 DIGEST_AGENTS = 40
 
@@ -45,7 +44,7 @@ def callback_reminder(
 ) -> Message:
     when = moment(callback_at, tz)
     body = "callback.body_requested" if case.callback_client_requested else "callback.body"
-    controls = [button(t("callback.call_now"), CALLBACK_RESUME, encode(case.id), style="primary")]
+    controls = [button(t("callback.call_now"), ids.CALLBACK_RESUME, encode(case.id), style="primary")]
     blocks: list[Block] = [section(t(body, mention=who, client=client_name(case), when=when))]
     if offer_unreachable:
         blocks.append(context(t("callback.unreachable", count=unanswered)))

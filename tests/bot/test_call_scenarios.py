@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
 from sqlmodel import Session, select
 
+from bot.notifier import SlackNotifier
 from bot.payloads import encode
 from bot.rendering import queue_opened_case
 from bot.views import ids
 from flows.case import ClientType, State
+from scheduler.jobs import Ticker
 from storage.queries import mark_opened
 from storage.tables import AuditEntry, utcnow
 from tests.bot.driver import CallDriver
@@ -74,8 +76,26 @@ def test_colleague_books_a_callback_then_takes_the_call(harness, factory):
     script = str(call.message("step:contact").blocks)
     assert "Vincent" in script  # the colleague names the seller
     call.click("step:contact", ids.ATTEMPT, "callback")
-    call.submit({ids.INPUT_CALLBACK_AT: int(datetime(2026, 12, 2, 14, 30, tzinfo=UTC).timestamp())})
+    callback_at = datetime(2026, 12, 2, 14, 30, tzinfo=UTC)  # Wednesday 15:30 in Paris
+    call.submit({ids.INPUT_CALLBACK_AT: int(callback_at.timestamp())})
     assert call.case().state is State.scheduled_callback
+
+    # The scheduler reminds the colleague a few minutes before, in the thread, with a button to call now.
+    ticker = Ticker(harness.engine, SlackNotifier(harness.settings), harness.settings)
+    with time_machine.travel(callback_at - timedelta(minutes=4), tick=False):
+        ticker.tick()
+    harness.drain()
+    reminder = next(m for m in call.thread() if f"<@{harness.colleague_id}>" in m.text + str(m.blocks))
+    call.send(harness.slack.block_actions(harness.colleague_id, reminder, ids.CALLBACK_RESUME))
+    assert call.case().state is State.contact_attempt
+    with time_machine.travel(callback_at + timedelta(minutes=1), tick=True):
+        ticker.tick()  # the callback time comes: the case is already back in contact, nothing changes twice
+        call.click("step:contact", ids.ATTEMPT, "available")
+        call.profile()
+        call.contracts()
+        call.rebound()
+        call.plan_and_close(date(2026, 12, 9))
+    assert call.case().state is State.closed
 
 
 def test_tns_detected_during_the_call_asks_for_pro_data(harness, factory):

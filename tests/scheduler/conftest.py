@@ -1,5 +1,4 @@
-"""Fixtures of the scheduler tests: the shared databases with the tables the migration lacks, settings,
-and builders of cases in the states the reminders care about."""
+"""Fixtures of the scheduler tests: settings, and builders of cases in the states the reminders care about."""
 
 from __future__ import annotations
 
@@ -8,7 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from config.settings import Settings
 from flows.case import ActionKind, State
@@ -17,25 +16,6 @@ from storage.repository import load_case
 from storage.tables import Action, Agent, M3Case
 from tests.conftest import Factory, client_file, contract
 from tests.scheduler.recording import RecordingNotifier
-
-# Until the Alembic migration has it (0003, see the scheduler report), `storage.db.migrate` does not create it.
-_NOT_MIGRATED = [Reminder.__table__]
-
-
-def _complete_schema(engine: Engine) -> Engine:
-    SQLModel.metadata.create_all(engine, tables=_NOT_MIGRATED)
-    return engine
-
-
-@pytest.fixture(scope="session")
-def _sqlite_database(_sqlite_database: Engine) -> Engine:
-    return _complete_schema(_sqlite_database)
-
-
-@pytest.fixture(scope="session")
-def _postgresql_database(_postgresql_database: Engine) -> Engine:
-    return _complete_schema(_postgresql_database)
-
 
 AGENT = "agent@agence.fr"
 OWNER = "owner@agence.fr"

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from flows.case import Action, Case, State
 from scheduler.digest import Digest
 from storage import outbox
+from storage.tables import utcnow
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,6 @@ class RecordingNotifier:
 
     def digest(self, session: Session, digest: Digest, *, reminder_id: int, now: datetime) -> None:
         self._record(session, Call("digest", now, reminder_id=reminder_id, detail=digest))
+
+    def case_erased(self, session: Session, case_id: int) -> None:
+        self._record(session, Call("case_erased", utcnow(), case_id))

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from bot.notifier import SlackNotifier
 from bot.payloads import decode
 from bot.views import ids
-from bot.views.reminders import CALLBACK_RESUME
+
 from flows.case import ActionKind
 from scheduler.jobs import Ticker
 from storage.tables import Outbox
@@ -55,5 +55,5 @@ def test_reminders_leave_their_slack_messages_in_the_outbox(engine, settings, ca
     assert "<@UOWNER>" in action["blocks"][0]["text"]["text"]
     assert digest["text"] == "Point M+3 du 9 mai 2028"
     assert "Dossiers ouverts ce matin* : 1" in digest["blocks"][1]["text"]["text"]
-    assert _buttons(reminder) == [(CALLBACK_RESUME, (callback, {}))]
+    assert _buttons(reminder) == [(ids.CALLBACK_RESUME, (callback, {}))]
     assert "<@UAGENT>" in reminder["blocks"][0]["text"]["text"] and "11:00" in reminder["text"]

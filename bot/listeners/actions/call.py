@@ -32,4 +32,14 @@ def close_early(body: dict[str, Any], context: dict[str, Any], client: WebClient
     open_modal(client, body, modals.close_early_modal(case_of(context)))
 
 
-LISTENERS = {ids.START_CALL: start_call, ids.ATTEMPT: attempt, ids.CLOSE_EARLY: close_early}
+@untrusted
+def callback_resume(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    run(context, body, cmd.CallbackDue())
+
+
+LISTENERS = {
+    ids.START_CALL: start_call,
+    ids.ATTEMPT: attempt,
+    ids.CLOSE_EARLY: close_early,
+    ids.CALLBACK_RESUME: callback_resume,
+}

@@ -15,6 +15,7 @@ from bot.views import modals
 from bot.views.blocks import Message
 from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
+from bot.views.stats import post_stats
 from bot.views.text import day
 from flows.texts import t
 from storage.worklists import agent_queue, waiting_cases
@@ -28,6 +29,8 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
         _open(body, context, client)
     elif word in ("mes-dossiers", "dossiers"):
         _my_cases(context, client, respond)
+    elif word == "stats":
+        post_stats(context, command, client, respond)
     else:
         message = help_message()
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral")

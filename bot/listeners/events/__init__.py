@@ -1,29 +1,69 @@
-"""Events: the App Home shows an agent his queue, the same list as `/m3 mes-dossiers`."""
+"""Events: the App Home. A lead (`M3_LEADS`) sees the team's figures and picks their period; an agent
+sees his open cases, most urgent first, and his week."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
+from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.models.views import View
+from sqlmodel import Session
 
-from bot.listeners.commands import queue_message
+from bot.context import BotDeps
+from bot.listeners.commands import _team_url, permalink
+from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section
+from bot.views.home import PERIOD_SELECT, agent_home, lead_home
+from bot.views.lists import CaseRow
 from flows.texts import t
+from storage.dashboards import DEFAULT_PERIOD, PERIODS, Period, agent_today, build_dashboard
+from storage.tables import utcnow
+from storage.worklists import agent_queue
+
+
+def lead_view(deps: BotDeps, period_code: str) -> dict[str, Any]:
+    today = agency_today(deps.settings)
+    with Session(deps.engine) as session:
+        dashboard = build_dashboard(session, Period.preset(period_code, today), today=today,
+                                    timezone=deps.settings.agency_timezone)
+        return lead_home(dashboard, agent_names(session))
+
+
+def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
+    timezone = deps.settings.agency_timezone
+    with Session(deps.engine) as session:
+        queue = agent_queue(session, agent, timezone=timezone)
+        today_info = agent_today(session, agent, now=utcnow(), timezone=timezone)
+    team = _team_url(client)
+    rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,
+                    thread_url=permalink(team, r.channel, r.ts)) for r in queue]
+    return agent_home(rows, today_info)
 
 
 def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     if event.get("tab") not in (None, "home"):
         return
-    agent = context.get("actor")
-    if agent is None:
-        blocks = [section(t("listeners.not_an_agent")).to_dict()]
+    deps: BotDeps = context["deps"]
+    if context.get("is_lead"):
+        view = lead_view(deps, DEFAULT_PERIOD)
+    elif context.get("actor") is None:
+        # Built through slack_sdk's View so that Slack's limits are checked before the call.
+        view = View(type="home", blocks=[section(t("listeners.not_an_agent"))]).to_dict()
     else:
-        blocks = queue_message(context["deps"], agent, client).blocks
-    # Built through slack_sdk's View so that Slack's limits are checked before the call.
-    client.views_publish(user_id=event["user"], view=View(type="home", blocks=blocks).to_dict())
+        view = agent_view(deps, context["actor"], client)
+    client.views_publish(user_id=event["user"], view=view)
+
+
+def period_chosen(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    """The lead picked another period in his Home: the figures are recomputed for it."""
+    ack()
+    code = ((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value")
+    if not context.get("is_lead") or code not in PERIODS:
+        return  # only a lead's Home has the picker; anything else was not sent by it
+    client.views_publish(user_id=body["user"]["id"], view=lead_view(context["deps"], code))
 
 
 def register(app: App) -> None:
     app.event("app_home_opened")(app_home_opened)
+    app.action(PERIOD_SELECT)(period_chosen)

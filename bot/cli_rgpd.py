@@ -1,0 +1,93 @@
+"""`m3bot rgpd …`: the client's right of access and erasure, and the retention purge, from the command line.
+
+Each command records in the audit trail who ran it (`--actor`, by default the operating-system user). The
+client is named by his number in the management system; messages never print his personal data. Loaded
+by `bot.cli`, which registers `rgpd_app` once its shared helpers exist.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlmodel import Session
+
+from bot import privacy
+from bot.cli import database, fail, guarded, settings
+from flows.texts import t
+from storage import rgpd
+
+rgpd_app = typer.Typer(help=t("rgpd.cli.help"), no_args_is_help=True)
+
+Actor = Annotated[str | None, typer.Option("--actor", help=t("rgpd.cli.actor_help"))]
+
+
+def _actor(value: str | None) -> str:
+    return value or getpass.getuser()
+
+
+@rgpd_app.command("export", help=t("rgpd.cli.export_help"))
+@guarded
+def export_command(
+    client: Annotated[str, typer.Argument(metavar="CLIENT")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=t("rgpd.cli.output_help"))] = None,
+    actor: Actor = None,
+) -> None:
+    with database() as engine:
+        try:
+            data = rgpd.export_client(engine, client, actor=_actor(actor))
+        except rgpd.ClientNotFound:
+            fail(t("rgpd.cli.not_found", number=client))
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if output is None:
+        typer.echo(text)
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    typer.echo(t("rgpd.cli.exported", number=client, path=output))
+
+
+@rgpd_app.command("erase", help=t("rgpd.cli.erase_help"))
+@guarded
+def erase_command(
+    client: Annotated[str, typer.Argument(metavar="CLIENT")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=t("rgpd.cli.yes_help"))] = False,
+    actor: Actor = None,
+) -> None:
+    config = settings()
+    with database() as engine:
+        if not yes:
+            try:
+                with Session(engine) as session:
+                    cases = rgpd.client_case_ids(session, client)
+            except rgpd.ClientNotFound:
+                fail(t("rgpd.cli.not_found", number=client))
+            if not typer.confirm(t("rgpd.cli.confirm", number=client, ids=", ".join(map(str, cases)) or "—")):
+                typer.echo(t("rgpd.cli.cancelled"))
+                raise typer.Exit(1)
+        try:
+            erased = privacy.erase(engine, config, client, actor=_actor(actor))
+        except rgpd.ClientNotFound:
+            fail(t("rgpd.cli.not_found", number=client))
+        except rgpd.ClientCaseInProgress as busy:
+            fail(t("rgpd.cli.in_progress", ids=", ".join(map(str, busy.case_ids))))
+    typer.echo(t("rgpd.cli.erased", number=client, cases=len(erased.case_ids)))
+
+
+@rgpd_app.command("purge", help=t("rgpd.cli.purge_help"))
+@guarded
+def purge_command(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help=t("rgpd.cli.dry_run_help"))] = False,
+    actor: Actor = None,
+) -> None:
+    config = settings()
+    with database() as engine:
+        erased = privacy.purge(engine, config, actor=_actor(actor), dry_run=dry_run)
+    years = config.retention_years
+    if not erased:
+        typer.echo(t("rgpd.cli.purge_none", years=years))
+        return
+    key = "rgpd.cli.purge_list" if dry_run else "rgpd.cli.purge_done"
+    typer.echo(t(key, count=len(erased), years=years, ids=", ".join(str(e.client_id) for e in erased)))

@@ -1,0 +1,223 @@
+"""`m3bot sandbox`: the whole product on one machine, without a Slack workspace (demonstration only).
+
+One process runs the Slack stand-in, the real Bolt app served over HTTP and its outbox deliverer, on a fresh
+SQLite file, plus the page that shows what a user would see in Slack (`sandbox.web`). Everything listens on
+127.0.0.1. Fictitious clients (`demo_lagon.csv`) go through the real Lagon import, then the due cases are
+opened as `m3bot open-due` opens them, so their cards and first steps appear within seconds.
+
+The export's dates follow the sandbox's today, so the same clients are due whatever the day. Calls obey the
+real French calling hours: outside them the page says so, and `--time` runs the whole process under a
+moved clock (the `time-machine` package), e.g. `m3bot sandbox --time 2026-12-01T10:30`. Demo only: the
+product itself never moves its clock.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import errno
+import io
+import signal
+import sys
+import tempfile
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
+
+from bot.agents import match_agents
+from bot.app import create_app, deps_of, web_client
+from bot.rendering import agency_today, queue_opened_case
+from bot.runner import EVENTS_PATH, serve_http, stop_http
+from bot.views.text import moment
+from config.settings import Settings
+from flows.calling_hours import is_legal_call_time, next_legal_call_time
+from flows.opening import m3_date
+from flows.texts import t
+from sandbox.slack_api import SlackStandIn
+from sandbox.web import TIME_FORMAT, PageUser, SandboxPage
+from storage.db import make_engine, migrate
+from storage.importer import ImportReport, import_bytes
+from storage.queries import DueCases, open_due
+from storage.tables import utcnow
+
+DEMO_EXPORT = Path(__file__).with_name("demo_lagon.csv")
+# The export reads as if taken on this day: each contract's M+3 date moves by as many days as today is after
+# it (the first client is due that very day, the others a few days before, one only in twelve days).
+EXPORT_DAY = date(2026, 12, 1)
+CHANNEL = ("C0M3SUIVI", "m3-suivi")
+USERS = (
+    PageUser("U0CAMILLE", "camille.martin@agence-demo.fr", "Camille Martin", "agent"),
+    PageUser("U0HUGO", "hugo.bernard@agence-demo.fr", "Hugo Bernard", "agent"),
+    PageUser("U0SOPHIE", "sophie.laurent@agence-demo.fr", "Sophie Laurent", "lead"),
+)
+ACTOR = "m3bot sandbox"
+
+
+def dated_export(data: bytes, today: date, months: int = 3) -> bytes:
+    """The demo export with its subscription dates moved so that each M+3 date keeps its distance to
+    `today`, or falls at most 3 days earlier (month ends): no client due on the export's day is late today."""
+    shift = today - EXPORT_DAY
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8")), delimiter=";"))
+    column = rows[0].index("date_souscription")
+    for row in rows[1:]:
+        subscribed = datetime.strptime(row[column], "%d/%m/%Y").date()
+        row[column] = _months_before(m3_date(subscribed, months) + shift, months).strftime("%d/%m/%Y")
+    out = io.StringIO()
+    csv.writer(out, delimiter=";", lineterminator="\n").writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _months_before(day: date, months: int) -> date:
+    """The subscription day whose M+3 date is `day`, or the last one before it when `day` is past the end
+    of a shorter month (31 May -> 28 February, whose M+3 is 28 May)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+class Sandbox:
+    """The stand-in, the bot and the page over a SQLite file; `clock` (aware) moves the process's time."""
+
+    def __init__(self, database: Path, *, port: int = 0, clock: datetime | None = None, export: Path = DEMO_EXPORT):
+        self.database = database
+        self.port = port
+        self.clock = clock
+        self.export = export
+        self.slack = SlackStandIn()
+        self.page: SandboxPage | None = None
+        self.settings: Settings | None = None
+        self.imported: ImportReport | None = None
+        self.opened: DueCases | None = None
+        self._travel: Any = None
+        self._engine: Any = None
+        self._http: Any = None
+        self._deliverer: Any = None
+
+    def start(self) -> Sandbox:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.clock is not None:
+            import time_machine  # a test tool: only a moved clock needs it
+
+            self._travel = time_machine.travel(self.clock, tick=True)
+            self._travel.start()
+        slack = self.slack.start()
+        slack.add_channel(*CHANNEL)
+        for user in USERS:
+            slack.add_user(user.id, user.email, user.name, user.real_name)
+        settings = self.settings = Settings(
+            _env_file=None,
+            database_url=f"sqlite:///{self.database}",
+            slack_bot_token=slack.token,
+            slack_signing_secret=slack.signing_secret,
+            slack_app_token=None,
+            slack_api_url=slack.api_url,
+            m3_channel=CHANNEL[0],
+            m3_leads=[u.id for u in USERS if u.role == "lead"],
+        )
+        # The page first: a port already taken stops the sandbox before any work.
+        self.page = SandboxPage(slack, channel=CHANNEL[0], users=USERS, timezone=settings.agency_timezone,
+                                clock_moved=self.clock is not None).start(self.port)
+        engine = self._engine = make_engine(settings.database_url)
+        migrate(engine)
+        today = agency_today(settings)
+        self.imported = import_bytes(
+            engine, dated_export(self.export.read_bytes(), today, settings.m3_offset_months), self.export.name,
+            window_days=settings.case_window_days, m3_offset_months=settings.m3_offset_months,
+        )
+        match_agents(engine, web_client(settings))
+        app = create_app(settings, engine)
+        self._http = serve_http(app, "127.0.0.1", 0)
+        slack.bot_url = f"http://127.0.0.1:{self._http[0].effective_port}{EVENTS_PATH}"
+        self._deliverer = deps_of(app).deliverer
+        self._deliverer.start()
+        self.opened = open_due(
+            engine, today, catch_up_days=settings.catch_up_days, actor=ACTOR,
+            on_open=lambda session, case_id: queue_opened_case(session, case_id, settings),
+        )
+
+    def stop(self) -> None:
+        if self._deliverer is not None:
+            self._deliverer.stop()
+            self._deliverer = None
+        if self._http is not None:
+            stop_http(*self._http)
+            self._http = None
+        if self.page is not None:
+            self.page.stop()
+            self.page = None
+        self.slack.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self._travel is not None:
+            self._travel.stop()
+            self._travel = None
+
+
+def parse_clock(value: str, timezone: str) -> datetime:
+    """`--time`'s value, a wall time of the agency's time zone; ValueError when malformed."""
+    return datetime.strptime(value, TIME_FORMAT).replace(tzinfo=ZoneInfo(timezone))
+
+
+def main(*, port: int, at: str | None) -> None:
+    """Run the sandbox until Ctrl-C (or SIGTERM); a start-up problem is one line and exit code 2."""
+    timezone = Settings(_env_file=None).agency_timezone
+    clock = None
+    if at is not None:
+        try:
+            clock = parse_clock(at, timezone)
+        except ValueError:
+            _stop(t("sandbox.cli.bad_time", value=at))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a plain kill also cleans up
+    with tempfile.TemporaryDirectory(prefix="m3-sandbox-") as folder:
+        sandbox = Sandbox(Path(folder) / "sandbox.db", port=port, clock=clock)
+        try:
+            sandbox.start()
+        except ImportError:
+            _stop(t("sandbox.cli.no_time_machine"))
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            _stop(t("sandbox.cli.port_busy", port=port))
+        try:
+            _announce(sandbox)
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sandbox.stop()
+
+
+def _announce(sandbox: Sandbox) -> None:
+    assert sandbox.page and sandbox.imported and sandbox.opened and sandbox.settings
+    now = utcnow()
+    timezone = sandbox.settings.agency_timezone
+    lines = [
+        t("sandbox.cli.ready", url=sandbox.page.url),
+        t("sandbox.cli.users", users=", ".join(f"{u.real_name} ({t(f'sandbox.users.{u.role}')})" for u in USERS)),
+        t("sandbox.cli.database", path=sandbox.database),
+        t("sandbox.cli.imported", file=sandbox.imported.file_name, imported=sandbox.imported.imported,
+          rejected=len(sandbox.imported.rejected)),
+        t("sandbox.cli.opened", count=len(sandbox.opened.due), channel=CHANNEL[1]),
+    ]
+    if sandbox.clock is not None:
+        lines.append(t("sandbox.cli.clock_moved", now=moment(now, timezone)))
+    if not is_legal_call_time(now, None):
+        example = next_legal_call_time(now, None).strftime(TIME_FORMAT)
+        lines.append(t("sandbox.cli.outside_hours", now=moment(now, timezone), example=example))
+    lines.append(t("sandbox.cli.stop"))
+    print("\n".join(lines), flush=True)
+
+
+def _stop(line: str) -> NoReturn:
+    print(line, file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,96 @@
+"""`m3bot export`: the CSV read back with Python's csv module as a French spreadsheet would (`;`, UTF-8 with
+BOM, dd/mm/yyyy) and the calendars parsed back with icalendar, on the data set of the dashboards' tests."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+
+import pytest
+from icalendar import Calendar
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.exports import export
+from storage.dashboards import Period
+from tests.storage.test_dashboards import JUNE, TODAY, TZ, programme_data_set
+
+
+def read_csv(path) -> list[dict[str, str]]:
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to read UTF-8"
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter=";"))
+
+
+def test_cases_csv_has_one_line_per_case_opened_in_the_period(engine, tmp_path):
+    data = programme_data_set(engine)
+    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+
+    rows = {int(r["Dossier"]): r for r in read_csv(tmp_path / "dossiers-m3_2026-06-01_2026-06-30.csv")}
+    assert report.cases == 5 and set(rows) == {data.full, data.tns, data.unreachable, data.waiting, data.refused}
+    full = rows[data.full]
+    assert full["Client"] == "Mme Claire ClientC1" and full["Origine"] == "Chalandise"
+    assert full["Ouvert le"] == "15/06/2026" and full["Date M+3"] == "02/06/2026"
+    assert full["Joint"] == "oui" and full["Champs modifiés"] == "Téléphone"
+    assert full["Pièces manquantes"] == "Permis de chaque conducteur"
+    assert full["Contrats ailleurs"] == "Prévoyance"
+    assert full["Motif de clôture"] == "Appel abouti, plan d'actions établi"
+    assert rows[data.tns]["TNS détecté"] == "oui" and rows[data.tns]["Type de client"] == "Pro / TNS"
+    assert rows[data.unreachable]["Tentatives d'appel"] == "3" and rows[data.unreachable]["Joint"] == "non"
+
+
+def test_actions_csv_marks_what_is_late(engine, tmp_path):
+    data = programme_data_set(engine)
+    export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+
+    rows = read_csv(tmp_path / "actions-m3_2026-06-01_2026-06-30.csv")
+    assert [(int(r["Dossier"]), r["Action"], r["Échéance"], r["Statut"], r["En retard"]) for r in rows] == [
+        (data.tns, "Devis", "17/06/2026", "À faire", "oui"),
+        (data.full, "Relance", "18/06/2026", "Fait", "non"),
+        (data.full, "Rendez-vous", "20/06/2026", "À faire", "non"),
+    ]
+
+
+def test_calendar_holds_each_agents_rdv_and_relances_still_to_do(engine, tmp_path):
+    data = programme_data_set(engine)
+    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+
+    assert [p.name for p in report.calendars] == ["agenda-m3_vendeur.ics"]  # the devis is no calendar event
+    calendar = Calendar.from_ical((tmp_path / "agenda-m3_vendeur.ics").read_bytes())
+    (event,) = calendar.walk("VEVENT")  # the relance is done: only the RDV is left
+    assert event.decoded("dtstart") == date(2026, 6, 20) and event.decoded("dtend") == date(2026, 6, 21)
+    assert str(event["summary"]) == "Rendez-vous M+3 — Mme Claire ClientC1"
+    assert f"n° {data.full}" in str(event["description"]) and str(event["uid"]).startswith("m3-action-")
+
+
+def test_a_period_without_cases_writes_headers_only(engine, tmp_path):
+    programme_data_set(engine)
+    report = export(engine, Period(date(2026, 7, 1), date(2026, 7, 31)), tmp_path, timezone=TZ, today=TODAY)
+    assert (report.cases, report.actions, report.calendars) == (0, 0, [])
+    assert read_csv(tmp_path / "dossiers-m3_2026-07-01_2026-07-31.csv") == []
+
+
+@pytest.fixture
+def m3bot(engine, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    return lambda *args: CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_export_command_writes_the_files_and_says_so(m3bot, engine, tmp_path):
+    programme_data_set(engine)
+    result = m3bot("export", "--from", "01/06/2026", "--to", "2026-06-30", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "5 dossier(s) et 3 action(s) exportés" in result.output
+    assert (tmp_path / "out" / "dossiers-m3_2026-06-01_2026-06-30.csv").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--from", "31/02/2026"], "Date invalide : 31/02/2026"),
+    (["--from", "2026-06-30", "--to", "2026-06-01"], "Période invalide"),
+    ([], "--from AAAA-MM-JJ"),
+])
+def test_export_command_errors_are_one_french_line(m3bot, tmp_path, args, message):
+    result = m3bot("export", *args, "--out", tmp_path)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
