@@ -88,13 +88,14 @@ def memory_mb(pid: int) -> tuple[float, float]:
 
 
 class Profile:
-    """py-spy sampling a running process (all its threads, idle ones left out) into collapsed stacks."""
+    """py-spy sampling a running process (all its threads; waiting ones only with `idle`) into collapsed
+    stacks at `path`."""
 
-    def __init__(self, pid: int, path: Path, rate: int = 100) -> None:
+    def __init__(self, pid: int, path: Path, rate: int = 100, idle: bool = False) -> None:
         self.path = path
         self._process = subprocess.Popen(
             [str(Path(sys.executable).with_name("py-spy")), "record", "--pid", str(pid), "--format", "raw",
-             "--output", str(path), "--rate", str(rate), "--nonblocking"],
+             "--output", str(path), "--rate", str(rate), "--nonblocking", *(["--idle"] if idle else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 

@@ -28,7 +28,7 @@ def case_of(context: dict[str, Any], command: Any = None) -> Case:
     (`command` names what the modal leads to when only some users may do it)."""
     deps: BotDeps = context["deps"]
     with Session(deps.engine) as session:
-        case = load_case(session, context["case_id"], lock=False)
+        case = load_case(session, case_id_of(context), lock=False)
     authorize(case, context.get("actor"), is_lead=context.get("is_lead", False), command=command)
     return case
 
@@ -47,8 +47,16 @@ def open_modal(client: WebClient, body: dict[str, Any], view: dict[str, Any]) ->
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def case_id_of(context: dict[str, Any]) -> int:
+    """The case the request names: a case's control carrying no case was not written by the bot."""
+    if context.get("case_id") is None:
+        raise BadPayload("no case named")
+    return context["case_id"]
+
+
 def run(context: dict[str, Any], body: dict[str, Any], command: Any) -> None:
     """Apply a button's command; a refusal is told to the agent in an ephemeral message."""
+    case_id_of(context)
     refusal = apply(context, command)
     if refusal is not None:
         tell(context, body, refusal.reason)

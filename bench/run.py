@@ -1,0 +1,393 @@
+"""`make bench` (`python -m bench.run`): every benchmark on this machine, written to `bench/RESULTS.md`.
+
+    .venv/bin/python -m bench.run [--quick] [--runs 3] [--agents 1,10,50] [--sizes 1000,10000,100000]
+                                  [--items 2000] [--rate 100] [--sqlite-latency] [--pg-url URL]
+
+On PostgreSQL (a database created and dropped per size) and SQLite (a temporary file): the growth timings
+(`bench.growth`) at each size; at the largest size on PostgreSQL (and SQLite with `--sqlite-latency`), the
+acknowledgement latency of N agents at once next to a bare Bolt app (`bench.latency`) and the bot's memory
+after it; then delivery under rate limits (`bench.delivery`). Each figure is the median of `--runs` runs with
+the lowest and highest in brackets. Where a target is missed, py-spy profiles the missed work and its top
+frames go in the file. RESULTS.md is rewritten after each section; its hand-written "Analysis" section (between
+the `analysis` markers) is kept. `--quick` is a smoke run with small sizes (written to RESULTS.quick.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import time_machine
+from sqlalchemy.engine import Engine
+
+from bench import bench_home, growth
+from bench.bench_home import AGENTS, DEFAULT_PG_URL, fill
+from bench.delivery import Delivery
+from bench.figures import Profile, Spread, growth_exponent, load_average, machine, top_frames
+from bench.latency import CALL_TIME, Memory, Run, bare_run, memory_after_load, ours_run, servers
+from storage.db import migrate
+
+HERE = Path(__file__).resolve().parent
+ACK_P99_MS = 100.0
+ACK_RATIO = 1.5
+UPDATE_P99_MS = 300.0
+DELIVERY_RATIO = 1.15
+GROWTH_SLACK = 0.15  # exponents within this of what is shown count as "no faster"
+ANALYSIS = re.compile(r"<!-- analysis -->.*?<!-- /analysis -->", re.S)
+
+
+@dataclass
+class LatencyRow:
+    database: str
+    agents: int
+    runs: list[tuple[Run, Run]]  # (ours, bare) per repetition
+
+    def ours(self, figure: Callable[[Run], float]) -> Spread:
+        return Spread.of([figure(ours) for ours, _ in self.runs])
+
+    def bare(self, figure: Callable[[Run], float]) -> Spread:
+        return Spread.of([figure(bare) for _, bare in self.runs])
+
+    @property
+    def ratio(self) -> Spread:
+        return Spread.of([ours.ack(99) / bare.ack(99) for ours, bare in self.runs])
+
+    def misses(self, largest: int) -> list[str]:
+        missed = []
+        if self.ours(lambda r: r.update(99)).median >= UPDATE_P99_MS:
+            missed.append(f"card update p99 ≥ {UPDATE_P99_MS:.0f} ms")
+        if self.agents == largest:
+            if self.ratio.median > ACK_RATIO:
+                missed.append(f"ack p99 > {ACK_RATIO}× bare")
+            if self.ours(lambda r: r.ack(99)).median >= ACK_P99_MS:
+                missed.append(f"ack p99 ≥ {ACK_P99_MS:.0f} ms")
+        return missed
+
+
+@dataclass
+class GrowthRow:
+    database: str
+    timings: list[growth.Timing]  # one per size, same `what`
+
+    @property
+    def exponent(self) -> float:
+        return growth_exponent([t.cases for t in self.timings], [t.ms.median for t in self.timings])
+
+    @property
+    def shown_exponent(self) -> float:
+        return growth_exponent([t.cases for t in self.timings], [max(t.shown, 1) for t in self.timings])
+
+    @property
+    def met(self) -> bool:
+        return self.exponent <= max(self.shown_exponent, 0.0) + GROWTH_SLACK
+
+
+@dataclass
+class Results:
+    command: str
+    started: datetime
+    machine: dict[str, str]
+    load_start: str
+    runs: int
+    latency: list[LatencyRow] = field(default_factory=list)
+    memory: list[tuple[str, int, Memory]] = field(default_factory=list)
+    growth: list[GrowthRow] = field(default_factory=list)
+    delivery: list[Delivery] = field(default_factory=list)
+    profiles: list[tuple[str, list[tuple[str, float, float]]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def main() -> None:
+    args = _arguments()
+    out = HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
+    logs = Path(tempfile.mkdtemp(prefix="m3bench-"))
+    logging.basicConfig(filename=logs / "bench.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"logs and profiles in {logs}", file=sys.stderr)
+    results = Results(" ".join(["python -m bench.run", *sys.argv[1:]]), datetime.now(UTC), machine(args.pg_url),
+                      load_average(), args.runs)
+    started = time.monotonic()
+    databases: list[tuple[str, Callable[[], AbstractContextManager[Engine]]]] = [
+        ("PostgreSQL", lambda: bench_home.pg_engine(args.pg_url)), ("SQLite", bench_home.sqlite_engine)]
+    for name, make in databases:
+        per_size: list[list[growth.Timing]] = []
+        for size in args.sizes:
+            with make() as engine:
+                migrate(engine)
+                seconds = fill(engine, size)
+                _say(f"{name}: {size:,} cases filled in {seconds:.0f} s")
+                per_size.append(growth.measure(engine, size, args.runs))
+                if size == args.sizes[-1]:
+                    rows = [GrowthRow(name, [timings[i] for timings in per_size]) for i in range(len(per_size[0]))]
+                    results.growth += rows
+                    for row in rows:
+                        if not row.met:
+                            _profile_growth(results, engine, row, logs)
+                    if name == "PostgreSQL" or args.sqlite_latency:
+                        _latency(results, engine, name, size, args, logs)
+        write(results, out, time.monotonic() - started)
+    for _ in range(args.delivery_runs):
+        _say(f"delivery: {args.items:,} items at {args.rate}/s per channel")
+        results.delivery.append(_delivery(results, args, logs))
+        write(results, out, time.monotonic() - started)
+    _say(f"written {out} in {time.monotonic() - started:.0f} s")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small sizes, 2 runs")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--agents", default="1,10,50")
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--items", type=int, default=2000, help="due reminders and case openings delivered")
+    parser.add_argument("--rate", type=float, default=100.0, help="chat.postMessage per second per channel")
+    parser.add_argument("--delivery-runs", type=int, default=1)
+    parser.add_argument("--sqlite-latency", action="store_true")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.agents, args.sizes, args.items = 2, "1,3", "1000,3000", 200
+    args.agents = [int(n) for n in str(args.agents).split(",")]
+    args.sizes = [int(n) for n in str(args.sizes).split(",")]
+    return args
+
+
+def _say(line: str) -> None:
+    print(f"{datetime.now(UTC):%H:%M:%S} {line} (load {load_average()})", file=sys.stderr, flush=True)
+
+
+def _cases_each(agents: int) -> int:
+    """Enough requests at one agent for a p99 to mean something: he walks three cases."""
+    return 3 if agents == 1 else 1
+
+
+def _latency(results: Results, engine: Engine, name: str, size: int, args: argparse.Namespace, logs: Path) -> None:
+    largest = max(args.agents)
+    with time_machine.travel(CALL_TIME, tick=True), servers(engine, logs / f"servers-{name}.log") as bench:
+        rows = {n: LatencyRow(name, n, []) for n in args.agents}
+        for repetition in range(args.runs):
+            for n in args.agents:
+                ours = ours_run(bench, n, _cases_each(n))
+                bare = bare_run(bench, ours)
+                if ours.errors or bare.errors or ours.unfinished:
+                    results.notes.append(f"{name}, {n} agents, run {repetition + 1}: {ours.errors} errors, "
+                                         f"{ours.unfinished} cases not closed, bare {bare.errors} errors")
+                rows[n].runs.append((ours, bare))
+                _say(f"{name} {n} agents: ack p99 {ours.ack(99):.0f} ms (bare {bare.ack(99):.0f}), "
+                     f"card update p99 {ours.update(99):.0f} ms")
+        results.latency += rows.values()
+        if any(row.misses(largest) for row in rows.values()):
+            path = logs / f"latency-{name}.txt"
+            profile = Profile(bench.ours.pid, path)
+            ours_run(bench, largest, 1)
+            profile.stop()
+            results.profiles.append((f"the bot process ({name}, {size:,} cases) during one more run of "
+                                     f"{largest} agents", top_frames(path)))
+        results.memory.append((name, size, memory_after_load(bench, AGENTS[:10])))
+
+
+def _profile_growth(results: Results, engine: Engine, row: GrowthRow, logs: Path) -> None:
+    """py-spy on this process while the missed work runs over and over for a few seconds."""
+    path = logs / f"growth-{row.database}-{len(results.profiles)}.txt"
+    profile = Profile(os.getpid(), path, rate=200)
+    growth.repeat(engine, row.timings[0].what, seconds=5)
+    profile.stop()
+    results.profiles.append((f"{row.timings[0].what} on {row.database} with {row.timings[-1].cases:,} cases",
+                             top_frames(path)))
+
+
+def _delivery(results: Results, args: argparse.Namespace, logs: Path) -> Delivery:
+    from bench.delivery import run_once
+
+    openings = args.items // 2
+    path = logs / f"delivery-{len(results.delivery)}.txt"
+    delivery = run_once(args.pg_url, openings, args.items - openings, args.rate,
+                        profile=lambda: Profile(os.getpid(), path, idle=True))
+    if delivery.ratio > DELIVERY_RATIO:
+        results.profiles.append((f"delivery of {args.items:,} items (this process, waiting threads included)",
+                                 top_frames(path)))
+    return delivery
+
+
+# ---- RESULTS.md ------------------------------------------------------------------------------------------
+
+
+def write(results: Results, out: Path, seconds: float) -> None:
+    kept = ANALYSIS.search(out.read_text()) if out.exists() else None
+    analysis = kept.group(0) if kept else "<!-- analysis -->\n(none yet)\n<!-- /analysis -->"
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{results.command}` (`make bench`) on {results.started:%Y-%m-%d %H:%M} UTC in "
+        f"{seconds / 60:.0f} min. Each figure is the median of {results.runs} runs, the lowest and highest "
+        "in brackets. How each benchmark works: the docstrings of `bench/latency.py`, `bench/delivery.py`, "
+        "`bench/growth.py`.",
+        "",
+        "## Machine",
+        "",
+        "| " + " | ".join(results.machine) + " | load average (1, 5, 15 min) at start | at end |",
+        "| " + " | ".join("---" for _ in range(len(results.machine) + 2)) + " |",
+        "| " + " | ".join(results.machine.values()) + f" | {results.load_start} | {load_average()} |",
+        "",
+        *_targets(results),
+        *_latency_table(results),
+        *_delivery_table(results),
+        *_growth_table(results),
+        *_memory_table(results),
+        *_profiles(results),
+        "## Analysis",
+        "",
+        analysis,
+        "",
+    ]
+    if results.notes:
+        lines[-1:-1] = ["## Notes", "", *[f"- {note}" for note in results.notes], ""]
+    out.write_text("\n".join(lines))
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "**no**"
+
+
+def _targets(results: Results) -> list[str]:
+    lines = ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    for row in results.latency:
+        largest = max(r.agents for r in results.latency if r.database == row.database)
+        update = row.ours(lambda r: r.update(99))
+        lines.append(f"| {row.database}, {row.agents} agents: click → card update p99 < {UPDATE_P99_MS:.0f} ms "
+                     f"| {update.show()} ms | {_yes(update.median < UPDATE_P99_MS)} |")
+        if row.agents == largest:
+            ack = row.ours(lambda r: r.ack(99))
+            lines.append(f"| {row.database}, {row.agents} agents: ack p99 < {ACK_P99_MS:.0f} ms | {ack.show()} ms "
+                         f"| {_yes(ack.median < ACK_P99_MS)} |")
+            lines.append(f"| {row.database}, {row.agents} agents: ack p99 ≤ {ACK_RATIO}× bare Bolt's "
+                         f"| {row.ratio.show(1)}× | {_yes(row.ratio.median <= ACK_RATIO)} |")
+    for d in results.delivery:
+        lines.append(f"| delivery of {d.openings + d.reminders:,} items: time ≤ {DELIVERY_RATIO}× the floor, "
+                     f"none lost or duplicated | {d.ratio:.2f}× the floor, {d.lost} lost, {d.duplicated} duplicated "
+                     f"| {_yes(d.ratio <= DELIVERY_RATIO and not d.lost and not d.duplicated)} |")
+    for row in results.growth:
+        lines.append(f"| {row.database}, {row.timings[0].what}: time grows no faster than what it shows "
+                     f"| time ∝ cases^{row.exponent:.2f}, shown ∝ cases^{row.shown_exponent:.2f} "
+                     f"| {_yes(row.met)} |")
+    return [*lines, ""]
+
+
+def _latency_table(results: Results) -> list[str]:
+    if not results.latency:
+        return []
+    lines = [
+        "## 1. Acknowledgement latency (ms)",
+        "",
+        "N agents at once, each clicking through whole calls (one agent: three calls in a row), over HTTP with "
+        "signed requests, the stand-in applying no rate limit; the same requests at the same pace replayed "
+        "against a bare Bolt app (listeners that only acknowledge) behind the same waitress set-up. The load "
+        "driver and the stand-in share the 2 cores with the bot (and the stand-in checks every Block Kit "
+        "payload the bot sends), which weighs on ours and not on the bare app.",
+        "",
+        "| database | agents | requests per run | ack p50 | ack p95 | ack p99 | bare p50 | bare p95 | bare p99 "
+        "| p99 ours / bare | card update p50 | card update p95 | card update p99 | missed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for row in results.latency:
+        largest = max(r.agents for r in results.latency if r.database == row.database)
+        requests = Spread.of([len(ours.sent) for ours, _ in row.runs])
+        cells = [row.ours(lambda r, q=q: r.ack(q)).show() for q in (50, 95, 99)]
+        cells += [row.bare(lambda r, q=q: r.ack(q)).show() for q in (50, 95, 99)]
+        cells.append(row.ratio.show(1) + "×")
+        cells += [row.ours(lambda r, q=q: r.update(q)).show() for q in (50, 95, 99)]
+        missed = "; ".join(row.misses(largest)) or "—"
+        lines.append(f"| {row.database} | {row.agents} | {requests.median:.0f} | " + " | ".join(cells)
+                     + f" | {missed} |")
+    return [*lines, ""]
+
+
+def _delivery_table(results: Results) -> list[str]:
+    if not results.delivery:
+        return []
+    lines = [
+        "## 2. Delivery under rate limits",
+        "",
+        "Half the items are cases opened by the scheduler's morning reminder (card and first step each, in the "
+        "M+3 channel), half are action reminders (a direct message to each owner); plus the leads' digest. "
+        "The stand-in allows `chat.postMessage` at the rate shown per channel (Slack: about 1 per second) and "
+        "answers 429 with `Retry-After` (whole seconds, as Slack) past it. The floor is the busiest channel's "
+        "messages at that rate. The delivery time runs from the deliverer's start (everything already in the "
+        "outbox) to the last message Slack accepted; the scheduler's ticks that queued it are timed apart.",
+        "",
+        "| items | Slack messages | rate per channel | busiest channel | floor (s) | delivery (s) | / floor "
+        "| 429 answers | attempts per message | lost | duplicated | scheduler ticks (s) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for d in results.delivery:
+        lines.append(f"| {d.openings + d.reminders:,} | {d.messages:,} | {d.rate:.0f}/s | {d.busiest:,} "
+                     f"| {d.floor_s:.1f} | {d.delivery_s:.1f} | {d.ratio:.2f}× | {d.ratelimited:,} | {d.attempts:.1f} | {d.lost} "
+                     f"| {d.duplicated} | {d.scheduler_s:.1f} |")
+    if len(results.delivery) == 1:
+        lines += ["", "One run only (it is bound by the rate, not by the machine, and takes minutes)."]
+    return [*lines, ""]
+
+
+def _growth_table(results: Results) -> list[str]:
+    if not results.growth:
+        return []
+    lines = [
+        "## 3. Growth with the number of cases",
+        "",
+        "\"shown\": the cases it opens (the same 50 due cases at every size), lists (the agent's list, at most "
+        "100 rows) or counts (the lead's period); \"looked at\": the agent's open cases the list is taken from. "
+        "The exponent k says time ∝ cases^k between the smallest and largest size (least squares, log-log).",
+        "",
+        "| database | what | cases | shown | looked at | time (ms) | µs per case looked at |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in results.growth:
+        for t in row.timings:
+            lines.append(f"| {row.database} | {t.what} | {t.cases:,} | {t.shown:,} | {t.scanned:,} "
+                         f"| {t.ms.show(1)} | {growth.per_case_us(t):.0f} |")
+        lines.append(f"| {row.database} | {row.timings[0].what} | **grows as** | cases^{row.shown_exponent:.2f} "
+                     f"| | cases^{row.exponent:.2f} | {'no faster than shown' if row.met else '**faster than shown**'} |")
+    return [*lines, ""]
+
+
+def _memory_table(results: Results) -> list[str]:
+    if not results.memory:
+        return []
+    lines = [
+        "## 4. Memory of the bot process (resident, MiB)",
+        "",
+        "Read from /proc: after start-up, after the click load of benchmark 1, then after ten agents of the "
+        "filled database asked for `/m3 mes-dossiers` and their App Home and the lead opened his.",
+        "",
+        "| database | cases | after start | after the click load | after lists and Homes | peak |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, size, m in results.memory:
+        lines.append(f"| {name} | {size:,} | {m.idle_mb:.0f} | {m.after_load_mb:.0f} | {m.after_lists_mb:.0f} "
+                     f"| {m.peak_mb:.0f} |")
+    return [*lines, ""]
+
+
+def _profiles(results: Results) -> list[str]:
+    if not results.profiles:
+        return []
+    lines = ["## Profiles of the missed targets (py-spy)", ""]
+    for what, frames in results.profiles:
+        lines += [f"### {what}", "", "| function | on the stack (%) | innermost (%) |", "| --- | ---: | ---: |"]
+        lines += [f"| `{name}` | {inclusive:.0f} | {own:.0f} |" for name, inclusive, own in frames]
+        lines.append("")
+    return lines
+
+
+if __name__ == "__main__":
+    main()
