@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test run sandbox clean
+.PHONY: test run sandbox bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,6 +23,15 @@ run: $(STAMP)
 # `make sandbox TIME=2026-12-01T10:30` moves the clock into a legal calling slot (demo only).
 sandbox: $(STAMP)
 	$(VENV)/bin/m3bot sandbox $(if $(TIME),--time $(TIME))
+
+# Every benchmark on this machine (PostgreSQL on 127.0.0.1:5432, or M3_TEST_PG_URL), written to
+# bench/RESULTS.md; about 15 minutes. `make bench ARGS=--quick` is a smoke run of a few minutes.
+bench: $(VENV)/.installed-bench
+	$(PY) -m bench.run $(ARGS)
+
+$(VENV)/.installed-bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,bench]'
+	touch $@
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -215,12 +215,6 @@ def main() -> None:
             load = fill(engine, args.cases)
             print(f"| {name} | (bulk load of the {args.cases:,} cases) | | | {load * 1000:.0f} | | |")
             measure(engine, name, periods, args.runs)
-            if engine.dialect.name == "postgresql":
-                # The planner's default assumes spinning disks; 1.1 is the usual setting for SSDs / cached data.
-                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                    connection.exec_driver_sql(f'ALTER DATABASE "{engine.url.database}" SET random_page_cost = 1.1')
-                engine.dispose()
-                measure(engine, f"{name}, random_page_cost 1.1", periods, args.runs)
 
 
 def measure(engine: Engine, name: str, periods: list[tuple[str, Period]], runs: int) -> None:

@@ -55,7 +55,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             fail(t("cli.errors.database_url", reason=error))
         except NotALagonExport as error:
             fail(error.reason)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             fail(t("cli.errors.database_unreachable"))
 
     return wrapper

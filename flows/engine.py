@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from transitions import Machine, MachineError
+from transitions import Machine
 
 from flows import commands as cmd
 from flows import texts

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from config.settings import Settings
-from flows.case import ActionStatus, Case, State
+from flows.case import ActionStatus, State
 from flows.commands import CallbackDue
 from flows.engine import handle, unanswered_attempts
 from scheduler.digest import build_digest

@@ -29,7 +29,7 @@ from config.settings import Settings
 from flows.case import Action, ActionStatus, Case, State
 from scheduler.slots import AgencyHours
 from storage.repository import save_case
-from storage.tables import M3Case, Reminder, utcnow
+from storage.tables import M3Case, Reminder
 from storage.tables import Action as ActionRow
 
 CALLBACK, CALLBACK_RETURN, ACTION, ACTION_OVERDUE, MORNING = (

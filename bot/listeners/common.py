@@ -54,6 +54,15 @@ def case_id_of(context: dict[str, Any]) -> int:
     return context["case_id"]
 
 
+def answer(context: dict[str, Any], body: dict[str, Any], client: WebClient, command: Any, *,
+           modal: Callable[[Case], dict[str, Any]] | None) -> None:
+    """An answer button: applied at once, or, when it needs details (`modal`), the modal that asks them."""
+    if modal is None:
+        run(context, body, command)
+    else:
+        open_modal(client, body, modal(case_of(context)))
+
+
 def run(context: dict[str, Any], body: dict[str, Any], command: Any) -> None:
     """Apply a button's command; a refusal is told to the agent in an ephemeral message."""
     case_id_of(context)

@@ -33,6 +33,7 @@ class ProcessHarness(Harness):
     bot: BotProcess | None = None
     proxy: TcpProxy | None = None
     drain_timeout: float = 30.0
+    poll: float = 0.05  # seconds between two looks at the database while waiting
     cases: list[int] = field(default_factory=list)
 
     def drain(self, timeout: float | None = None) -> None:
@@ -63,7 +64,7 @@ class CaseHarness(ProcessHarness):
     case_id: int = 0
 
     def drain(self, timeout: float | None = None) -> None:
-        wait_until(self._case_drained, timeout or self.drain_timeout, interval=0.05)
+        wait_until(self._case_drained, timeout or self.drain_timeout, interval=self.poll)
 
     def _case_drained(self) -> bool:
         with Session(self.engine) as session:

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.listeners.common import arg, case_of, open_modal, run, untrusted
+from bot.listeners.common import answer, arg, run, untrusted
 from bot.views import ids, modals
 from flows import commands as cmd
 from flows.case import ContractAnswer, ProfileAnswer
@@ -15,11 +15,9 @@ from flows.case import ContractAnswer, ProfileAnswer
 
 @untrusted
 def profile_answer(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    field, answer = arg(context, "f", str), arg(context, "a", ProfileAnswer)
-    if answer is ProfileAnswer.modified:
-        open_modal(client, body, modals.profile_field_modal(case_of(context), field))
-    else:
-        run(context, body, cmd.AnswerProfile(field, answer))
+    field, given = arg(context, "f", str), arg(context, "a", ProfileAnswer)
+    modal = (lambda case: modals.profile_field_modal(case, field)) if given is ProfileAnswer.modified else None
+    answer(context, body, client, cmd.AnswerProfile(field, given), modal=modal)
 
 
 @untrusted
@@ -29,11 +27,9 @@ def profile_validate(body: dict[str, Any], context: dict[str, Any], client: WebC
 
 @untrusted
 def contract_answer(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    number, answer = arg(context, "n", str), arg(context, "a", ContractAnswer)
-    if answer is ContractAnswer.missing_piece:
-        open_modal(client, body, modals.missing_piece_modal(case_of(context), number))
-    else:
-        run(context, body, cmd.AnswerContract(number, answer))
+    number, given = arg(context, "n", str), arg(context, "a", ContractAnswer)
+    modal = (lambda case: modals.missing_piece_modal(case, number)) if given is ContractAnswer.missing_piece else None
+    answer(context, body, client, cmd.AnswerContract(number, given), modal=modal)
 
 
 @untrusted

@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.dispatch import actor_label
-from bot.listeners.common import arg, case_of, open_modal, run, untrusted
+from bot.listeners.common import answer, arg, case_of, open_modal, run, untrusted
 from bot.views import ids, modals
 from flows import commands as cmd
 from flows.case import AttemptOutcome
@@ -21,10 +21,8 @@ def start_call(body: dict[str, Any], context: dict[str, Any], client: WebClient)
 @untrusted
 def attempt(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     outcome = arg(context, "o", AttemptOutcome)
-    if outcome is AttemptOutcome.callback:
-        open_modal(client, body, modals.callback_modal(case_of(context)))
-    else:
-        run(context, body, cmd.RecordAttempt(outcome))
+    modal = modals.callback_modal if outcome is AttemptOutcome.callback else None
+    answer(context, body, client, cmd.RecordAttempt(outcome), modal=modal)
 
 
 @untrusted

@@ -6,7 +6,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 
-from bot.listeners.common import arg, case_of, open_modal, run, untrusted
+from bot.listeners.common import answer, arg, case_of, open_modal, run, untrusted
 from bot.payloads import BadPayload
 from bot.views import ids, modals
 from flows import commands as cmd
@@ -16,19 +16,17 @@ from flows.script import agreement_wording
 
 @untrusted
 def agreement(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    answer = arg(context, "a", str)
-    if answer not in ("yes", "no"):
+    given = arg(context, "a", str)
+    if given not in ("yes", "no"):
         raise BadPayload("agreement answer")
-    run(context, body, cmd.RecordAgreement(agreed=answer == "yes", wording=agreement_wording()))
+    run(context, body, cmd.RecordAgreement(agreed=given == "yes", wording=agreement_wording()))
 
 
 @untrusted
 def protection_answer(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    protection, answer = arg(context, "p", str), arg(context, "a", ProtectionAnswer)
-    if answer is ProtectionAnswer.elsewhere:
-        open_modal(client, body, modals.elsewhere_modal(case_of(context), protection))
-    else:
-        run(context, body, cmd.AnswerProtection(protection, answer))
+    protection, given = arg(context, "p", str), arg(context, "a", ProtectionAnswer)
+    modal = (lambda case: modals.elsewhere_modal(case, protection)) if given is ProtectionAnswer.elsewhere else None
+    answer(context, body, client, cmd.AnswerProtection(protection, given), modal=modal)
 
 
 @untrusted
@@ -39,10 +37,8 @@ def protection_other(body: dict[str, Any], context: dict[str, Any], client: WebC
 @untrusted
 def priority_toggle(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     protection, on = arg(context, "p", str), arg(context, "on", bool)
-    if on:
-        open_modal(client, body, modals.priority_modal(case_of(context), protection))
-    else:
-        run(context, body, cmd.SetPriority(protection, False))
+    modal = (lambda case: modals.priority_modal(case, protection)) if on else None
+    answer(context, body, client, cmd.SetPriority(protection, False), modal=modal)
 
 
 @untrusted
