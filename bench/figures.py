@@ -104,7 +104,7 @@ class Profile:
         self._process.wait(60)
 
 
-def top_frames(path: Path, keep: Sequence[str] = ("bot/", "storage/", "flows/", "sandbox/"), limit: int = 12,
+def top_frames(path: Path, keep: Sequence[str] = ("bot/", "storage/", "flows/", "scheduler/"), limit: int = 12,
                ) -> list[tuple[str, float, float]]:
     """From py-spy's collapsed stacks: the functions with the most samples on the stack (inclusive), ours and
     the libraries' alike, with their share of all samples and of samples where they are the innermost frame."""
@@ -122,7 +122,7 @@ def top_frames(path: Path, keep: Sequence[str] = ("bot/", "storage/", "flows/", 
             inclusive[frame] += samples
         if frames:
             own[frames[-1]] += samples
-    ours = [name for name, _ in inclusive.most_common() if any(part in name for part in keep)]
+    ours = [name for name, _ in inclusive.most_common() if name.partition(" (")[2].startswith(tuple(keep))]
     libraries = [name for name, _ in own.most_common(limit)]
     names = list(dict.fromkeys(ours[:limit] + libraries))
     return [(name, 100 * inclusive[name] / total, 100 * own[name] / total) for name in names] if total else []

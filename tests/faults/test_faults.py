@@ -46,6 +46,7 @@ def bot(pg_engine: Engine, tmp_path) -> Iterator[ProcessHarness]:
 @pytest.fixture
 def rng(record_property: Callable[[str, object], None]) -> random.Random:
     record_property("seed", SEED)
+    FIGURES["seed (M3_FAULT_SEED)"] = SEED
     return random.Random(SEED)
 
 

@@ -46,7 +46,7 @@ class FaultyCall(CallDriver):
         self.interactions += 1
         reply = self._send_under(send, planned)
         for _ in range(RESENDS):
-            if reply is not None and reply.status == 200 and _within(done, 5.0 if planned is None else 2.0):
+            if reply is not None and reply.status == 200 and _within(done, 10.0 if planned is None else 2.0):
                 return reply
             retarget()
             self.resent += 1

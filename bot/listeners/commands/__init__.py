@@ -1,4 +1,4 @@
-"""The `/m3` slash command: `aide`, `ouvrir`, `mes-dossiers`; anything else gets the help."""
+"""The `/m3` slash command: `aide`, `ouvrir`, `mes-dossiers`, `stats` (leads); anything else gets the help."""
 
 from __future__ import annotations
 
@@ -56,20 +56,20 @@ def queue_message(deps: BotDeps, agent: str, client: WebClient) -> Message:
     """The agent's open cases, most urgent first, each with a link to its thread."""
     with Session(deps.engine) as session:
         queue = agent_queue(session, agent, timezone=deps.settings.agency_timezone)
-    team = _team_url(client)
+    team = team_url(client)
     rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,
                     thread_url=permalink(team, r.channel, r.ts)) for r in queue]
     return my_cases(rows, agency_today(deps.settings))
 
 
-_team_urls: dict[str, str] = {}
+_TEAM_URLS: dict[str, str] = {}
 
 
-def _team_url(client: WebClient) -> str | None:
+def team_url(client: WebClient) -> str | None:
     """The workspace's URL (auth.test), asked once per token: permalinks are built from it without a call each."""
-    if client.token not in _team_urls:
-        _team_urls[client.token] = client.auth_test().get("url") or ""
-    return _team_urls[client.token] or None
+    if client.token not in _TEAM_URLS:
+        _TEAM_URLS[client.token] = client.auth_test().get("url") or ""
+    return _TEAM_URLS[client.token] or None
 
 
 def permalink(team_url: str | None, channel: str | None, ts: str | None) -> str | None:

@@ -11,7 +11,7 @@ from slack_sdk.models.views import View
 from sqlmodel import Session
 
 from bot.context import BotDeps
-from bot.listeners.commands import _team_url, permalink
+from bot.listeners.commands import team_url, permalink
 from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section
 from bot.views.home import PERIOD_SELECT, agent_home, lead_home
@@ -35,7 +35,7 @@ def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
     with Session(deps.engine) as session:
         queue = agent_queue(session, agent, timezone=timezone)
         today_info = agent_today(session, agent, now=utcnow(), timezone=timezone)
-    team = _team_url(client)
+    team = team_url(client)
     rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,
                     thread_url=permalink(team, r.channel, r.ts)) for r in queue]
     return agent_home(rows, today_info)
