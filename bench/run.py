@@ -117,30 +117,47 @@ def main() -> None:
     results = Results(" ".join(["python -m bench.run", *sys.argv[1:]]), datetime.now(UTC), machine(args.pg_url),
                       load_average(), args.runs)
     started = time.monotonic()
-    databases: list[tuple[str, Callable[[], AbstractContextManager[Engine]]]] = [
-        ("PostgreSQL", lambda: bench_home.pg_engine(args.pg_url)), ("SQLite", bench_home.sqlite_engine)]
-    for name, make in databases:
-        per_size: list[list[growth.Timing]] = []
-        for size in args.sizes:
-            with make() as engine:
-                migrate(engine)
-                seconds = fill(engine, size)
-                _say(f"{name}: {size:,} cases filled in {seconds:.0f} s")
-                per_size.append(growth.measure(engine, size, args.runs))
-                if size == args.sizes[-1]:
-                    rows = [GrowthRow(name, [timings[i] for timings in per_size]) for i in range(len(per_size[0]))]
-                    results.growth += rows
-                    for row in rows:
-                        if not row.met:
-                            _profile_growth(results, engine, row, logs)
-                    if name == "PostgreSQL" or args.sqlite_latency:
-                        _latency(results, engine, name, size, args, logs)
-        write(results, out, time.monotonic() - started)
+
+    def in_time(section: str) -> bool:
+        if args.stop_by is None or _now() < args.stop_by:
+            return True
+        results.notes.append(f"{section}: not run, past --stop-by {args.stop_by:%H:%M} UTC.")
+        return False
+
+    # PostgreSQL first, then delivery, then SQLite: the order of importance when the time is short.
+    _database(results, "PostgreSQL", lambda: bench_home.pg_engine(args.pg_url), args, logs, in_time)
+    write(results, out, time.monotonic() - started)
     for _ in range(args.delivery_runs):
-        _say(f"delivery: {args.items:,} items at {args.rate}/s per channel")
-        results.delivery.append(_delivery(results, args, logs))
-        write(results, out, time.monotonic() - started)
+        if in_time("delivery"):
+            _say(f"delivery: {args.items:,} items at {args.rate:.0f}/s per channel")
+            results.delivery.append(_delivery(results, args, logs))
+            write(results, out, time.monotonic() - started)
+    _database(results, "SQLite", bench_home.sqlite_engine, args, logs, in_time)
+    write(results, out, time.monotonic() - started)
     _say(f"written {out} in {time.monotonic() - started:.0f} s")
+
+
+def _database(results: Results, name: str, make: Callable[[], AbstractContextManager[Engine]],
+              args: argparse.Namespace, logs: Path, in_time: Callable[[str], bool]) -> None:
+    """Growth at each size on a fresh database; at the largest, latency and memory when asked for."""
+    per_size: list[list[growth.Timing]] = []
+    for size in args.sizes:
+        if not in_time(f"{name}, {size:,} cases"):
+            break
+        with make() as engine:
+            migrate(engine)
+            seconds = fill(engine, size)
+            _say(f"{name}: {size:,} cases filled in {seconds:.0f} s")
+            per_size.append(growth.measure(engine, size, args.runs))
+            if size != args.sizes[-1]:
+                continue
+            rows = [GrowthRow(name, [timings[i] for timings in per_size]) for i in range(len(per_size[0]))]
+            results.growth += rows
+            for row in rows:
+                if not row.met:
+                    _profile_growth(results, engine, row, logs)
+            if (name == "PostgreSQL" or args.sqlite_latency) and in_time(f"{name}, latency"):
+                _latency(results, engine, name, size, args, logs)
 
 
 def _arguments() -> argparse.Namespace:
@@ -156,6 +173,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--delivery-runs", type=int, default=1)
     parser.add_argument("--sqlite-latency", action="store_true")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--stop-by", type=lambda hhmm: datetime.combine(datetime.now(UTC).date(),
+                        datetime.strptime(hhmm, "%H:%M").time(), UTC),
+                        help="HH:MM (UTC): sections not started by then are skipped, and said so")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.agents, args.sizes, args.items = 2, "1,3", "1000,3000", 200
@@ -169,10 +189,13 @@ def _arguments() -> argparse.Namespace:
 _REAL_START, _MONOTONIC_START = datetime.now(UTC), time.monotonic()
 
 
+def _now() -> datetime:
+    """The real time of day, also while the latency benchmark has travelled the clock to a calling slot."""
+    return _REAL_START + timedelta(seconds=time.monotonic() - _MONOTONIC_START)
+
+
 def _say(line: str) -> None:
-    # The real time of day: the latency benchmark runs with the clock travelled to a calling slot.
-    now = _REAL_START + timedelta(seconds=time.monotonic() - _MONOTONIC_START)
-    print(f"{now:%H:%M:%S} {line} (load {load_average()})", file=sys.stderr, flush=True)
+    print(f"{_now():%H:%M:%S} {line} (load {load_average()})", file=sys.stderr, flush=True)
 
 
 def _cases_each(agents: int) -> int:

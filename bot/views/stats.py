@@ -1,30 +1,19 @@
-"""The programme's figures as Block Kit, each with its written definition, and the `/m3 stats` answer.
-
-`figure_blocks` is shared by the lead's App Home and `/m3 stats`; `post_stats` is what the `/m3 stats`
-command does: the figures in the channel, then the funnel chart uploaded under them.
-"""
+"""The programme's figures as Block Kit, each with its written definition: `figure_blocks` is shared by the
+lead's App Home and the `/m3 stats` message."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from babel.numbers import format_decimal
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block, DividerBlock
-from sqlmodel import Session
 
-from bot.charts import funnel_png, upload_png
-from bot.context import BotDeps
-from bot.rendering import agency_today, agent_names
 from bot.views.blocks import Message, context, header, message, section
 from bot.views.text import LOCALE, day, escape, label, person
 from flows import texts
-from storage.dashboards import DEFAULT_PERIOD, PERIODS, Dashboard, Figures, Period, build_dashboard
+from storage.dashboards import Dashboard, Figures, Period
 
-log = logging.getLogger(__name__)
 
 MAX_GROUP_ROWS = 30  # agents listed one per block; the rest is in the CSV export
 
@@ -169,35 +158,3 @@ def stats_message(dashboard: Dashboard, names: Mapping[str, str]) -> Message:
     # A message holds 50 blocks: the figures take about 20, so the agents are cut at 20 rows.
     blocks = [header(d("stats.title")), *figure_blocks(dashboard, names, max_rows=20)]
     return message(f"{d('stats.title')} — {period_line(dashboard.period)}", blocks)
-
-
-def post_stats(context_: dict[str, Any], command: dict[str, Any], client: WebClient, respond: Any) -> None:
-    """`/m3 stats [période]`: for a lead, the team's figures in the channel, then the funnel chart."""
-    deps: BotDeps = context_["deps"]
-    if not context_.get("is_lead"):
-        respond(text=d("stats.leads_only"), response_type="ephemeral")
-        return
-    words = (command.get("text") or "").split()
-    code = words[1] if len(words) > 1 else DEFAULT_PERIOD
-    if code not in PERIODS:
-        choices = ", ".join(f"`{p}` ({d(f'periods.{p}')})" for p in PERIODS)
-        respond(text=d("stats.unknown_period", value=escape(code), choices=choices), response_type="ephemeral")
-        return
-    today = agency_today(deps.settings)
-    with Session(deps.engine) as session:
-        dashboard = build_dashboard(session, Period.preset(code, today), today=today,
-                                    timezone=deps.settings.agency_timezone)
-        names = agent_names(session)
-    stats = stats_message(dashboard, names)
-    respond(text=stats.text, blocks=stats.blocks, response_type="in_channel")
-    if not dashboard.total.opened:
-        return
-    period = dashboard.period
-    png = funnel_png(dashboard.total, d("stats.chart_title", period=d(f"periods.{code}")))
-    try:
-        upload_png(client, channel=command["channel_id"], png=png, filename=d("stats.chart_file"),
-                   title=d("stats.chart_title", period=d(f"periods.{code}")),
-                   comment=d("stats.chart_comment", start=day(period.start), end=day(period.end)))
-    except SlackApiError as error:
-        log.warning("funnel chart not uploaded: %s", error.response.get("error"))
-        respond(text=d("stats.chart_failed"), response_type="ephemeral")

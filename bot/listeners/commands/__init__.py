@@ -15,7 +15,7 @@ from bot.views import modals
 from bot.views.blocks import Message
 from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
-from bot.views.stats import post_stats
+from bot.listeners.commands.stats import post_stats
 from bot.views.text import day
 from flows.texts import t
 from storage.worklists import agent_queue, waiting_cases
