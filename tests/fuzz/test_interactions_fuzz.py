@@ -29,7 +29,7 @@ from tests.flows.test_engine_properties import assert_guard_rails
 from tests.support.snapshots import case_snapshot
 
 CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
-FUZZ = settings(max_examples=400, deadline=None,
+FUZZ = settings(max_examples=100, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 json_values = st.recursive(
