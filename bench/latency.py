@@ -1,8 +1,8 @@
 """Benchmarks 1 and 4: how fast the bot acknowledges agents clicking through whole calls at once, next to a
 bare Bolt app under the same load, and the bot's resident memory after that load.
 
-The bot is `m3bot run` in a process of its own (`bench.server`), behind waitress, against the database it
-is given; the Slack stand-in (no rate limit) and N simulated agents run here. Each agent walks whole cases
+The bot runs as `m3bot run` serves it over HTTP (`bench.server`), in a process of its own, behind waitress,
+against the database it is given; the Slack stand-in (no rate limit) and N simulated agents run here. Each agent walks whole cases
 (as `tests.bot.driver.CallDriver` does: start, reached, client file, contracts, rebound with its modals,
 action plan, close), clicking as soon as the messages of his previous click are in Slack. Every request is
 signed as Slack signs it. Measured per request: the time to the HTTP acknowledgement, and for those that
@@ -15,7 +15,6 @@ same pauses between them, so both servers see the same requests at the same pace
 from __future__ import annotations
 
 import bisect
-import functools
 import threading
 import time
 from collections import defaultdict
@@ -122,10 +121,12 @@ class SimulatedAgent(CallDriver):
         self.h.drain()
         return reply
 
-    @functools.cache
     def _card_at(self) -> tuple[str, str]:
-        card = self.card()
-        return card.channel, card.ts
+        """Where the case's card is (it never moves): asked of the database once per case."""
+        if not hasattr(self, "_card"):
+            card = self.card()
+            self._card = (card.channel, card.ts)
+        return self._card
 
     def whole_call(self) -> None:
         self.click("step:preparation", ids.START_CALL)

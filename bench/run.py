@@ -376,12 +376,14 @@ def _delivery_table(results: Results) -> list[str]:
         "messages at that rate. The delivery time runs from the deliverer's start (everything already in the "
         "outbox) to the last message Slack accepted; the scheduler's ticks that queued it are timed apart.",
         "",
-        "| items | Slack messages | rate per channel | busiest channel | floor (s) | delivery (s) | / floor "
+        "| items | Slack messages | rate per channel | busiest channel | achieved there | floor (s) | delivery (s) "
+        "| / floor "
         "| 429 answers | attempts per message | lost | duplicated | scheduler ticks (s) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for d in results.delivery:
         lines.append(f"| {d.openings + d.reminders:,} | {d.messages:,} | {d.rate:.0f}/s | {d.busiest:,} "
+                     f"| {d.busiest / d.delivery_s:.1f}/s "
                      f"| {d.floor_s:.1f} | {d.delivery_s:.1f} | {d.ratio:.2f}× | {d.ratelimited:,} | {d.attempts:.1f} | {d.lost} "
                      f"| {d.duplicated} | {d.scheduler_s:.1f} |")
     if len(results.delivery) == 1:

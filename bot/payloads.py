@@ -60,13 +60,18 @@ class _State(_Shape):
     values: dict[str, dict[str, dict[str, Any]]]
 
 
+class _Block(_Shape):
+    type: str
+    block_id: str | None = None  # the bot keys modal errors by it
+
+
 class _View(_Shape):
     id: str
     type: str
     hash: str | None = None
     callback_id: str = ""
     private_metadata: str | None = None
-    blocks: list[dict[str, Any]] = []
+    blocks: list[_Block] = []
     state: _State | None = None
 
 
@@ -97,8 +102,12 @@ class _BlockActions(_Interaction):
     actions: list[_Action]
 
 
+class _SubmittedView(_View):
+    state: _State  # a submission without its values is not Slack's
+
+
 class _ViewSubmission(_Interaction):
-    view: _View
+    view: _SubmittedView
 
 
 _SHAPES = {"block_actions": _BlockActions, "view_submission": _ViewSubmission, "view_closed": _Interaction}

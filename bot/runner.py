@@ -128,7 +128,10 @@ def _refusing_malformed(handler: SlackRequestHandler):
 def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, timeout: float = 5.0) -> None:
     # Sockets are closed from inside waitress's own loop (a trigger thunk): closing them from another
     # thread would pull them from under its select().
-    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    try:
+        server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
+    except OSError:
+        pass  # the loop has already closed its sockets, the trigger's among them: nothing left to stop
     thread.join(timeout)
     server.task_dispatcher.shutdown(timeout=timeout)
 
