@@ -108,6 +108,8 @@ class OutboxDeliverer:
             session.info["outbox_queued"] = True
 
     def _wake_if_outbox_rows(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a savepoint released (a reminder inserted once): the rows are not committed yet
         if session.info.pop("outbox_queued", False):
             self.wake()
 
