@@ -32,7 +32,7 @@ import urllib.request
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -123,6 +123,17 @@ class Limits:
     def workspace_post_rate(self) -> float:
         """Posts per second in the whole workspace, speed-up included."""
         return self.workspace_posts_per_minute / 60 * self.speedup
+
+    def floor(self, calls: Sequence[Call]) -> float:
+        """The least time (seconds) these calls need under these limits, every bucket full at the start:
+        the busiest bucket's calls past its burst, at its rate."""
+        taken: Counter[tuple[str, str]] = Counter()
+        rates: dict[tuple[str, str], tuple[float, int]] = {}
+        for call in calls:
+            for key, _limit, per_second, burst in self.buckets(call.method, str(call.args.get("channel") or "")):
+                taken[key] += 1
+                rates[key] = (per_second, burst)
+        return max([max(0, taken[key] - burst) / per_second for key, (per_second, burst) in rates.items()], default=0.0)
 
     def buckets(self, method: str, channel: str) -> list[tuple[tuple[str, str], str, float, int]]:
         """The buckets a call takes a token from: (key, which limit, rate per second, burst)."""
@@ -262,12 +273,19 @@ class Call:
 
 @dataclass(frozen=True)
 class Edit:
-    """A message's content replaced: where, when (time.monotonic()) and how ("chat.update" or "response_url")."""
+    """A message's content replaced: where, when (time.monotonic()), how ("chat.update" or "response_url"),
+    and its new content's `content_digest`."""
 
     channel: str
     ts: str
     at: float
     via: str
+    digest: str
+
+
+def content_digest(text: str, blocks: list[dict[str, Any]]) -> str:
+    """A short fingerprint of a message's content (text and blocks), to tell which version Slack shows."""
+    return hashlib.sha1(json.dumps([text or "", blocks or []], sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -717,7 +735,8 @@ class SlackStandIn:
             elif body.get("replace_original") and ts:
                 original = self._find(channel, ts)
                 original.text, original.blocks, original.edited = body.get("text", ""), body.get("blocks", []), True
-                self.edits.append(Edit(channel, ts, time.monotonic(), "response_url"))
+                self.edits.append(Edit(channel, ts, time.monotonic(), "response_url",
+                                       content_digest(original.text, original.blocks)))
             elif body.get("response_type") == "in_channel":
                 self.messages[channel].append(
                     Message(channel, self._next_ts(), body.get("text", ""), body.get("blocks", []), self.bot_user_id)
@@ -759,7 +778,8 @@ class SlackStandIn:
             raise SlackError("cant_update_message")
         message.text, message.blocks = _checked_content(args, MESSAGE_BLOCKS)
         message.edited = True
-        self.edits.append(Edit(channel.id, message.ts, time.monotonic(), "chat.update"))
+        self.edits.append(Edit(channel.id, message.ts, time.monotonic(), "chat.update",
+                               content_digest(message.text, message.blocks)))
         return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": message.as_slack()}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from sandbox.slack_api import RESPONSE_URL_LIFETIME, TRIGGER_LIFETIME, Limits, SlackStandIn
+from sandbox.slack_api import RESPONSE_URL_LIFETIME, TRIGGER_LIFETIME, Limits, SlackStandIn, content_digest
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "Dossier"}}
 BUTTON = {"type": "actions", "elements": [{"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}]}
@@ -437,6 +437,21 @@ def test_scaled_limits_refill_that_many_times_faster(clock: Clock) -> None:
         assert slack.limits.speedup == 10
 
 
+def test_the_floor_is_the_busiest_buckets_calls_past_its_burst_at_its_rate(limited: SlackStandIn,
+                                                                          limited_client: WebClient) -> None:
+    ts = limited_client.chat_postMessage(channel="C1", text="carte")["ts"]
+    for _ in range(9):
+        limited_client.chat_update(channel="C1", ts=ts, text="v")
+    for _ in range(2):
+        limited_client.chat_postMessage(channel="C1", text="x")
+    calls = limited.calls
+
+    assert Limits().floor(calls) == 0.0  # every bucket's burst holds them
+    assert Limits(channel_post_burst=1).floor(calls) == 2.0  # two posts past a burst of one, at 1 a second
+    assert Limits(tier_burst=1, channel_post_burst=1).floor(calls) == pytest.approx(8 * 60 / 50)
+    assert Limits(tier_burst=1).scaled(10).floor(calls) == pytest.approx(8 * 60 / 500)
+
+
 def test_without_limits_the_stand_in_refuses_nothing(slack: SlackStandIn, client: WebClient) -> None:
     ts = client.chat_postMessage(channel="C1", text="carte")["ts"]
     for n in range(60):
@@ -464,6 +479,7 @@ def test_every_change_of_a_message_is_recorded_with_its_way(slack: SlackStandIn,
 
     assert WebhookClient(url).send(text="après", replace_original=True).status_code == 200
     assert [(e.channel, e.ts, e.via) for e in slack.edits] == [("C1", ts, "chat.update"), ("C1", ts, "response_url")]
+    assert slack.edits[-1].digest == content_digest("après", []) != slack.edits[0].digest
 
 
 
