@@ -157,7 +157,8 @@ class _Bucket:
         """Seconds until a token is there (0: one is there now)."""
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
         self.at = now
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.per_second
+        missing = 1 - self.tokens
+        return 0.0 if missing <= 1e-9 else missing / self.per_second  # (float error on an exact refill)
 
 
 class SlackError(Exception):
