@@ -41,7 +41,7 @@ from sqlmodel import Session, select
 
 from bench.figures import percentile
 from bench.latency import BENCH_AGENTS, POLL, Bench, SimulatedAgent, pending_rows
-from sandbox.slack_api import POSTS, BotReply, Call, Edit, Limits, Message, content_digest
+from sandbox.slack_api import POSTS, BotReply, Call, Edit, Limits, Message, View, content_digest
 from storage import outbox, slack_messages
 from storage.tables import Outbox
 from tests.bot.harness import CHANNEL, wait_until
@@ -176,6 +176,10 @@ class HumanAgent(SimulatedAgent):
     def submit(self, values: dict[str, Any]) -> BotReply:
         self._gesture("view_submission", None)
         return super().submit(values)
+
+    def modal(self) -> View:
+        """The modal his click opened: `views.open` may wait its turn under the limits."""
+        return self.h.slack.wait_for(lambda: self.h.slack.open_modal(self.user), timeout=60)
 
     def _gesture(self, kind: str, target: tuple[str, str] | None) -> None:
         if time.monotonic() < self.deadline:
