@@ -489,7 +489,7 @@ def _pace_table(results: Results) -> list[str]:
         "sampled from the database (s). \"Agents allowed\": how many agents at the intended pace the channel's "
         "posts and chat.update's tier let through, from the calls each click made in this run.",
         "",
-        "| agents | seconds | clicks / agent / min | clicked message p50 | p95 | p99 | updated by | next step p99 "
+        f"| agents | seconds | clicks / agent / min (intended {human_pace.INTENDED_PER_MINUTE:.0f}) | clicked message p50 | p95 | p99 | updated by | next step p99 "
         "| card p99 | outbox oldest p99 (s) | 429 after 1st min | 429 in all | channel posts / min (allowed) "
         "| chat.update / min (allowed) | agents allowed | lost |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
