@@ -25,7 +25,7 @@ sandbox: $(STAMP)
 	$(VENV)/bin/m3bot sandbox $(if $(TIME),--time $(TIME))
 
 # Every benchmark on this machine (PostgreSQL on 127.0.0.1:5432, or M3_TEST_PG_URL), written to
-# bench/RESULTS.md; about 15 minutes. `make bench ARGS=--quick` is a smoke run of a few minutes.
+# bench/RESULTS.md; about 45 minutes. `make bench ARGS=--quick` is a smoke run of a few minutes.
 bench: $(VENV)/.installed-bench
 	$(PY) -m bench.run $(ARGS)
 

@@ -194,24 +194,26 @@ def server_env(slack: SlackStandIn, engine: Engine) -> dict[str, str]:
 
 
 @contextmanager
-def servers(engine: Engine, log_path: Path) -> Iterator[Bench]:
-    """The stand-in, our bot and the bare Bolt app around the migrated database `engine`. The caller has
-    travelled to `CALL_TIME`: both servers start their clocks where the caller's is."""
+def servers(engine: Engine, log_path: Path, *, bare: bool = True) -> Iterator[Bench]:
+    """The stand-in (no limits), our bot and the bare Bolt app (unless not `bare`) around the migrated
+    database `engine`. The caller has travelled to `CALL_TIME`: the servers start their clocks where the
+    caller's is."""
     with RecordingStandIn() as slack, open(log_path, "a") as log:
         slack.add_channel(CHANNEL, "m3-suivi")
         settings = bot_settings(slack, engine)
         harness = ProcessHarness(slack, None, settings, engine, None)
         harness.add_agents([AGENT, COLLEAGUE, LEAD, *BENCH_AGENTS])
         env = server_env(slack, engine)
-        ours, bare = ServerProcess("ours", env, log), ServerProcess("bare", env, log)
+        ours, bare_app = ServerProcess("ours", env, log), ServerProcess("bare", env, log)
         try:
-            bare.start(datetime.now(UTC))
+            if bare:
+                bare_app.start(datetime.now(UTC))
             slack.bot_url = ours.start(datetime.now(UTC))
-            bench = Bench(slack, harness, ours, bare, idle_memory_mb=memory_mb(ours.pid)[0])
+            bench = Bench(slack, harness, ours, bare_app, idle_memory_mb=memory_mb(ours.pid)[0])
             yield bench
         finally:
             ours.stop()
-            bare.stop()
+            bare_app.stop()
 
 
 def pending_rows(engine: Engine) -> int:

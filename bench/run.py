@@ -1,13 +1,16 @@
 """`make bench` (`python -m bench.run`): every benchmark on this machine, written to `bench/RESULTS.md`.
 
     .venv/bin/python -m bench.run [--quick] [--runs 3] [--agents 1,10,50] [--sizes 1000,10000,100000]
-                                  [--items 2000] [--rate 100] [--sqlite-latency] [--pg-url URL]
+                                  [--items 2000] [--speedup 10] [--pace-agents 10,30,50] [--pace-seconds 300]
+                                  [--only growth,pace,delivery] [--sqlite-latency] [--pg-url URL]
 
 On PostgreSQL (a database created and dropped per size) and SQLite (a temporary file): the growth timings
 (`bench.growth`) at each size; at the largest size on PostgreSQL (and SQLite with `--sqlite-latency`), the
 acknowledgement latency of N agents at once next to a bare Bolt app (`bench.latency`) and the bot's memory
-after it; then delivery under rate limits (`bench.delivery`). Each figure is the median of `--runs` runs with
-the lowest and highest in brackets. Where a target is missed, py-spy profiles the missed work and its top
+after it; then N agents at a human pace under Slack's limits on PostgreSQL (`bench.human_pace`, one run of
+`--pace-seconds` each); then delivery under Slack's limits `--speedup` times faster (`bench.delivery`).
+`--only` picks sections ("growth" is the database section: growth, latency, memory). Each figure is the
+median of `--runs` runs with the lowest and highest in brackets (the human-pace and delivery runs: one each). Where a target is missed, py-spy profiles the missed work and its top
 frames go in the file. RESULTS.md is rewritten after each section; its hand-written "Analysis" section (between
 the `analysis` markers) is kept. `--quick` is a smoke run with small sizes (written to RESULTS.quick.md).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import re
 import sys
@@ -30,10 +34,11 @@ from pathlib import Path
 import time_machine
 from sqlalchemy.engine import Engine
 
-from bench import bench_home, growth
+from bench import bench_home, growth, human_pace
 from bench.bench_home import AGENTS, DEFAULT_PG_URL, fill
 from bench.delivery import Delivery
 from bench.figures import Profile, Spread, growth_exponent, load_average, machine, top_frames
+from bench.human_pace import Pace
 from bench.latency import CALL_TIME, Memory, Run, bare_run, memory_after_load, ours_run, servers
 from storage.db import migrate
 
@@ -42,6 +47,10 @@ ACK_P99_MS = 100.0
 ACK_RATIO = 1.5
 UPDATE_P99_MS = 300.0
 DELIVERY_RATIO = 1.15
+PACE_CLICKED_P99_MS = 500.0  # up to 50 agents
+PACE_NEXT_STEP_P99_MS = 2000.0  # up to PACE_SMALL agents, as the two below
+PACE_CARD_P99_MS = 10_000.0
+PACE_SMALL = 10
 GROWTH_SLACK = 0.15  # exponents within this of what is shown count as "no faster"
 ANALYSIS = re.compile(r"<!-- analysis -->.*?<!-- /analysis -->", re.S)
 
@@ -103,6 +112,7 @@ class Results:
     memory: list[tuple[str, int, Memory]] = field(default_factory=list)
     growth: list[GrowthRow] = field(default_factory=list)
     delivery: list[Delivery] = field(default_factory=list)
+    pace: list[Pace] = field(default_factory=list)
     profiles: list[tuple[str, list[tuple[str, float, float]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -124,13 +134,16 @@ def main() -> None:
         results.notes.append(f"{section}: not run, past --stop-by {args.stop_by:%H:%M} UTC.")
         return False
 
-    _database(results, "PostgreSQL", lambda: bench_home.pg_engine(args.pg_url), args, logs, in_time)
-    write(results, out, time.monotonic() - started)
-    _database(results, "SQLite", bench_home.sqlite_engine, args, logs, in_time)
-    write(results, out, time.monotonic() - started)
-    for _ in range(args.delivery_runs):  # last: minutes of waiting on the rate limits
+    if "growth" in args.only:
+        _database(results, "PostgreSQL", lambda: bench_home.pg_engine(args.pg_url), args, logs, in_time)
+        write(results, out, time.monotonic() - started)
+        _database(results, "SQLite", bench_home.sqlite_engine, args, logs, in_time)
+        write(results, out, time.monotonic() - started)
+    if "pace" in args.only:
+        _pace(results, args, logs, in_time, lambda: write(results, out, time.monotonic() - started))
+    for _ in range(args.delivery_runs if "delivery" in args.only else 0):  # last: minutes of waiting on limits
         if in_time("delivery"):
-            _say(f"delivery: {args.items:,} items at {args.rate:.0f}/s per channel")
+            _say(f"delivery: {args.items:,} items under Slack's limits ×{args.speedup:g}")
             results.delivery.append(_delivery(results, args, logs))
             write(results, out, time.monotonic() - started)
     _say(f"written {out} in {time.monotonic() - started:.0f} s")
@@ -166,7 +179,11 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--agents", default="1,10,50")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--items", type=int, default=2000, help="due reminders and case openings delivered")
-    parser.add_argument("--rate", type=float, default=100.0, help="chat.postMessage per second per channel")
+    parser.add_argument("--speedup", type=float, default=10.0,
+                        help="the delivery run's Slack limits, this many times faster than Slack's")
+    parser.add_argument("--pace-agents", default="10,30,50", help="agents of the human-pace runs")
+    parser.add_argument("--pace-seconds", type=float, default=300.0, help="length of each human-pace run")
+    parser.add_argument("--only", default="growth,pace,delivery", help="sections to run, comma-separated")
     parser.add_argument("--largest-runs", type=int, help="runs at the largest number of agents (default: --runs)")
     parser.add_argument("--profile-agents", type=int, default=10, help="agents of the profiled extra run")
     parser.add_argument("--delivery-runs", type=int, default=1)
@@ -178,7 +195,12 @@ def _arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.runs, args.agents, args.sizes, args.items = 2, "1,3", "1000,3000", 200
+        args.pace_agents, args.pace_seconds = "10", 30.0
     args.agents = [int(n) for n in str(args.agents).split(",")]
+    args.pace_agents = [int(n) for n in str(args.pace_agents).split(",")]
+    args.only = set(str(args.only).split(","))
+    if unknown := args.only - {"growth", "pace", "delivery"}:
+        parser.error(f"--only: no section {', '.join(sorted(unknown))}")
     args.largest_runs = args.largest_runs or args.runs
     args.profile_agents = min(args.profile_agents, max(args.agents))
     args.sizes = [int(n) for n in str(args.sizes).split(",")]
@@ -232,6 +254,26 @@ def _latency(results: Results, engine: Engine, name: str, size: int, args: argpa
         results.memory.append((name, size, memory_after_load(bench, AGENTS[:10])))
 
 
+def _pace(results: Results, args: argparse.Namespace, logs: Path, in_time: Callable[[str], bool],
+          written: Callable[[], None]) -> None:
+    """The human-pace runs, one per number of agents, against one bot on a fresh PostgreSQL database."""
+    with bench_home.pg_engine(args.pg_url) as engine:
+        migrate(engine)
+        with time_machine.travel(CALL_TIME, tick=True), servers(engine, logs / "servers-pace.log", bare=False) as bench:
+            for n in args.pace_agents:
+                if not in_time(f"human pace, {n} agents"):
+                    break
+                _say(f"human pace: {n} agents for {args.pace_seconds:.0f} s under Slack's limits")
+                pace = human_pace.run(bench, n, args.pace_seconds)
+                results.pace.append(pace)
+                if pace.errors or pace.lost:
+                    results.notes.append(f"human pace, {n} agents: {pace.errors} agents stopped on an error, "
+                                         f"{pace.lost} outbox rows lost (see the bench log)")
+                _say(f"human pace {n} agents: clicked message p99 {pace.clicked(99):.0f} ms, card p99 "
+                     f"{pace.card(99):.0f} ms, {pace.refused_after_first_minute} answers 429 after the first minute")
+                written()
+
+
 def _profile_growth(results: Results, engine: Engine, row: GrowthRow, logs: Path) -> None:
     """py-spy on this process while the missed work runs over and over for a few seconds."""
     path = logs / f"growth-{row.database}-{len(results.profiles)}.txt"
@@ -247,7 +289,7 @@ def _delivery(results: Results, args: argparse.Namespace, logs: Path) -> Deliver
 
     openings = args.items // 2
     path = logs / f"delivery-{len(results.delivery)}.txt"
-    delivery = run_once(args.pg_url, openings, args.items - openings, args.rate,
+    delivery = run_once(args.pg_url, openings, args.items - openings, args.speedup,
                         profile=lambda: Profile(os.getpid(), path, idle=True))
     if delivery.ratio > DELIVERY_RATIO:
         results.profiles.append((f"delivery of {args.items:,} items (this process, waiting threads included)",
@@ -267,7 +309,7 @@ def write(results: Results, out: Path, seconds: float) -> None:
         f"Written by `{results.command}` (`make bench`) on {results.started:%Y-%m-%d %H:%M} UTC in "
         f"{seconds / 60:.0f} min. Each figure is the median of the runs (usually {results.runs}; the tables say "
         "where fewer), the lowest and highest in brackets. How each benchmark works: the docstrings of `bench/latency.py`, `bench/delivery.py`, "
-        "`bench/growth.py`.",
+        "`bench/growth.py`, `bench/human_pace.py`.",
         "",
         "## Machine",
         "",
@@ -278,6 +320,7 @@ def write(results: Results, out: Path, seconds: float) -> None:
         *_targets(results),
         *_latency_table(results),
         *_delivery_table(results),
+        *_pace_table(results),
         *_growth_table(results),
         *_memory_table(results),
         *_profiles(results),
@@ -309,9 +352,11 @@ def _targets(results: Results) -> list[str]:
             lines.append(f"| {row.database}, {row.agents} agents: ack p99 ≤ {ACK_RATIO}× bare Bolt's "
                          f"| {row.ratio.show(1)}× | {_yes(row.ratio.median <= ACK_RATIO)} |")
     for d in results.delivery:
-        lines.append(f"| delivery of {d.openings + d.reminders:,} items: time ≤ {DELIVERY_RATIO}× the floor, "
-                     f"none lost or duplicated | {d.ratio:.2f}× the floor, {d.lost} lost, {d.duplicated} duplicated "
+        lines.append(f"| delivery of {d.openings + d.reminders:,} items under Slack's limits ×{d.speedup:g}: time ≤ "
+                     f"{DELIVERY_RATIO}× the floor, none lost or duplicated | {d.ratio:.2f}× the floor "
+                     f"({d.floor_s:.1f} s), {d.lost} lost, {d.duplicated} duplicated, {d.ratelimited:,} answers 429 "
                      f"| {_yes(d.ratio <= DELIVERY_RATIO and not d.lost and not d.duplicated)} |")
+    lines += _pace_targets(results)
     for row in results.growth:
         lines.append(f"| {row.database}, {row.timings[0].what}: time grows no faster than what it shows "
                      f"| time ∝ cases^{row.exponent:.2f}, shown ∝ cases^{row.shown_exponent:.2f} "
@@ -367,27 +412,97 @@ def _delivery_table(results: Results) -> list[str]:
     if not results.delivery:
         return []
     lines = [
-        "## 2. Delivery under rate limits",
+        "## 2. Delivery under Slack's limits",
         "",
         "Half the items are cases opened by the scheduler's morning reminder (card and first step each, in the "
         "M+3 channel), half are action reminders (a direct message to each owner); plus the leads' digest. "
-        "The stand-in allows `chat.postMessage` at the rate shown per channel (Slack: about 1 per second) and "
-        "answers 429 with `Retry-After` (whole seconds, as Slack) past it. The floor is the busiest channel's "
-        "messages at that rate. The delivery time runs from the deliverer's start (everything already in the "
-        "outbox) to the last message Slack accepted; the scheduler's ticks that queued it are timed apart.",
+        "The stand-in applies Slack's limits at their defaults (`sandbox.slack_api.Limits`) run faster by the "
+        "factor shown (at Slack's own rates the floor of 2,000 items is over half an hour), and answers 429 with "
+        "`Retry-After` (whole seconds, as Slack) past them. The floor is the least time the calls Slack accepted "
+        "need under those limits (`Limits.floor`: the busiest bucket's calls past its burst, at its rate; here "
+        "the M+3 channel's posts). The delivery time runs from the deliverer's start (everything already in the "
+        "outbox) to the last call Slack accepted; the scheduler's ticks that queued it are timed apart.",
         "",
-        "| items | Slack messages | rate per channel | busiest channel | achieved there | floor (s) | delivery (s) "
-        "| / floor "
+        "| items | Slack messages | limits | posts per channel | busiest channel | achieved there | floor (s) "
+        "| delivery (s) | / floor "
         "| 429 answers | attempts per message | lost | duplicated | scheduler ticks (s) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for d in results.delivery:
-        lines.append(f"| {d.openings + d.reminders:,} | {d.messages:,} | {d.rate:.0f}/s | {d.busiest:,} "
+        lines.append(f"| {d.openings + d.reminders:,} | {d.messages:,} | Slack's ×{d.speedup:g} | {d.rate:.0f}/s "
+                     f"| {d.busiest:,} "
                      f"| {d.busiest / d.delivery_s:.1f}/s "
                      f"| {d.floor_s:.1f} | {d.delivery_s:.1f} | {d.ratio:.2f}× | {d.ratelimited:,} | {d.attempts:.1f} | {d.lost} "
                      f"| {d.duplicated} | {d.scheduler_s:.1f} |")
     if len(results.delivery) == 1:
         lines += ["", "One run only (it is bound by the rate, not by the machine, and takes minutes)."]
+    return [*lines, ""]
+
+
+def _ms(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:.0f}"
+
+
+def _pace_targets(results: Results) -> list[str]:
+    lines = []
+    for p in results.pace:
+        name = f"Slack limits, {p.agents} agents at human pace"
+        clicked = p.clicked(99)
+        lines.append(f"| {name}: click → clicked message updated p99 < {PACE_CLICKED_P99_MS:.0f} ms | {_ms(clicked)} ms "
+                     f"(p50 {_ms(p.clicked(50))}, p95 {_ms(p.clicked(95))}; {_via(p)}) "
+                     f"| {_yes(clicked < PACE_CLICKED_P99_MS)} |")
+        if p.agents <= PACE_SMALL:
+            lines += [
+                f"| {name}: no 429 after the first minute | {p.refused_after_first_minute:,} "
+                f"| {_yes(p.refused_after_first_minute == 0)} |",
+                f"| {name}: click → next step posted p99 < {PACE_NEXT_STEP_P99_MS / 1000:.0f} s "
+                f"| {_ms(p.next_step(99))} ms | {_yes(p.next_step(99) < PACE_NEXT_STEP_P99_MS)} |",
+                f"| {name}: click → card updated p99 < {PACE_CARD_P99_MS / 1000:.0f} s | {_ms(p.card(99))} ms "
+                f"| {_yes(p.card(99) < PACE_CARD_P99_MS)} |",
+            ]
+        else:
+            lines.append(
+                f"| {name}: within what Slack's limits allow, nothing lost | limits allow "
+                f"{p.posts_allowed_per_minute:.0f} posts/min in the channel (asked at the intended pace: "
+                f"{p.asked_per_minute(p.channel_posts):.0f}, done: {p.channel_posts / p.seconds * 60:.0f}) and "
+                f"{p.updates_allowed_per_minute:.0f} chat.update/min (asked: {p.asked_per_minute(p.updates):.0f}, done: "
+                f"{p.updates / p.seconds * 60:.0f}), i.e. {p.agents_allowed:.1f} agents at the intended pace; card p99 "
+                f"{_ms(p.card(99))} ms; {p.lost} rows lost | {_yes(not p.lost and not p.errors)} |")
+    return lines
+
+
+def _via(p: Pace) -> str:
+    return ", ".join(f"{count} by {via}" for via, count in sorted(p.clicked_via.items())) or "no update seen"
+
+
+def _pace_table(results: Results) -> list[str]:
+    if not results.pace:
+        return []
+    lines = [
+        "## 5. Slack's limits at a human pace",
+        "",
+        "N agents each clicking through whole calls, pausing 4 to 8 s (random) before each click or modal "
+        f"submission ({human_pace.INTENDED_PER_MINUTE:.0f} a minute intended), the stand-in applying Slack's "
+        "limits at their defaults (`sandbox.slack_api.Limits`: chat.update 50/min, views and ephemerals 100/min, "
+        "bursts of 10; posts 1/s per channel with bursts of 3, 300/min in the workspace), on PostgreSQL, one run "
+        "each. Times from the agent's click to what the stand-in shows (ms); the outbox's oldest pending row "
+        "sampled from the database (s). \"Agents allowed\": how many agents at the intended pace the channel's "
+        "posts and chat.update's tier let through, from the calls each click made in this run.",
+        "",
+        f"| agents | seconds | clicks / agent / min (intended {human_pace.INTENDED_PER_MINUTE:.0f}) | clicked message p50 | p95 | p99 | updated by | next step p99 "
+        "| card p99 | outbox oldest p99 (s) | 429 after 1st min | 429 in all | channel posts / min (allowed) "
+        "| chat.update / min (allowed) | agents allowed | lost |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in results.pace:
+        age = p.outbox_age(99)
+        lines.append(
+            f"| {p.agents} | {p.seconds:.0f} | {p.per_agent_per_minute:.1f} | {_ms(p.clicked(50))} "
+            f"| {_ms(p.clicked(95))} | {_ms(p.clicked(99))} | {_via(p)} | {_ms(p.next_step(99))} | {_ms(p.card(99))} "
+            f"| {'—' if math.isnan(age) else f'{age:.1f}'} | {p.refused_after_first_minute:,} | {p.refused:,} "
+            f"| {p.channel_posts / p.seconds * 60:.0f} ({p.posts_allowed_per_minute:.0f}) "
+            f"| {p.updates / p.seconds * 60:.0f} ({p.updates_allowed_per_minute:.0f}) | {p.agents_allowed:.1f} "
+            f"| {p.lost} |")
     return [*lines, ""]
 
 

@@ -8,7 +8,8 @@ opened as `m3bot open-due` opens them, so their cards and first steps appear wit
 The export's dates follow the sandbox's today, so the same clients are due whatever the day. Calls obey the
 real French calling hours: outside them the page says so, and `--time` runs the whole process under a
 moved clock (the `time-machine` package), e.g. `m3bot sandbox --time 2026-12-01T10:30`. Demo only: the
-product itself never moves its clock.
+product itself never moves its clock. The stand-in applies Slack's rate limits at their defaults
+(`sandbox.slack_api.Limits`) and gets fresh random secrets each run.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from config.settings import Settings
 from flows.calling_hours import is_legal_call_time, next_legal_call_time
 from flows.opening import m3_date
 from flows.texts import t
-from sandbox.slack_api import SlackStandIn
+from sandbox.slack_api import Limits, SlackStandIn
 from sandbox.web import TIME_FORMAT, PageUser, SandboxPage
 from storage.db import make_engine, migrate
 from storage.importer import ImportReport, import_bytes
@@ -85,7 +86,7 @@ class Sandbox:
         self.port = port
         self.clock = clock
         self.export = export
-        self.slack = SlackStandIn()
+        self.slack = SlackStandIn(limits=Limits())  # Slack's rate limits, random secrets per run
         self.page: SandboxPage | None = None
         self.settings: Settings | None = None
         self.imported: ImportReport | None = None

@@ -5,6 +5,16 @@ Slack's documented shapes and errors, keeps channels, threads, ephemerals and vi
 call, and can be told to fail (HTTP 500, slowness, `ratelimited` with `Retry-After`). It also plays Slack
 towards the bot: clicks, view submissions, slash commands and events, signed as Slack signs them.
 The tests use it; the local sandbox (issue 5) grows on the same public API.
+
+Slack's limits: given `limits=Limits()` it applies Slack's documented rate limits (see `Limits`) with token
+buckets read on its `clock`, and answers 429 `ratelimited` with `Retry-After` past them, counting what it
+refused (`refused`, `refused_posts`). Without `limits` (the tests' default) it limits nothing but what a test
+asks for (`ratelimit`, `rate`). A `response_url` always takes at most 5 uses within 30 minutes, and a trigger
+expires after 3 seconds, as Slack documents. Every change of a message's content is recorded in `edits`
+(through `chat.update` or a `response_url`), for benchmarks timing what the user sees.
+
+Like the page (`sandbox.web`), it answers only requests whose Host names it (127.0.0.1 or localhost and its
+port) and only the content types Slack takes; its token and signing secret are random per instance.
 """
 
 from __future__ import annotations
@@ -13,15 +23,16 @@ import hashlib
 import itertools
 import json
 import math
+import secrets
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from collections import Counter, defaultdict, deque
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
@@ -32,6 +43,122 @@ MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
 MESSAGE_TEXT = 40_000
 TRIGGER_LIFETIME = 3.0  # seconds, as Slack documents
+RESPONSE_URL_USES = 5  # a response_url takes at most this many posts ...
+RESPONSE_URL_LIFETIME = 30 * 60.0  # ... within this many seconds of the interaction, as Slack documents
+POSTS = "chat.postMessage"
+# The rate-limit tier of each method the stand-in implements, from each method's reference page ("Facts").
+# "special": Slack says "hundreds of requests per minute"; chat.postMessage has its own rules (see Limits).
+# conversations.replies is tier 3 for internal apps like this one (commercially distributed apps outside
+# the Marketplace get 1 a minute since 2025). No method the stand-in implements is tier 1 or 2.
+METHOD_TIERS: Mapping[str, int | str] = {
+    "auth.test": "special",
+    "chat.getPermalink": "special",
+    "chat.update": 3,
+    "chat.delete": 3,
+    "users.lookupByEmail": 3,
+    "conversations.info": 3,
+    "conversations.replies": 3,
+    "conversations.open": 3,
+    "chat.postEphemeral": 4,
+    "views.open": 4,
+    "views.push": 4,
+    "views.update": 4,
+    "views.publish": 4,
+    "users.info": 4,
+    "files.getUploadURLExternal": 4,
+    "files.completeUploadExternal": 4,
+}
+ALLOWED_HOSTS = ("127.0.0.1", "localhost")
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """Whether a request's Host header names a server of ours listening on 127.0.0.1:`port` (so that a web
+    page elsewhere cannot reach it through a DNS name rebound to 127.0.0.1)."""
+    return host in {f"{name}:{port}" for name in ALLOWED_HOSTS}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Slack's rate limits as the stand-in applies them, per app and per workspace (the stand-in is one
+    workspace): a token bucket per method of a tier, holding `tier_burst` calls and refilled at the tier's
+    rate; `chat.postMessage` a bucket per channel and one for the whole workspace, a post needing both.
+
+    Slack documents the tiers' rates ("Tier 3: 50+ per minute", "Tier 4: 100+ per minute") and about one post
+    a second per channel "while also maintaining a workspace-wide limit"; it publishes neither burst sizes
+    nor that workspace-wide limit, so those are settings whose defaults are ours: bursts of 10 for tiers
+    (the issue's measurements used 10) and 3 for a channel, and 300 posts a minute in the workspace, well
+    above one channel's rate so that it binds only when the bot posts to many channels at once.
+
+    `scaled(10)` runs every rate ten times faster (bursts unchanged) for benchmarks, which must say so;
+    `speedup` tells by how much. `Retry-After` stays in whole seconds as Slack sends it, so under a speed-up
+    it over-states the wait.
+    """
+
+    tier3_per_minute: float = 50.0
+    tier4_per_minute: float = 100.0
+    special_per_minute: float = 300.0  # auth.test, chat.getPermalink: "hundreds of requests per minute"
+    tier_burst: int = 10
+    channel_posts_per_second: float = 1.0
+    channel_post_burst: int = 3
+    workspace_posts_per_minute: float = 300.0
+    workspace_post_burst: int = 20
+    speedup: float = 1.0
+
+    def scaled(self, factor: float) -> Limits:
+        """The same limits with every rate `factor` times faster."""
+        return replace(self, speedup=self.speedup * factor)
+
+    def per_second(self, method: str) -> float | None:
+        """The steady rate of a tiered method (calls per second, speed-up included), None if not limited."""
+        tier = METHOD_TIERS.get(method)
+        per_minute = {3: self.tier3_per_minute, 4: self.tier4_per_minute, "special": self.special_per_minute}.get(tier)
+        return None if per_minute is None else per_minute / 60 * self.speedup
+
+    @property
+    def channel_post_rate(self) -> float:
+        """Posts per second in one channel, speed-up included."""
+        return self.channel_posts_per_second * self.speedup
+
+    @property
+    def workspace_post_rate(self) -> float:
+        """Posts per second in the whole workspace, speed-up included."""
+        return self.workspace_posts_per_minute / 60 * self.speedup
+
+    def floor(self, calls: Sequence[Call]) -> float:
+        """The least time (seconds) these calls need under these limits, every bucket full at the start:
+        the busiest bucket's calls past its burst, at its rate."""
+        taken: Counter[tuple[str, str]] = Counter()
+        rates: dict[tuple[str, str], tuple[float, int]] = {}
+        for call in calls:
+            for key, _limit, per_second, burst in self.buckets(call.method, str(call.args.get("channel") or "")):
+                taken[key] += 1
+                rates[key] = (per_second, burst)
+        return max([max(0, taken[key] - burst) / per_second for key, (per_second, burst) in rates.items()], default=0.0)
+
+    def buckets(self, method: str, channel: str) -> list[tuple[tuple[str, str], str, float, int]]:
+        """The buckets a call takes a token from: (key, which limit, rate per second, burst)."""
+        if method == POSTS:
+            return [((POSTS, channel), "channel", self.channel_post_rate, self.channel_post_burst),
+                    ((POSTS, ""), "workspace", self.workspace_post_rate, self.workspace_post_burst)]
+        rate = self.per_second(method)
+        return [] if rate is None else [((method, ""), "method", rate, self.tier_burst)]
+
+
+@dataclass
+class _Bucket:
+    """A token bucket: `burst` tokens at first, refilled at `per_second`; a call takes one."""
+
+    per_second: float
+    burst: float
+    tokens: float
+    at: float
+
+    def wait(self, now: float) -> float:
+        """Seconds until a token is there (0: one is there now)."""
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        missing = 1 - self.tokens
+        return 0.0 if missing <= 1e-9 else missing / self.per_second  # (float error on an exact refill)
 
 
 class SlackError(Exception):
@@ -133,13 +260,42 @@ class View:
 
 @dataclass
 class Call:
-    """One Web API call as received: method, parsed arguments, and when (time.monotonic())."""
+    """One Web API call as received: method, parsed arguments, and when (time.monotonic()); `refused_by`
+    names the limit that answered it 429 ("method", "channel", "workspace"; None otherwise, injected faults
+    included)."""
 
     method: str
     args: dict[str, Any]
     at: float
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
+    refused_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Edit:
+    """A message's content replaced: where, when (time.monotonic()), how ("chat.update" or "response_url"),
+    and its new content's `content_digest`."""
+
+    channel: str
+    ts: str
+    at: float
+    via: str
+    digest: str
+
+
+def content_digest(text: str, blocks: list[dict[str, Any]]) -> str:
+    """A short fingerprint of a message's content (text and blocks), to tell which version Slack shows."""
+    return hashlib.sha1(json.dumps([text or "", blocks or []], sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+@dataclass
+class _ResponseUrl:
+    channel: str
+    ts: str | None
+    user: str
+    issued: float
+    uses: int = 0
 
 
 @dataclass
@@ -163,22 +319,39 @@ class _Fault:
 
 
 class SlackStandIn:
-    """The Web API stand-in server plus the state it keeps; start() before use, stop() after."""
+    """The Web API stand-in server plus the state it keeps; start() before use, stop() after.
+
+    `token` and `signing_secret` are random unless given. `limits`: Slack's rate limits to apply (`Limits()`
+    for Slack's, `Limits().scaled(10)` ten times faster), or None to apply none; it can be replaced between
+    runs (the buckets start full again). `clock` (seconds, monotonic) is what the buckets, triggers and
+    response URLs read, so that a test can move time instead of sleeping.
+
+    Counters, for tests and benchmarks (read them under no lock; they only grow):
+    - `refused`: per method, the calls the limits answered 429 (injected `ratelimit` faults not included);
+    - `refused_posts`: per channel argument, the `chat.postMessage` calls among them, whichever of the
+      channel's or the workspace's bucket was empty;
+    - `refused_responses`: per Slack answer (`used_url`, `expired_url`), the response_url posts refused;
+    - `edits`: every change of a message's content, through `chat.update` or a response_url.
+    """
 
     def __init__(
         self,
         *,
-        token: str = "xoxb-standin",
-        signing_secret: str = "standin-signing-secret",
+        token: str | None = None,
+        signing_secret: str | None = None,
         team_id: str = "T0STANDIN",
         app_id: str = "A0STANDIN",
         bot_user_id: str = "U0BOT",
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        self.token = token
-        self.signing_secret = signing_secret
+        self.token = token or f"xoxb-{secrets.token_hex(16)}"
+        self.signing_secret = signing_secret or secrets.token_hex(32)
+        self.verification_token = secrets.token_hex(12)  # the legacy field of payloads; Bolt does not check it
         self.team_id = team_id
         self.app_id = app_id
         self.bot_user_id = bot_user_id
+        self.clock = clock
         self.bot_url: str | None = None  # where interactions go, e.g. http://127.0.0.1:3000/slack/events
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -189,12 +362,17 @@ class SlackStandIn:
         self.homes: dict[str, str] = {}  # user -> home view id
         self.files: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
+        self.edits: list[Edit] = []
+        self.refused: Counter[str] = Counter()
+        self.refused_posts: Counter[str] = Counter()
+        self.refused_responses: Counter[str] = Counter()
+        self._limits = limits
         self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at)
-        self._responses: dict[str, tuple[str, str | None, str]] = {}  # response_url id -> (channel, ts, user)
+        self._responses: dict[str, _ResponseUrl] = {}  # response_url id -> what it answers for
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._rates: dict[str, tuple[float, bool]] = {}  # method -> (calls per second, per channel)
-        self._last_allowed: dict[tuple[str, str], float] = {}
-        self._clock = itertools.count(1)
+        self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -284,9 +462,21 @@ class SlackStandIn:
             self._faults[method].append(_Fault(times, status=200, delay=seconds))
 
     def rate(self, method: str, per_second: float, *, per_channel: bool = False) -> None:
-        """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s) with 429s."""
+        """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s), without bursts, with
+        429s; on top of `limits` if any."""
         with self._lock:
             self._rates[method] = (per_second, per_channel)
+            self._buckets = {key: b for key, b in self._buckets.items() if key[0] != f"rate:{method}"}
+
+    @property
+    def limits(self) -> Limits | None:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: Limits | None) -> None:
+        with self._lock:
+            self._limits = limits
+            self._buckets = {key: b for key, b in self._buckets.items() if key[0].startswith("rate:")}
 
     # ---- reading the state -------------------------------------------------------------------------
 
@@ -339,7 +529,7 @@ class SlackStandIn:
     def new_trigger(self, user: str) -> str:
         with self._lock:
             trigger_id = f"{next(self._ids)}.{int(time.time())}.{hashlib.sha1(user.encode()).hexdigest()[:12]}"
-            self._triggers[trigger_id] = (user, time.monotonic())
+            self._triggers[trigger_id] = (user, self.clock())
             return trigger_id
 
     def click(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None) -> BotReply:
@@ -398,7 +588,7 @@ class SlackStandIn:
         with self._lock:
             channel = channel or self._im_with(user).id
             form = {
-                "token": "legacy-verification-token",
+                "token": self.verification_token,
                 "team_id": self.team_id,
                 "team_domain": "standin",
                 "channel_id": channel,
@@ -430,7 +620,7 @@ class SlackStandIn:
 
     def send_event(self, event: dict[str, Any], *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
         body = {
-            "token": "legacy-verification-token",
+            "token": self.verification_token,
             "team_id": self.team_id,
             "api_app_id": self.app_id,
             "event": event,
@@ -490,14 +680,13 @@ class SlackStandIn:
         if fault and fault.delay:
             time.sleep(fault.delay)
         with self._changed:
-            status, body, headers = self._answer(method, args, auth, fault)
+            status, body, headers = self._answer(call, auth, fault)
             call.status, call.response = status, body
             self._changed.notify_all()
             return status, body, headers
 
-    def _answer(
-        self, method: str, args: dict[str, Any], auth: str | None, fault: _Fault | None
-    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(self, call: Call, auth: str | None, fault: _Fault | None) -> tuple[int, dict[str, Any], dict[str, str]]:
+        method, args = call.method, call.args
         if fault and fault.status == 429:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
         if fault and fault.status >= 500:
@@ -507,8 +696,9 @@ class SlackStandIn:
             return 200, {"ok": False, "error": "not_authed"}, {}
         if token != self.token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
-        if (wait := self._rate_wait(method, args)) is not None:
-            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
+        if (refused_by := self._take_tokens(method, args)) is not None:
+            call.refused_by, wait = refused_by
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, math.ceil(wait)))}
         handler = self._handlers.get(method)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -525,17 +715,29 @@ class SlackStandIn:
             self._changed.notify_all()
             return True
 
-    def handle_response_url(self, response_id: str, body: dict[str, Any]) -> bool:
-        """What Bolt's `respond()` posts: replace or delete the original, or add an ephemeral / a message."""
+    def handle_response_url(self, response_id: str, body: dict[str, Any]) -> tuple[int, str]:
+        """What Bolt's `respond()` / slack_sdk's `WebhookClient` posts: replace or delete the original, or add
+        an ephemeral / a message. Answers (HTTP status, body) as Slack does: 200 `ok`; 404 `expired_url` for
+        an unknown URL or one older than 30 minutes, `used_url` past its fifth use (Slack documents the 5
+        uses within 30 minutes; the stand-in counts refused posts as uses too, as it cannot tell better)."""
         with self._changed:
-            if response_id not in self._responses:
-                return False
-            channel, ts, user = self._responses[response_id]
+            response = self._responses.get(response_id)
+            if response is None:
+                return 404, "expired_url"
+            response.uses += 1
+            refusal = ("expired_url" if self.clock() - response.issued > RESPONSE_URL_LIFETIME
+                       else "used_url" if response.uses > RESPONSE_URL_USES else None)
+            if refusal:
+                self.refused_responses[refusal] += 1
+                return 404, refusal
+            channel, ts, user = response.channel, response.ts, response.user
             if body.get("delete_original") and ts:
                 self.messages[channel] = [m for m in self.messages[channel] if m.ts != ts]
             elif body.get("replace_original") and ts:
                 original = self._find(channel, ts)
                 original.text, original.blocks, original.edited = body.get("text", ""), body.get("blocks", []), True
+                self.edits.append(Edit(channel, ts, time.monotonic(), "response_url",
+                                       content_digest(original.text, original.blocks)))
             elif body.get("response_type") == "in_channel":
                 self.messages[channel].append(
                     Message(channel, self._next_ts(), body.get("text", ""), body.get("blocks", []), self.bot_user_id)
@@ -545,7 +747,7 @@ class SlackStandIn:
                     Ephemeral(channel, user, self._next_ts(), body.get("text", ""), body.get("blocks", []))
                 )
             self._changed.notify_all()
-            return True
+            return 200, "ok"
 
     # ---- Web API methods ---------------------------------------------------------------------------
 
@@ -577,6 +779,8 @@ class SlackStandIn:
             raise SlackError("cant_update_message")
         message.text, message.blocks = _checked_content(args, MESSAGE_BLOCKS)
         message.edited = True
+        self.edits.append(Edit(channel.id, message.ts, time.monotonic(), "chat.update",
+                               content_digest(message.text, message.blocks)))
         return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": message.as_slack()}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -718,18 +922,32 @@ class SlackStandIn:
             queue.popleft()
         return fault
 
-    def _rate_wait(self, method: str, args: dict[str, Any]) -> int | None:
-        with self._lock:
-            if method not in self._rates:
-                return None
+    def _take_tokens(self, method: str, args: dict[str, Any]) -> tuple[str, float] | None:
+        """A token from every bucket the call needs (None), or, when one is empty, which limit refuses and
+        how long until it would not (then no token is taken, and the refusal is counted)."""
+        channel = str(args.get("channel") or "")
+        wanted = list(self._limits.buckets(method, channel)) if self._limits else []
+        if method in self._rates:
             per_second, per_channel = self._rates[method]
-            key = (method, str(args.get("channel")) if per_channel else "")
-            now, interval = time.monotonic(), 1.0 / per_second
-            last = self._last_allowed.get(key)
-            if last is not None and now - last < interval:
-                return max(1, math.ceil(interval - (now - last)))
-            self._last_allowed[key] = now
+            wanted.append(((f"rate:{method}", channel if per_channel else ""), "method", per_second, 1))
+        if not wanted:
             return None
+        now = self.clock()
+        waits = []
+        for key, limit, per_second, burst in wanted:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(per_second, burst, burst, now)
+            waits.append((bucket.wait(now), limit, bucket))
+        wait, limit, _ = max(waits, key=lambda w: w[0])
+        if wait > 0:
+            self.refused[method] += 1
+            if method == POSTS:
+                self.refused_posts[channel] += 1
+            return limit, wait
+        for _, _, bucket in waits:
+            bucket.tokens -= 1
+        return None
 
     def _channel(self, channel_id: str | None) -> Channel:
         if channel_id in self.users:  # posting to a user ID lands in the app's DM with him
@@ -758,7 +976,7 @@ class SlackStandIn:
 
     def _next_ts(self) -> str:
         # Slack's ts: seconds.microseconds, unique per channel and increasing; a counter keeps them unique.
-        return f"{int(time.time())}.{next(self._clock):06d}"
+        return f"{int(time.time())}.{next(self._ts_counter):06d}"
 
     def _next_hash(self) -> str:
         return f"{int(time.time())}.{next(self._ids):08x}"
@@ -768,7 +986,7 @@ class SlackStandIn:
         if issued is None:
             raise SlackError("invalid_trigger_id")
         user, at = issued
-        if time.monotonic() - at > TRIGGER_LIFETIME:
+        if self.clock() - at > TRIGGER_LIFETIME:
             raise SlackError("expired_trigger_id")
         return user
 
@@ -785,7 +1003,7 @@ class SlackStandIn:
 
     def _response_url(self, channel: str, ts: str | None, user: str) -> str:
         response_id = hashlib.sha1(f"{channel}{ts}{user}{next(self._ids)}".encode()).hexdigest()
-        self._responses[response_id] = (channel, ts, user)
+        self._responses[response_id] = _ResponseUrl(channel, ts, user, self.clock())
         return f"{self.base_url}/response/{response_id}"
 
     def _interaction_base(self, user: str, kind: str) -> dict[str, Any]:
@@ -794,7 +1012,7 @@ class SlackStandIn:
             "type": kind,
             "user": {"id": user, "username": known.name if known else user, "name": known.name if known else user, "team_id": self.team_id},
             "api_app_id": self.app_id,
-            "token": "legacy-verification-token",
+            "token": self.verification_token,
             "team": {"id": self.team_id, "domain": "standin"},
             "enterprise": None,
             "is_enterprise_install": False,
@@ -824,21 +1042,35 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
+            if not self._host_ok():
+                return
             path, _, query = self.path.partition("?")
             self._api(path, dict(urllib.parse.parse_qsl(query)))
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if not self._host_ok():
+                return
             path = self.path.partition("?")[0]
-            if path.startswith("/upload/"):
+            content_type = (self.headers.get("Content-Type") or "").partition(";")[0].strip().lower()
+            if path.startswith("/upload/"):  # Slack takes the file's bytes raw or as a multipart form
                 self._reply(200 if standin.handle_upload(path.removeprefix("/upload/"), raw) else 404, "OK")
-            elif path.startswith("/response/"):
-                ok = standin.handle_response_url(path.removeprefix("/response/"), json.loads(raw or b"{}"))
-                self._reply(200 if ok else 404, "ok" if ok else "expired_url")
-            elif (self.headers.get("Content-Type") or "").startswith("application/json"):
+            elif path.startswith("/response/") and content_type == "application/json":
+                self._reply(*standin.handle_response_url(path.removeprefix("/response/"), json.loads(raw or b"{}")))
+            elif path.startswith("/api/") and content_type == "application/json":
                 self._api(path, json.loads(raw or b"{}"))
-            else:
+            elif path.startswith("/api/") and content_type == "application/x-www-form-urlencoded":
                 self._api(path, dict(urllib.parse.parse_qsl(raw.decode())))
+            elif path.startswith(("/api/", "/response/")):
+                self._reply(415, "unsupported_media_type")
+            else:
+                self._reply(404, "Not Found")
+
+        def _host_ok(self) -> bool:
+            if host_allowed(self.headers.get("Host"), self.server.server_address[1]):
+                return True
+            self._reply(403, "wrong_host")
+            return False
 
         def _api(self, path: str, args: dict[str, Any]) -> None:
             if not path.startswith("/api/"):

@@ -38,7 +38,7 @@ from bot.views.text import moment
 from flows import texts
 from flows.calling_hours import is_legal_call_time, next_legal_call_time
 from flows.texts import t
-from sandbox.slack_api import BotReply, Ephemeral, Message, SlackError, SlackStandIn, View
+from sandbox.slack_api import BotReply, Ephemeral, Message, SlackError, SlackStandIn, View, host_allowed
 from storage.tables import utcnow
 
 STATIC = Path(__file__).with_name("static")
@@ -319,8 +319,7 @@ def _handler_for(page: SandboxPage) -> type[BaseHTTPRequestHandler]:
                 self._answer(lambda: gesture(body if isinstance(body, dict) else {}))
 
         def _host_ok(self) -> bool:
-            port = self.server.server_address[1]
-            if self.headers.get("Host") in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            if host_allowed(self.headers.get("Host"), self.server.server_address[1]):
                 return True
             self._json(403, {"error": "wrong_host"})
             return False

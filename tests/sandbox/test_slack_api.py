@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -14,10 +15,12 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
 
-from sandbox.slack_api import SlackStandIn
+from sandbox.slack_api import RESPONSE_URL_LIFETIME, TRIGGER_LIFETIME, Limits, SlackStandIn, content_digest
 
 SECTION = {"type": "section", "text": {"type": "mrkdwn", "text": "Dossier"}}
+BUTTON = {"type": "actions", "elements": [{"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}]}
 MODAL = {
     "type": "modal",
     "callback_id": "m",
@@ -290,8 +293,268 @@ def test_a_response_url_replaces_the_clicked_message(slack: SlackStandIn, client
     slack.click("U1", slack.message("C1", ts), "go")
 
     request = urllib.request.Request(
-        bot.payload()["response_url"], data=json.dumps({"replace_original": True, "text": "après"}).encode(), method="POST"
+        bot.payload()["response_url"], data=json.dumps({"replace_original": True, "text": "après"}).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
     )
     urllib.request.urlopen(request).close()
 
     assert slack.message("C1", ts).text == "après"
+
+
+# ---- Slack's limits ------------------------------------------------------------------------------------
+
+
+class Clock:
+    """The stand-in's clock, moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def limited(clock: Clock) -> Iterator[SlackStandIn]:
+    """A stand-in applying Slack's default limits, on a clock the test moves."""
+    with SlackStandIn(limits=Limits(), clock=clock) as standin:
+        for n in range(1, 6):
+            standin.add_channel(f"C{n}", f"canal-{n}")
+        standin.add_user("U1", "alice@agence.fr", "alice", "Alice Martin")
+        yield standin
+
+
+@pytest.fixture
+def limited_client(limited: SlackStandIn) -> WebClient:
+    return WebClient(base_url=limited.api_url, token=limited.token)
+
+
+def refusal(call: Any, **kwargs: Any) -> tuple[int, str, str]:
+    """(HTTP status, error, Retry-After) of a call Slack refuses."""
+    with pytest.raises(SlackApiError) as raised:
+        call(**kwargs)
+    response = raised.value.response
+    return response.status_code, response["error"], response.headers.get("Retry-After", "")
+
+
+def test_a_burst_past_a_tier_3_method_is_answered_429_with_retry_after_in_whole_seconds(
+    limited: SlackStandIn, limited_client: WebClient
+) -> None:
+    ts = limited_client.chat_postMessage(channel="C1", text="carte")["ts"]
+    for n in range(10):  # the default burst
+        limited_client.chat_update(channel="C1", ts=ts, text=f"v{n}")
+
+    # Tier 3 refills 50 a minute: the next token is 1.2 s away, said as 2 s.
+    assert refusal(limited_client.chat_update, channel="C1", ts=ts, text="v10") == (429, "ratelimited", "2")
+    assert limited.message("C1", ts).text == "v9"
+    assert limited.refused == {"chat.update": 1}
+    assert limited.calls_to("chat.update")[-1].refused_by == "method"
+
+
+def test_the_bucket_refills_at_the_tier_rate(limited: SlackStandIn, limited_client: WebClient, clock: Clock) -> None:
+    for _ in range(10):
+        limited_client.users_info(user="U1")
+    assert refusal(limited_client.users_info, user="U1")[0] == 429
+
+    clock.now += 0.6  # tier 4: 100 a minute, one call every 0.6 s
+    limited_client.users_info(user="U1")
+    assert refusal(limited_client.users_info, user="U1")[0] == 429
+
+    clock.now += 60  # a full bucket again, no more
+    for _ in range(10):
+        limited_client.users_info(user="U1")
+    assert refusal(limited_client.users_info, user="U1")[0] == 429
+    assert limited.refused == {"users.info": 3}
+
+
+def test_methods_have_a_bucket_each(limited_client: WebClient) -> None:
+    ts = limited_client.chat_postMessage(channel="C1", text="carte")["ts"]
+    for _ in range(10):
+        limited_client.chat_update(channel="C1", ts=ts, text="v")
+
+    assert limited_client.users_lookupByEmail(email="alice@agence.fr")["ok"]
+    assert limited_client.chat_postEphemeral(channel="C1", user="U1", text="pour vous")["ok"]
+
+
+def test_posts_are_limited_per_channel_each_channel_apart(limited: SlackStandIn, limited_client: WebClient) -> None:
+    for n in range(3):  # the default burst of a channel
+        limited_client.chat_postMessage(channel="C1", text=f"{n}")
+
+    assert refusal(limited_client.chat_postMessage, channel="C1", text="3") == (429, "ratelimited", "1")
+    for n in range(3):
+        limited_client.chat_postMessage(channel="C2", text=f"{n}")
+    assert [len(limited.channel_messages(c)) for c in ("C1", "C2")] == [3, 3]
+    assert (limited.refused_posts, limited.refused) == ({"C1": 1}, {"chat.postMessage": 1})
+    assert limited.calls_to("chat.postMessage")[3].refused_by == "channel"
+
+
+def test_posts_share_a_workspace_wide_limit(clock: Clock) -> None:
+    limits = Limits(workspace_posts_per_minute=60, workspace_post_burst=4)
+    with SlackStandIn(limits=limits, clock=clock) as slack:
+        for n in range(1, 6):
+            slack.add_channel(f"C{n}", f"canal-{n}")
+        client = WebClient(base_url=slack.api_url, token=slack.token)
+        for n in range(1, 5):
+            client.chat_postMessage(channel=f"C{n}", text="un")
+
+        assert refusal(client.chat_postMessage, channel="C5", text="un") == (429, "ratelimited", "1")
+        assert slack.calls_to("chat.postMessage")[-1].refused_by == "workspace"
+        assert slack.refused_posts == {"C5": 1}
+        clock.now += 1
+        assert client.chat_postMessage(channel="C5", text="un")["ok"]
+
+
+def test_a_refused_post_takes_no_token_from_the_other_bucket(clock: Clock) -> None:
+    with SlackStandIn(limits=Limits(workspace_post_burst=4), clock=clock) as slack:
+        slack.add_channel("C1", "un")
+        slack.add_channel("C2", "deux")
+        client = WebClient(base_url=slack.api_url, token=slack.token)
+        for _ in range(3):
+            client.chat_postMessage(channel="C1", text="x")
+        for _ in range(3):  # the channel refuses: the workspace's last token stays
+            assert refusal(client.chat_postMessage, channel="C1", text="x")[0] == 429
+
+        assert client.chat_postMessage(channel="C2", text="x")["ok"]
+        assert refusal(client.chat_postMessage, channel="C2", text="x")[2] == "1"  # now the workspace's
+
+
+def test_scaled_limits_refill_that_many_times_faster(clock: Clock) -> None:
+    with SlackStandIn(limits=Limits().scaled(10), clock=clock) as slack:
+        slack.add_channel("C1", "un")
+        client = WebClient(base_url=slack.api_url, token=slack.token)
+        ts = client.chat_postMessage(channel="C1", text="carte")["ts"]
+        for _ in range(10):
+            client.chat_update(channel="C1", ts=ts, text="v")
+        assert refusal(client.chat_update, channel="C1", ts=ts, text="v") == (429, "ratelimited", "1")
+
+        clock.now += 0.12  # 500 a minute
+        assert client.chat_update(channel="C1", ts=ts, text="v")["ok"]
+        assert slack.limits.speedup == 10
+
+
+def test_the_floor_is_the_busiest_buckets_calls_past_its_burst_at_its_rate(limited: SlackStandIn,
+                                                                          limited_client: WebClient) -> None:
+    ts = limited_client.chat_postMessage(channel="C1", text="carte")["ts"]
+    for _ in range(9):
+        limited_client.chat_update(channel="C1", ts=ts, text="v")
+    for _ in range(2):
+        limited_client.chat_postMessage(channel="C1", text="x")
+    calls = limited.calls
+
+    assert Limits().floor(calls) == 0.0  # every bucket's burst holds them
+    assert Limits(channel_post_burst=1).floor(calls) == 2.0  # two posts past a burst of one, at 1 a second
+    assert Limits(tier_burst=1, channel_post_burst=1).floor(calls) == pytest.approx(8 * 60 / 50)
+    assert Limits(tier_burst=1).scaled(10).floor(calls) == pytest.approx(8 * 60 / 500)
+
+
+def test_without_limits_the_stand_in_refuses_nothing(slack: SlackStandIn, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="carte")["ts"]
+    for n in range(60):
+        client.chat_update(channel="C1", ts=ts, text=f"v{n}")
+        client.chat_postMessage(channel="C1", text=f"{n}")
+
+    assert not slack.refused and all(c.status == 200 for c in slack.calls)
+
+
+def test_limits_set_later_start_with_full_buckets(slack: SlackStandIn, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="carte")["ts"]
+    slack.limits = Limits()
+    for _ in range(10):
+        client.chat_update(channel="C1", ts=ts, text="v")
+    assert refusal(client.chat_update, channel="C1", ts=ts, text="v")[0] == 429
+
+    slack.limits = None
+    assert client.chat_update(channel="C1", ts=ts, text="v")["ok"]
+
+
+def test_every_change_of_a_message_is_recorded_with_its_way(slack: SlackStandIn, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="avant", blocks=[BUTTON])["ts"]
+    client.chat_update(channel="C1", ts=ts, text="pendant", blocks=[BUTTON])
+    url = slack.block_actions("U1", slack.message("C1", ts), "go")["response_url"]
+
+    assert WebhookClient(url).send(text="après", replace_original=True).status_code == 200
+    assert [(e.channel, e.ts, e.via) for e in slack.edits] == [("C1", ts, "chat.update"), ("C1", ts, "response_url")]
+    assert slack.edits[-1].digest == content_digest("après", []) != slack.edits[0].digest
+
+
+
+def test_a_response_url_is_refused_at_its_sixth_use(slack: SlackStandIn, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel="C1", text="avant", blocks=[BUTTON])["ts"]
+    webhook = WebhookClient(slack.block_actions("U1", slack.message("C1", ts), "go")["response_url"])
+    for n in range(5):
+        assert webhook.send(text=f"v{n}", replace_original=True).status_code == 200
+
+    sixth = webhook.send(text="v5", replace_original=True)
+
+    assert (sixth.status_code, sixth.body) == (404, "used_url")
+    assert slack.message("C1", ts).text == "v4"
+    assert slack.refused_responses == {"used_url": 1}
+
+
+def test_a_response_url_expires_after_30_minutes(slack: SlackStandIn, client: WebClient, clock: Clock) -> None:
+    slack.clock = clock
+    ts = client.chat_postMessage(channel="C1", text="avant", blocks=[BUTTON])["ts"]
+    webhook = WebhookClient(slack.block_actions("U1", slack.message("C1", ts), "go")["response_url"])
+    clock.now += RESPONSE_URL_LIFETIME - 1
+    assert webhook.send(text="à temps", replace_original=True).status_code == 200
+
+    clock.now += 2
+    late = webhook.send(text="trop tard", replace_original=True)
+
+    assert (late.status_code, late.body) == (404, "expired_url")
+    assert slack.message("C1", ts).text == "à temps"
+
+
+def test_a_trigger_expires_on_the_stand_ins_clock(slack: SlackStandIn, client: WebClient, clock: Clock) -> None:
+    slack.clock = clock
+    trigger = slack.new_trigger("U1")
+    clock.now += TRIGGER_LIFETIME + 0.1
+
+    assert error_of(client.views_open, trigger_id=trigger, view=MODAL) == "expired_trigger_id"
+
+
+# ---- what the stand-in accepts -------------------------------------------------------------------------
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_request_naming_another_host_is_refused_and_changes_nothing(slack: SlackStandIn) -> None:
+    form = urllib.parse.urlencode({"token": slack.token, "channel": "C1", "text": "x"}).encode()
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    assert _post(f"{slack.api_url}chat.postMessage", form, headers | {"Host": "attacker.example:80"}) == 403
+    port = slack.api_url.split(":")[2].split("/")[0]
+    assert _post(f"{slack.api_url}chat.postMessage", form, headers | {"Host": f"attacker.example:{port}"}) == 403
+    assert (slack.channel_messages("C1"), slack.calls) == ([], [])
+    assert _post(f"{slack.api_url}chat.postMessage", form, headers | {"Host": f"localhost:{port}"}) == 200
+
+
+def test_a_post_of_another_content_type_is_refused_and_changes_nothing(slack: SlackStandIn, client: WebClient) -> None:
+    form = urllib.parse.urlencode({"token": slack.token, "channel": "C1", "text": "x"}).encode()
+    assert _post(f"{slack.api_url}chat.postMessage", form, {"Content-Type": "text/plain"}) == 415
+    assert (slack.channel_messages("C1"), slack.calls) == ([], [])
+
+    ts = client.chat_postMessage(channel="C1", text="avant", blocks=[BUTTON])["ts"]
+    url = slack.block_actions("U1", slack.message("C1", ts), "go")["response_url"]
+    replace = urllib.parse.urlencode({"replace_original": "true", "text": "après"}).encode()
+    assert _post(url, replace, {"Content-Type": "application/x-www-form-urlencoded"}) == 415
+    assert slack.message("C1", ts).text == "avant"
+
+
+def test_secrets_are_random_per_stand_in() -> None:
+    one, two = SlackStandIn(), SlackStandIn()
+
+    assert one.token.startswith("xoxb-") and len(one.signing_secret) >= 32
+    assert (one.token, one.signing_secret) != (two.token, two.signing_secret)
