@@ -303,8 +303,10 @@ def export_command(
 
 
 @app.command("run", help=t("cli.run.help"))
-def run_command() -> None:
-    run(settings())
+def run_command(
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help=t("cli.run.no_scheduler"))] = False,
+) -> None:
+    run(settings(), scheduler=not no_scheduler)
 
 
 @app.command("scheduler", help=t("cli.scheduler.help"))

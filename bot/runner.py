@@ -47,8 +47,9 @@ def missing_settings(settings: Settings) -> list[str]:
     return [name for name, value in required.items() if not value]
 
 
-def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
-    """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
+def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) -> None:
+    """Start the bot and block until interrupted; exits with code 2 on a start-up problem. Without
+    `scheduler`, reminders are left to separate `m3bot scheduler` processes (PostgreSQL)."""
     logs.configure(settings.log_format)
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
@@ -65,7 +66,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
     deliverer.start()
-    reminders = start_scheduler(settings, engine, SlackNotifier(settings))
+    reminders = start_scheduler(settings, engine, SlackNotifier(settings)) if scheduler else None
     metrics = start_metrics(settings, engine)
     try:
         if settings.slack_app_token:
@@ -82,7 +83,8 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        reminders.shutdown(wait=False)
+        if reminders:
+            reminders.shutdown(wait=False)
         deliverer.stop()
         if metrics:
             metrics.stop()
