@@ -14,7 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from sqlalchemy.engine import Engine
 
-from bot import middleware
+from bot import metrics, middleware
 from bot.context import BotDeps
 from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings
@@ -29,7 +29,10 @@ def web_client(settings: Settings, *, timeout: int = 10) -> WebClient:
         base_url=settings.slack_api_url,
         token=settings.slack_bot_token,
         timeout=timeout,
-        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(), ServerErrorRetryHandler()],
+        retry_handlers=[
+            metrics.RateLimitCounter(), ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(),
+            ServerErrorRetryHandler(),
+        ],
     )
 
 
@@ -39,7 +42,7 @@ def delivery_client(settings: Settings, *, timeout: int = 10) -> WebClient:
         base_url=settings.slack_api_url,
         token=settings.slack_bot_token,
         timeout=timeout,
-        retry_handlers=[ConnectionErrorRetryHandler()],
+        retry_handlers=[metrics.RateLimitCounter(), ConnectionErrorRetryHandler()],
     )
 
 
@@ -69,6 +72,7 @@ def create_app(
         deliverer=deliverer or OutboxDeliverer(engine, delivery_client(settings)),
         leads=frozenset(settings.m3_leads),
     )
+    metrics.install(app)
     middleware.install(app, deps, executor)
     _DEPS[app] = deps
 

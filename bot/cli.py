@@ -21,7 +21,9 @@ import typer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.app import web_client
 from bot.compliance_pdf import write_record
+from bot.doctor import run_checks
 from bot.exports import export as export_files
 from bot.rendering import queue_opened_case
 from bot.runner import run, run_scheduler
@@ -31,7 +33,7 @@ from flows.case import State
 from flows.texts import t
 from storage.audit import jsonable
 from storage.dashboards import Period
-from storage.db import DatabaseUrlError, make_engine, migrate
+from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
 from storage.queries import case_trace, list_cases, open_due
 from storage.repository import CaseNotFound
@@ -97,6 +99,32 @@ def migrate_command() -> None:
     with database() as engine:
         migrate(engine)
     typer.echo(t("cli.migrate.done"))
+
+
+@app.command("backup", help=t("cli.backup.help"))
+@guarded
+def backup_command(file: Annotated[Path, typer.Argument(metavar="FICHIER")]) -> None:
+    if file.exists():
+        fail(t("cli.backup.exists", path=file))
+    with database() as engine:
+        if engine.url.get_backend_name() != "sqlite":
+            fail(t("cli.backup.postgresql"))
+        backup_sqlite(engine, file)
+    typer.echo(t("cli.backup.done", path=file))
+
+
+@app.command("doctor", help=t("cli.doctor.help"))
+def doctor_command() -> None:
+    config = settings()
+    checks = run_checks(config, web_client(config))
+    for check in checks:
+        typer.echo(f"[{t('cli.doctor.ok_mark') if check.ok else t('cli.doctor.ko_mark')}] {check.line}")
+        if check.fix:
+            typer.echo(t("cli.doctor.fix", fix=check.fix))
+    failed = sum(not check.ok for check in checks)
+    typer.echo(t("cli.doctor.summary_ko", count=failed) if failed else t("cli.doctor.summary_ok"))
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command("import", help=t("cli.import.help"))
@@ -275,8 +303,10 @@ def export_command(
 
 
 @app.command("run", help=t("cli.run.help"))
-def run_command() -> None:
-    run(settings())
+def run_command(
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help=t("cli.run.no_scheduler"))] = False,
+) -> None:
+    run(settings(), scheduler=not no_scheduler)
 
 
 @app.command("scheduler", help=t("cli.scheduler.help"))

@@ -12,6 +12,7 @@ from typing import NoReturn
 from urllib.error import URLError
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 import waitress
 from waitress import wasyncore
 from slack_bolt import App
@@ -20,7 +21,10 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import logs
 from bot.agents import match_agents
+from bot.health import with_probes
+from bot.metrics import MetricsServer
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
@@ -43,9 +47,10 @@ def missing_settings(settings: Settings) -> list[str]:
     return [name for name, value in required.items() if not value]
 
 
-def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
-    """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) -> None:
+    """Start the bot and block until interrupted; exits with code 2 on a start-up problem. Without
+    `scheduler`, reminders are left to separate `m3bot scheduler` processes (PostgreSQL)."""
+    logs.configure(settings.log_format)
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
     try:
@@ -61,13 +66,14 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
     deliverer.start()
-    reminders = start_scheduler(settings, engine, SlackNotifier(settings))
+    reminders = start_scheduler(settings, engine, SlackNotifier(settings)) if scheduler else None
+    metrics = start_metrics(settings, engine)
     try:
         if settings.slack_app_token:
             print(t("bot.startup.listening_socket"), file=sys.stderr)
             SocketModeHandler(app, settings.slack_app_token).start()
         else:
-            server, thread = serve_http(app, host, settings.port)
+            server, thread = serve_http(app, host, settings.port, engine=engine)
             print(t("bot.startup.listening_http", host=host, port=settings.port), file=sys.stderr)
             try:
                 while thread.is_alive():
@@ -77,12 +83,16 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        reminders.shutdown(wait=False)
+        if reminders:
+            reminders.shutdown(wait=False)
         deliverer.stop()
+        if metrics:
+            metrics.stop()
 
 
 def run_scheduler(settings: Settings) -> None:
     """`m3bot scheduler`: the reminders without the Slack listeners, with their own outbox delivery."""
+    logs.configure(settings.log_format)
     if not (settings.slack_bot_token and settings.m3_channel):
         _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
     try:
@@ -92,17 +102,35 @@ def run_scheduler(settings: Settings) -> None:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     deliverer = OutboxDeliverer(engine, delivery_client(settings))
     deliverer.start()
+    metrics = start_metrics(settings, engine)
     try:
         run_forever(settings, engine, SlackNotifier(settings))
     finally:
         deliverer.stop()
+        if metrics:
+            metrics.stop()
 
 
-def serve_http(app: App, host: str, port: int) -> tuple[waitress.server.BaseWSGIServer, threading.Thread]:
-    """Serve `app` at /slack/events with waitress in a background thread; port 0 picks a free one
-    (read it back as `server.effective_port`). Stop with `stop_http`."""
+def start_metrics(settings: Settings, engine: Engine) -> MetricsServer | None:
+    """`/metrics` on METRICS_PORT when it is set; a port already taken stops the start-up with one line."""
+    if settings.metrics_port is None:
+        return None
+    try:
+        return MetricsServer(engine, settings.metrics_host, settings.metrics_port,
+                             tick_seconds=settings.scheduler_tick_seconds)
+    except OSError as error:
+        _stop(t("bot.startup.metrics_port", port=settings.metrics_port, reason=error.strerror or type(error).__name__))
+
+
+def serve_http(
+    app: App, host: str, port: int, *, engine: Engine | None = None
+) -> tuple[waitress.server.BaseWSGIServer, threading.Thread]:
+    """Serve `app` at /slack/events with waitress in a background thread, and with `engine` the probes
+    `/healthz` and `/readyz` (`bot.health`); port 0 picks a free one (read it back as
+    `server.effective_port`). Stop with `stop_http`."""
+    application = _refusing_malformed(SlackRequestHandler(app, path=EVENTS_PATH))
     server = waitress.create_server(
-        _refusing_malformed(SlackRequestHandler(app, path=EVENTS_PATH)), host=host, port=port,
+        with_probes(application, engine) if engine is not None else application, host=host, port=port,
         threads=HTTP_THREADS, ident="m3bot",
     )
     thread = threading.Thread(target=server.run, name="http", daemon=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated
+from typing import Annotated, Literal
 
 from flows.rules import Rules
 
@@ -28,6 +28,11 @@ class Settings(BaseSettings):
     m3_channel: str | None = None  # channel ID where the case threads go
     m3_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Slack user IDs, comma-separated
     port: int = 3000
+
+    # Operations
+    metrics_port: int | None = None  # set: Prometheus `/metrics` on this port (never the Slack one)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 where the scraper runs on another host or container
+    log_format: Literal["text", "json"] = "text"
 
     # Cases
     case_window_days: int = 30  # contracts of one client subscribed within this window share a case

@@ -136,7 +136,7 @@ class Sandbox:
         )
         match_agents(engine, web_client(settings))
         app = create_app(settings, engine)
-        self._http = serve_http(app, "127.0.0.1", 0)
+        self._http = serve_http(app, "127.0.0.1", 0, engine=engine)
         slack.bot_url = f"http://127.0.0.1:{self._http[0].effective_port}{EVENTS_PATH}"
         self._deliverer = deps_of(app).deliverer
         self._deliverer.start()

@@ -195,6 +195,7 @@ class Channel:
     name: str
     is_im: bool = False
     user: str | None = None  # the other party of an IM
+    is_member: bool = True  # whether the bot was invited
 
 
 @dataclass
@@ -344,6 +345,7 @@ class SlackStandIn:
         bot_user_id: str = "U0BOT",
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scopes: tuple[str, ...] = (),
     ):
         self.token = token or f"xoxb-{secrets.token_hex(16)}"
         self.signing_secret = signing_secret or secrets.token_hex(32)
@@ -352,6 +354,7 @@ class SlackStandIn:
         self.app_id = app_id
         self.bot_user_id = bot_user_id
         self.clock = clock
+        self.scopes = scopes  # what the token grants, in each answer's X-OAuth-Scopes header as Slack does
         self.bot_url: str | None = None  # where interactions go, e.g. http://127.0.0.1:3000/slack/events
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -681,6 +684,8 @@ class SlackStandIn:
             time.sleep(fault.delay)
         with self._changed:
             status, body, headers = self._answer(call, auth, fault)
+            if status == 200 and body.get("error") not in ("not_authed", "invalid_auth"):
+                headers = {**headers, "X-OAuth-Scopes": ",".join(self.scopes)}
             call.status, call.response = status, body
             self._changed.notify_all()
             return status, body, headers
@@ -872,7 +877,8 @@ class SlackStandIn:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im, "is_im": channel.is_im}}
+        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im, "is_im": channel.is_im,
+                            "is_member": channel.is_member}}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = [u for u in (args.get("users") or "").split(",") if u]

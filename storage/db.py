@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from importlib import import_module
 from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel
 
@@ -78,3 +82,35 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database answers and its schema is at the newest migration (readiness probes).
+
+    Raises the driver's error when the database cannot be reached; the caller decides what that means.
+    """
+    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == heads
+
+
+def backup_sqlite(engine: Engine, target: Path) -> None:
+    """Copy a SQLite database to `target` with SQLite's online backup API: consistent while the bot runs.
+
+    The copy is created readable by its owner only: it holds every client's data.
+    """
+    if engine.url.get_backend_name() != "sqlite":
+        raise ValueError("not a SQLite database")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(descriptor)
+    source = engine.raw_connection()
+    try:
+        destination = sqlite3.connect(target)
+        try:
+            source.driver_connection.backup(destination)
+        finally:
+            destination.close()
+    finally:
+        source.close()

@@ -46,7 +46,7 @@ def harness(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
     settings = bot_settings(slack, engine)
     deliverer = fast_deliverer(engine, settings)
     app = create_app(settings, engine, deliverer=deliverer)
-    server, thread = serve_http(app, "127.0.0.1", 0)
+    server, thread = serve_http(app, "127.0.0.1", 0, engine=engine)
     slack.bot_url = f"http://127.0.0.1:{server.effective_port}/slack/events"
     deliverer.start()
     harness = Harness(slack, app, settings, engine, deliverer)

@@ -46,7 +46,7 @@ def main() -> None:
     deliverer = OutboxDeliverer(engine, delivery_client(settings, timeout=1), poll_seconds=0.2, backoff_base=0.05,
                                 backoff_cap=0.5)
     app = create_app(settings, engine, deliverer=deliverer)
-    server, thread = serve_http(app, "127.0.0.1", 0)
+    server, thread = serve_http(app, "127.0.0.1", 0, engine=engine)
     deliverer.start()
     print(f"PORT {server.effective_port}", flush=True)
     thread.join()
