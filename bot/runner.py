@@ -12,6 +12,8 @@ from typing import NoReturn
 from urllib.error import URLError
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 import waitress
 from waitress import wasyncore
 from slack_bolt import App
@@ -28,6 +30,7 @@ from config.settings import Settings
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
 from storage.db import DatabaseUrlError, make_engine, migrate
+from storage.queries import apply_caller_rule
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
-    try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
-        _stop(t("bot.startup.database", reason=type(error).__name__))
+    engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
     _check_slack(settings, client)
     for email in match_agents(engine, client).unknown:
@@ -85,17 +84,25 @@ def run_scheduler(settings: Settings) -> None:
     """`m3bot scheduler`: the reminders without the Slack listeners, with their own outbox delivery."""
     if not (settings.slack_bot_token and settings.m3_channel):
         _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
-    try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
-        _stop(t("bot.startup.database", reason=type(error).__name__))
+    engine = _database(settings, actor="m3bot scheduler")
     deliverer = OutboxDeliverer(engine, delivery_client(settings))
     deliverer.start()
     try:
         run_forever(settings, engine, SlackNotifier(settings))
     finally:
         deliverer.stop()
+
+
+def _database(settings: Settings, *, actor: str) -> Engine:
+    """The database, migrated, with the caller rule of these settings applied to the cases still to open."""
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        with Session(engine) as session, session.begin():
+            apply_caller_rule(session, settings.m3_caller, actor=actor)
+    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
+        _stop(t("bot.startup.database", reason=type(error).__name__))
+    return engine
 
 
 def serve_http(app: App, host: str, port: int) -> tuple[waitress.server.BaseWSGIServer, threading.Thread]:
