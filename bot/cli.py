@@ -35,7 +35,7 @@ from storage.audit import jsonable
 from storage.dashboards import Period
 from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
-from storage.queries import case_trace, list_cases, open_due
+from storage.queries import apply_caller_rule, case_trace, list_cases, open_due
 from storage.repository import CaseNotFound
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -141,6 +141,7 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
             window_days=config.case_window_days,
             m3_offset_months=config.m3_offset_months,
             mapping=mapping,
+            caller_rule=config.m3_caller,
         )
     typer.echo(
         t(
@@ -250,6 +251,8 @@ def open_due_command(today: Annotated[str | None, typer.Option("--today", metava
     # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
     post_card = (lambda session, case_id: queue_opened_case(session, case_id, config)) if config.m3_channel else None
     with database() as engine:
+        with Session(engine) as session, session.begin():
+            apply_caller_rule(session, config.m3_caller, actor="m3bot open-due")
         result = open_due(engine, day, catch_up_days=config.catch_up_days, actor="m3bot open-due", on_open=post_card)
     if post_card is None and result.due:
         typer.echo(t("cli.open_due.no_channel"))

@@ -13,6 +13,7 @@ from urllib.error import URLError
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 import waitress
 from waitress import wasyncore
 from slack_bolt import App
@@ -32,6 +33,7 @@ from config.settings import Settings
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
 from storage.db import DatabaseUrlError, make_engine, migrate
+from storage.queries import apply_caller_rule
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +55,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) ->
     logs.configure(settings.log_format)
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
-    try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
-        _stop(t("bot.startup.database", reason=type(error).__name__))
+    engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
     _check_slack(settings, client)
     for email in match_agents(engine, client).unknown:
@@ -95,11 +93,7 @@ def run_scheduler(settings: Settings) -> None:
     logs.configure(settings.log_format)
     if not (settings.slack_bot_token and settings.m3_channel):
         _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
-    try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
-        _stop(t("bot.startup.database", reason=type(error).__name__))
+    engine = _database(settings, actor="m3bot scheduler")
     deliverer = OutboxDeliverer(engine, delivery_client(settings))
     deliverer.start()
     metrics = start_metrics(settings, engine)
@@ -109,6 +103,18 @@ def run_scheduler(settings: Settings) -> None:
         deliverer.stop()
         if metrics:
             metrics.stop()
+
+
+def _database(settings: Settings, *, actor: str) -> Engine:
+    """The database, migrated, with the caller rule of these settings applied to the cases still to open."""
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+        with Session(engine) as session, session.begin():
+            apply_caller_rule(session, settings.m3_caller, actor=actor)
+    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
+        _stop(t("bot.startup.database", reason=type(error).__name__))
+    return engine
 
 
 def start_metrics(settings: Settings, engine: Engine) -> MetricsServer | None:

@@ -45,3 +45,14 @@ def due_status(m3: date, today: date, catch_up_days: int, first_run: bool) -> Du
     if first_run and (today - m3).days > catch_up_days:
         return "out_of_time"
     return "due"
+
+
+CallerRule = Literal["account_manager", "seller"]
+
+
+def caller_for(rule: CallerRule, *, seller: str | None, account_manager: str | None) -> str | None:
+    """Who calls the client: the one the agency's rule (M3_CALLER) names, the other when the import names
+    nobody for that role. The guide's posture is the account manager's ("gestionnaire-conseil"), hence the
+    default rule; the seller may still act on the case and the opening script names him as a colleague."""
+    first, second = (account_manager, seller) if rule == "account_manager" else (seller, account_manager)
+    return first or second

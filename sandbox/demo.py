@@ -133,6 +133,7 @@ class Sandbox:
         self.imported = import_bytes(
             engine, dated_export(self.export.read_bytes(), today, settings.m3_offset_months), self.export.name,
             window_days=settings.case_window_days, m3_offset_months=settings.m3_offset_months,
+            caller_rule=settings.m3_caller,
         )
         match_agents(engine, web_client(settings))
         app = create_app(settings, engine)

@@ -27,7 +27,7 @@ from sqlmodel import Session, select
 
 from flows import texts
 from flows.case import ClientFile, ClientType, Contract, Origin, State
-from flows.opening import group_into_cases, m3_date
+from flows.opening import CallerRule, caller_for, group_into_cases, m3_date
 from flows.validation import (
     Invalid,
     normalize_email,
@@ -38,6 +38,7 @@ from flows.validation import (
 )
 from storage import audit
 from storage import tables as rows
+from storage.queries import assign_callers
 from storage.repository import assign, client_values, contract_to_domain, contract_values, create_case
 from storage.tables import utcnow
 
@@ -233,6 +234,7 @@ def _place_new_contract(
     contract_row: rows.Contract,
     parsed: ParsedRow,
     *,
+    caller_rule: CallerRule,
     window_days: int,
     months: int,
     now: datetime,
@@ -258,16 +260,28 @@ def _place_new_contract(
     case_id = create_case(
         session, parsed.client, [parsed.contract],
         m3_date=m3_date(parsed.contract.subscribed_on, months=months),
-        seller=seller, agent=seller or client_row.account_manager, now=now,
+        seller=seller, agent=caller_for(caller_rule, seller=seller, account_manager=client_row.account_manager),
+        now=now,
     )
     audit.append(session, "case_created", {"contracts": [parsed.contract.number]},
                  actor=ACTOR, case_id=case_id, client_id=client_row.id, at=now)
 
 
 def _import_row(
-    session: Session, parsed: ParsedRow, *, window_days: int, months: int, now: datetime
+    session: Session, parsed: ParsedRow, *, window_days: int, months: int, caller_rule: CallerRule, now: datetime
 ) -> str:
     """Write one parsed row; returns "imported", "updated" or "unchanged"."""
+    outcome, client_id = _write_row(session, parsed, window_days=window_days, months=months,
+                                    caller_rule=caller_rule, now=now)
+    if outcome != "unchanged":
+        # A seller or an account manager the row brings may change who calls the client's cases still to open.
+        assign_callers(session, caller_rule, actor=ACTOR, client_ids=[client_id])
+    return outcome
+
+
+def _write_row(
+    session: Session, parsed: ParsedRow, *, window_days: int, months: int, caller_rule: CallerRule, now: datetime
+) -> tuple[str, int]:
     client_row = session.exec(
         select(rows.Client).where(rows.Client.number == parsed.client.number).with_for_update()
     ).one_or_none()
@@ -297,8 +311,8 @@ def _import_row(
         session.add(contract_row)
         session.flush()
         _place_new_contract(session, client_row, contract_row, parsed, window_days=window_days, months=months,
-                            now=now)
-        return "imported"
+                            caller_rule=caller_rule, now=now)
+        return "imported", client_row.id
     if contract_row.client_id != client_row.id:
         raise Invalid(texts.t("cli.import.other_client"))
     if changes := assign(contract_row, contract_values(parsed.contract)):
@@ -309,7 +323,7 @@ def _import_row(
         case_row = session.get(rows.M3Case, contract_row.case_id) if contract_row.case_id else None
         if case_row is not None and case_row.opened_at is None and case_row.out_of_time_at is None:
             _refresh_case(session, case_row, months)
-    return "updated" if changed else "unchanged"
+    return ("updated" if changed else "unchanged"), client_row.id
 
 
 def import_bytes(
@@ -320,6 +334,7 @@ def import_bytes(
     window_days: int = 30,
     m3_offset_months: int = 3,
     mapping: dict[str, str] | None = None,
+    caller_rule: CallerRule = "account_manager",
     now: datetime | None = None,
 ) -> ImportReport:
     now = now or utcnow()
@@ -328,7 +343,8 @@ def import_bytes(
         try:
             parsed = parse_row(values, today=now.date())
             with Session(engine) as session, session.begin():
-                outcome = _import_row(session, parsed, window_days=window_days, months=m3_offset_months, now=now)
+                outcome = _import_row(session, parsed, window_days=window_days, months=m3_offset_months,
+                                      caller_rule=caller_rule, now=now)
         except Invalid as error:
             report.rejected.append((line, error.reason))
             continue

@@ -7,7 +7,7 @@ an audit entry. The claim is a conditional UPDATE, so a case opens once even whe
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from flows.case import State
-from flows.opening import due_status
+from flows.opening import CallerRule, caller_for, due_status
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
@@ -146,6 +146,49 @@ def _claim(session: Session, case_ids: list[int], column: str, *, now: datetime,
             audit.append(session, event, {}, actor=actor, case_id=case_id, client_id=client_id, at=now)
             claimed.append(case_id)
     return claimed
+
+
+CALLER_RULE_EVENT = "caller_rule_set"
+
+
+def assign_callers(
+    session: Session, rule: CallerRule, *, actor: str, client_ids: Collection[int] | None = None
+) -> int:
+    """Give the cases not opened yet (of `client_ids`, or all) to the caller `rule` names (M3_CALLER).
+    Opened cases keep their agent: from then on only a lead hands them over. Each change is audited;
+    returns how many cases changed hands."""
+    query = (
+        select(rows.M3Case.id, rows.M3Case.client_id, rows.M3Case.seller, rows.M3Case.agent, rows.Client.account_manager)
+        .join(rows.Client, rows.Client.id == rows.M3Case.client_id)
+        .where(rows.M3Case.opened_at.is_(None), rows.M3Case.out_of_time_at.is_(None),
+               rows.M3Case.state == State.preparation.value)
+    )
+    if client_ids is not None:
+        query = query.where(rows.M3Case.client_id.in_(list(client_ids)))
+    changed = 0
+    for case_id, client_id, seller, agent, account_manager in session.exec(query).all():
+        caller = caller_for(rule, seller=seller, account_manager=account_manager)
+        if caller == agent:
+            continue
+        session.execute(sa.update(rows.M3Case).where(rows.M3Case.id == case_id).values(agent=caller))
+        audit.append(session, "case_caller_assigned", {"from": agent, "to": caller, "rule": rule},
+                     actor=actor, case_id=case_id, client_id=client_id)
+        changed += 1
+    return changed
+
+
+def apply_caller_rule(session: Session, rule: CallerRule, *, actor: str) -> int | None:
+    """When M3_CALLER differs from the rule last applied (or none was ever recorded), record the new one and
+    give every case still to open to its caller; None when the rule is unchanged."""
+    last = session.exec(
+        select(rows.AuditEntry.data).where(rows.AuditEntry.event == CALLER_RULE_EVENT, rows.AuditEntry.case_id.is_(None))
+        .order_by(rows.AuditEntry.id.desc()).limit(1)
+    ).first()
+    if last is not None and last.get("rule") == rule:
+        return None
+    audit.append(session, CALLER_RULE_EVENT, {"rule": rule, "previous": last.get("rule") if last else None},
+                 actor=actor)
+    return assign_callers(session, rule, actor=actor)
 
 
 def mark_opened(session: Session, case_ids: list[int], *, now: datetime, actor: str) -> list[int]:

@@ -43,7 +43,7 @@ def test_cases_and_show_give_valid_json(m3bot):
 def test_cases_and_show_print_readable_text(m3bot):
     m3bot("import", CP1252)
 
-    listing = m3bot("cases", "--agent", "vendeur2@agence.fr")
+    listing = m3bot("cases", "--agent", "pro@agence.fr")  # C200's account manager calls him (M3_CALLER)
     assert listing.exit_code == 0 and "C200" in listing.output and "C100" not in listing.output
     shown = m3bot("show", 1)
     assert shown.exit_code == 0 and "Préparation" in shown.output and "case_created" in shown.output

@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from flows.case import Contract, Origin
-from flows.opening import due_status, group_into_cases, m3_date
+from flows.opening import caller_for, due_status, group_into_cases, m3_date
 
 
 def contract(number: str, subscribed_on: date) -> Contract:
@@ -75,3 +75,17 @@ def test_first_import_still_catches_up_within_the_grace_period():
 
 def test_late_case_after_the_first_import_is_still_due():
     assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_run=False) == "due"
+
+
+@pytest.mark.parametrize(
+    ("rule", "seller", "account_manager", "expected"),
+    [
+        ("account_manager", "v@a.fr", "g@a.fr", "g@a.fr"),
+        ("account_manager", "v@a.fr", None, "v@a.fr"),
+        ("seller", "v@a.fr", "g@a.fr", "v@a.fr"),
+        ("seller", None, "g@a.fr", "g@a.fr"),
+        ("seller", None, None, None),
+    ],
+)
+def test_the_caller_is_the_role_the_rule_names_else_the_other(rule, seller, account_manager, expected):
+    assert caller_for(rule, seller=seller, account_manager=account_manager) == expected
