@@ -55,6 +55,8 @@ _SEARCHED = ("first_name", "last_name", "email", "phone", "address", "siren", "a
 _MIN_SEARCHED = 3
 _PHONE_LIKE = re.compile(r"\+?[\d .\-()]{8,}")
 # Audit data keys whose value is what the client said or what was typed about him.
+# The import's entries whose `changes` hold a client's old and new values (`storage.importer`).
+_CLIENT_CHANGES = ("client_completed", "client_updated")
 _AUDIT_PERSONAL_KEYS = frozenset({"old_value", "new_value", "previous_value", "text", "reason", "note"})
 # Case children whose free texts are erased (insurers' names and codes are not personal: kept).
 _FREE_TEXTS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
@@ -181,7 +183,7 @@ def _replacements(session: Session, client: rows.Client, case_ids: list[int]) ->
             values |= {check.old_value, check.new_value}
     for entry in session.exec(_audit_query(client.id, case_ids)):
         changes = entry.data.get("changes")
-        if entry.event == "client_completed" and isinstance(changes, dict):
+        if entry.event in _CLIENT_CHANGES and isinstance(changes, dict):
             values |= {v for name, pair in changes.items() if name in _SEARCHED for v in pair}
         if entry.data.get("field") in _SEARCHED:
             values |= {entry.data.get(key) for key in ("old_value", "new_value", "previous_value")}
@@ -239,7 +241,7 @@ def _anonymised_data(data: dict[str, Any], scrub: Callable[[Any], Any], event: s
     for key, value in data.items():
         if key in _AUDIT_PERSONAL_KEYS and value not in (None, ""):
             result[key] = erased
-        elif key == "changes" and event == "client_completed" and isinstance(value, dict):
+        elif key == "changes" and event in _CLIENT_CHANGES and isinstance(value, dict):
             result[key] = {name: [erased, erased] if name in CLIENT_PERSONAL else scrub(pair)
                            for name, pair in value.items()}
         else:
