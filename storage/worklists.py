@@ -7,6 +7,7 @@ fast whatever the size of the agency.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -73,6 +74,7 @@ class WaitingCase:
     client: str
     m3_date: date
     out_of_time_on: date | None = None  # the day it was set aside as out of time
+    out_of_time: bool = False  # set aside, or that the catch-up rule would set aside
 
 
 def _waiting(session: Session, *conditions: object, limit: int | None = None) -> list[tuple[WaitingCase, datetime, bool]]:
@@ -103,7 +105,7 @@ def waiting_cases(
         status = "out_of_time" if set_aside else due_status(case.m3_date, today, catch_up_days,
                                                             first_seen(created_at, today, first_run))
         if status == "due" or (leads and status == "out_of_time"):
-            offered.append(case)
+            offered.append(dataclasses.replace(case, out_of_time=status == "out_of_time"))
     return offered[:limit]
 
 
@@ -115,4 +117,5 @@ def out_of_time_cases(session: Session, *, limit: int = 100) -> tuple[list[Waiti
         sa.select(sa.func.count()).select_from(M3Case)
         .where(M3Case.opened_at.is_(None), M3Case.state != State.closed.value, set_aside)
     ).scalar_one()
-    return [case for case, _created, _flag in _waiting(session, set_aside, limit=limit)], total
+    cases = [dataclasses.replace(case, out_of_time=True) for case, _c, _f in _waiting(session, set_aside, limit=limit)]
+    return cases, total
