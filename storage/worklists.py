@@ -77,7 +77,9 @@ class WaitingCase:
     out_of_time: bool = False  # set aside, or that the catch-up rule would set aside
 
 
-def _waiting(session: Session, *conditions: object, limit: int | None = None) -> list[tuple[WaitingCase, datetime, bool]]:
+def _waiting(
+    session: Session, *conditions: object, limit: int | None = None
+) -> list[tuple[WaitingCase, datetime, bool]]:
     """(case, created_at, set aside) of the unopened, unclosed cases matching `conditions`, nearest M+3 first."""
     query = (
         sa.select(M3Case.id, Client.first_name, Client.last_name, M3Case.m3_date, M3Case.created_at,

@@ -42,10 +42,10 @@ def out_of_time_blocks(found: OutOfTimeSection, room: int) -> list[Block]:
     for case in shown:
         value = encode(case.case_id)
         since = day(case.out_of_time_on) if case.out_of_time_on else "—"
-        confirm = ConfirmObject(title=_t("open_confirm_title"), text=_t("open_confirm_text", client=escape(case.client)),
-                                confirm=_t("open_confirm_yes"), deny=_t("open_confirm_no"))
         opener = button(_t("open"), ids.suffixed(ids.OUT_OF_TIME_OPEN, case.case_id), value, style="primary")
-        opener.confirm = confirm
+        opener.confirm = ConfirmObject(title=_t("open_confirm_title"),
+                                       text=_t("open_confirm_text", client=escape(case.client)),
+                                       confirm=_t("open_confirm_yes"), deny=_t("open_confirm_no"))
         blocks += [
             section(_t("row", client=escape(case.client), date=day(case.m3_date), since=since)),
             buttons([opener, button(_t("close"), ids.suffixed(ids.OUT_OF_TIME_CLOSE, case.case_id), value)]),

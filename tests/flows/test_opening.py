@@ -56,35 +56,39 @@ def test_m3_offset_can_be_tuned():
     assert m3_date(date(2026, 1, 31), months=1) == date(2026, 2, 28)
 
 
+def status(m3: date, today: date, first_seen: date) -> str:
+    return due_status(m3, today, catch_up_days=30, first_seen=first_seen)
+
+
 def test_case_is_not_due_before_its_m3_date():
-    assert due_status(date(2026, 12, 1), date(2026, 11, 30), catch_up_days=30, first_seen=date(2026, 9, 1)) == "not_due"
+    assert status(date(2026, 12, 1), date(2026, 11, 30), first_seen=date(2026, 9, 1)) == "not_due"
 
 
 def test_case_is_due_on_its_m3_date():
-    assert due_status(date(2026, 12, 1), date(2026, 12, 1), catch_up_days=30, first_seen=date(2026, 12, 1)) == "due"
+    assert status(date(2026, 12, 1), date(2026, 12, 1), first_seen=date(2026, 12, 1)) == "due"
 
 
 def test_case_first_seen_long_after_its_m3_date_is_out_of_time():
-    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_seen=date(2026, 11, 27)) == "out_of_time"
+    assert status(date(2026, 9, 1), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "out_of_time"
 
 
 def test_catch_up_window_is_counted_in_days_from_the_m3_date():
-    assert due_status(date(2026, 10, 28), date(2026, 11, 27), catch_up_days=30, first_seen=date(2026, 11, 27)) == "due"
-    assert due_status(date(2026, 10, 27), date(2026, 11, 27), catch_up_days=30, first_seen=date(2026, 11, 27)) == "out_of_time"
+    assert status(date(2026, 10, 28), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "due"
+    assert status(date(2026, 10, 27), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "out_of_time"
 
 
 def test_backlog_imported_late_is_out_of_time_whenever_it_is_first_considered():
     # Imported on 1 November, three months after its M+3 date; the morning run of 27 November sets it aside.
-    assert due_status(date(2026, 8, 1), date(2026, 11, 27), catch_up_days=30, first_seen=date(2026, 11, 1)) == "out_of_time"
+    assert status(date(2026, 8, 1), date(2026, 11, 27), first_seen=date(2026, 11, 1)) == "out_of_time"
 
 
 def test_case_seen_in_time_but_missed_while_the_bot_was_down_is_still_due():
-    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_seen=date(2026, 6, 1)) == "due"
+    assert status(date(2026, 9, 1), date(2026, 11, 27), first_seen=date(2026, 6, 1)) == "due"
 
 
 def test_a_day_of_the_run_before_the_import_day_counts_as_the_day_first_seen():
     # `m3bot open-due --today` in the past: the case is judged as it stood that day.
-    assert due_status(date(2026, 6, 1), date(2026, 6, 10), catch_up_days=30, first_seen=date(2026, 12, 3)) == "due"
+    assert status(date(2026, 6, 1), date(2026, 6, 10), first_seen=date(2026, 12, 3)) == "due"
 
 
 @pytest.mark.parametrize(
