@@ -157,12 +157,13 @@ def cases_command(
         typer.echo(t("cli.cases.none"))
         return
     typer.echo(t("cli.cases.header"))
+    waiting = t(f"cli.cases.waiting.{state}") if state in WAITING_FILTERS else None
     for case in found:
         typer.echo(
             t(
                 "cli.cases.row",
                 id=case.id,
-                state=t(f"cli.cases.waiting.{state}") if state in WAITING_FILTERS else t(f"labels.state.{case.state}"),
+                state=waiting or t(f"labels.state.{case.state}"),
                 m3_date=_day(case.m3_date),
                 client=f"{case.client_number} {case.client_name}"[:31],
                 agent=case.agent or "—",

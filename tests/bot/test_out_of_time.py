@@ -5,6 +5,7 @@ to everyone, out-of-time ones to leads only, never a case whose M+3 date is to c
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -12,10 +13,14 @@ import time_machine
 from sqlmodel import Session, select
 
 from bot.views import ids
+from bot.views.home import MAX_HOME_BLOCKS, lead_home
 from bot.views.ids import suffixed
+from bot.views.out_of_time import OutOfTimeSection
 from storage import slack_messages
 from storage.queries import mark_out_of_time
+from storage.dashboards import Dashboard, Figures, Period
 from storage.tables import AuditEntry, M3Case
+from storage.worklists import WaitingCase
 from tests.bot.harness import AGENT, LEAD, wait_until
 from tests.conftest import NOW, client_file, contract
 
@@ -160,3 +165,16 @@ def test_open_opens_the_chosen_due_case_once(harness, factory):
     assert (opened.actor, opened.data) == (AGENT[1], {})
     harness.drain()
     assert slack_messages.find(harness.engine, due, slack_messages.CARD) is not None
+
+
+def test_lead_home_with_a_large_backlog_stays_within_slacks_100_blocks():
+    figures = Figures(Counter({("opened",): 3}))
+    dashboard = Dashboard(Period(date(2026, 6, 1), date(2026, 6, 30), "month"), date(2026, 6, 19), figures,
+                          {f"agent{i}@agence.fr": figures for i in range(30)}, {"chalandise": figures})
+    backlog = [WaitingCase(i, f"Client {i}", date(2026, 1, 2), date(2026, 6, 1), True) for i in range(1, 11)]
+
+    blocks = lead_home(dashboard, {}, OutOfTimeSection(backlog, 300, 30))["blocks"]
+
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert len(blocks) <= MAX_HOME_BLOCKS and "Dossiers hors délai" in text and "*Dossiers ouverts*" in text
+    assert "de plus : m3bot cases --state out_of_time" in text
