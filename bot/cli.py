@@ -35,7 +35,7 @@ from storage.audit import jsonable
 from storage.dashboards import Period
 from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
-from storage.queries import apply_caller_rule, case_trace, list_cases, open_due
+from storage.queries import WAITING_FILTERS, apply_caller_rule, case_trace, list_cases, open_due
 from storage.repository import CaseNotFound
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -140,6 +140,7 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
             file,
             window_days=config.case_window_days,
             m3_offset_months=config.m3_offset_months,
+            catch_up_days=config.catch_up_days,
             mapping=mapping,
             caller_rule=config.m3_caller,
         )
@@ -155,6 +156,12 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
     )
     for line, reason in report.rejected:
         typer.echo(t("cli.import.rejected_line", line=line, reason=reason))
+    if report.conflicts:
+        typer.echo(t("cli.import.conflicts", count=len(report.conflicts)))
+    for line, text in report.conflicts:
+        typer.echo(t("cli.import.conflict_line", line=line, text=text))
+    if report.out_of_time:
+        typer.echo(t("cli.import.out_of_time", count=report.out_of_time, days=config.catch_up_days))
     if report.rejected:
         raise typer.Exit(1)
 
@@ -166,10 +173,12 @@ def cases_command(
     agent: Annotated[str | None, typer.Option("--agent")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    if state is not None and state not in State.__members__:
-        fail(t("cli.errors.unknown_state", value=state, choices=", ".join(State.__members__)))
+    known = (*State.__members__, *WAITING_FILTERS)
+    if state is not None and state not in known:
+        fail(t("cli.errors.unknown_state", value=state, choices=", ".join(known)))
+    today = datetime.now(ZoneInfo(settings().agency_timezone)).date()
     with database() as engine, Session(engine) as session:
-        found = list_cases(session, state=state, agent=agent)
+        found = list_cases(session, state=state, agent=agent, today=today)
     if as_json:
         _print_json([dataclasses.asdict(c) for c in found])
         return
@@ -177,12 +186,13 @@ def cases_command(
         typer.echo(t("cli.cases.none"))
         return
     typer.echo(t("cli.cases.header"))
+    waiting = t(f"cli.cases.waiting.{state}") if state in WAITING_FILTERS else None
     for case in found:
         typer.echo(
             t(
                 "cli.cases.row",
                 id=case.id,
-                state=t(f"labels.state.{case.state}"),
+                state=waiting or t(f"labels.state.{case.state}"),
                 m3_date=_day(case.m3_date),
                 client=f"{case.client_number} {case.client_name}"[:31],
                 agent=case.agent or "—",

@@ -199,6 +199,13 @@ def parse_close_early(values: Any) -> CloseEarly | FormErrors:
     return CloseEarly(CloseReason(reason), note=note)
 
 
+def parse_close_out_of_time(values: Any) -> CloseEarly | FormErrors:
+    """A lead's reason for closing an out-of-time case without a call (required)."""
+    form = _Form(values)
+    note = form.text(ids.INPUT_NOTE, required=True)
+    return form.errors if form.errors or note is None else CloseEarly(CloseReason.out_of_time, note=note)
+
+
 def parse_need(values: Any) -> RecordNeed | FormErrors:
     form = _Form(values)
     text = form.text(ids.INPUT_NEED, required=True)

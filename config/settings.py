@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     case_window_days: int = 30  # contracts of one client subscribed within this window share a case
     m3_offset_months: int = 3
     m3_caller: CallerRule = "account_manager"  # who calls: the client's account manager, or the seller
-    catch_up_days: int = 30  # on a first import, older due dates are listed as out of time, not opened
+    catch_up_days: int = 30  # a case this late when it came in is listed as out of time, not opened
     import_mapping: Path | None = None  # YAML file mapping our column names to the agency's export
     texts_dir: Path | None = None  # an agency's folder of YAML text overrides
 

@@ -84,6 +84,7 @@ class CloseReason(StrEnum):
     unreachable = "unreachable"
     refused = "refused"
     duplicate = "duplicate"
+    out_of_time = "out_of_time"  # set aside as out of time, closed by a lead without a call (his reason noted)
 
 
 # The client-file fields the profile step walks through, in the order of the guide (4.3).
@@ -260,6 +261,7 @@ class Case:
     close_note: str | None = None
     closed_at: datetime | None = None
     opened_at: datetime | None = None
+    out_of_time_at: datetime | None = None  # listed as out of time instead of being opened (catch-up rule)
 
     @property
     def origin(self) -> Origin:

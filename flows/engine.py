@@ -298,6 +298,8 @@ def authorize(case: Case, actor: str | None, *, is_lead: bool, command: Any) -> 
     """Only the assigned agent, the seller and the leads act on a case; only a lead hands it over."""
     if isinstance(command, cmd.Reassign) and not is_lead:
         raise _refuse("lead_only")
+    if isinstance(command, cmd.CloseEarly) and command.reason is CloseReason.out_of_time and not is_lead:
+        raise _refuse("out_of_time_lead_only")
     if is_lead:
         return
     if actor is None or actor not in {case.agent, case.seller}:
@@ -370,6 +372,8 @@ def _start_call(case: Case, ctx: _Context) -> list[Fact]:
     caller = _text(ctx.command.caller)
     if not caller:
         raise _refuse("caller_missing")
+    if case.opened_at is None:  # waiting for its M+3 date, or set aside as out of time: no call yet
+        raise _refuse("case_not_opened")
     _check(case, ctx)
     _calling_rules(case, ctx)  # warn before the agent dials, not after
     facts = _move(case, ctx)
@@ -697,6 +701,11 @@ def _close_early(case: Case, ctx: _Context) -> list[Fact]:
         raise _refuse("close_completed_needs_plan")
     _check(case, ctx)
     note = _text(command.note)
+    if command.reason is CloseReason.out_of_time:
+        if case.out_of_time_at is None or case.opened_at is not None:
+            raise _refuse("not_out_of_time")
+        if not note:
+            raise _refuse("out_of_time_reason_missing")
     facts = _move(case, ctx)
     case.close_reason = command.reason
     case.close_note = note

@@ -1,4 +1,5 @@
-"""When an M+3 case opens: which contracts of a client share it, its M+3 date, whether it is due.
+"""When an M+3 case opens: which contracts of a client share it, its M+3 date, whether it is due, and who
+may open it by hand.
 
 Pure date arithmetic; the importer and the scheduler call it with the agency's settings.
 """
@@ -37,14 +38,26 @@ def m3_date(first_subscription: date, months: int = 3) -> date:
     return date(year, month, day)
 
 
-def due_status(m3: date, today: date, catch_up_days: int, first_run: bool) -> DueStatus:
-    """`due` once the M+3 date has come. On the agency's first import only, a date more than
-    `catch_up_days` old is `out_of_time`: the backlog is listed, not flooded into agents' queues."""
+def due_status(m3: date, today: date, catch_up_days: int, first_seen: date) -> DueStatus:
+    """`due` once the M+3 date has come. A case the bot first saw (`first_seen`: the day it was imported,
+    or the agency's first opening run for what was imported before) more than `catch_up_days` after its
+    M+3 date is `out_of_time`: a backlog is listed for the leads, not flooded into agents' queues in one
+    morning. A case that came due while the bot was down is still `due`: those missed days are caught up."""
     if today < m3:
         return "not_due"
-    if first_run and (today - m3).days > catch_up_days:
+    if (min(first_seen, today) - m3).days > catch_up_days:
         return "out_of_time"
     return "due"
+
+
+def opening_refusal(status: DueStatus, *, is_lead: bool) -> str | None:
+    """Who may open a case by hand (`/m3 ouvrir`, the leads' Home): anyone a due case, a lead an out-of-time
+    one (it becomes due now), nobody a case whose M+3 date is to come. The reason code, or None."""
+    if status == "not_due":
+        return "case_not_due"
+    if status == "out_of_time" and not is_lead:
+        return "out_of_time_lead_only"
+    return None
 
 
 CallerRule = Literal["account_manager", "seller"]

@@ -1,11 +1,15 @@
 """Import of the management system's (Lagon) CSV export of new business: one row per contract.
 
 Each row is validated first (through `flows.validation`), then written in its own transaction, so a bad
-row is reported with its line number and never half-written while the good rows go in. The client file
-is created by its first import; later imports only fill the fields still empty, because the file is
-updated during the call and the export may lag behind. Contracts follow the export: the last import wins
-and every change goes to the audit trail (actor "import"). The columns `code_postal`, `siren`, `naf` and
-`date_resiliation` are optional; without `code_postal` the postcode is read from the address.
+row is reported with its line number and never half-written while the good rows go in. Two rows of one
+file with the same contract number are both rejected: the file does not say which one is right.
+The client file is created by its first import; a later export's values replace the file's (audited,
+actor "import"), except a field an agent confirmed or modified in a call since the previous import: the
+export may lag behind the call, so the agent's value stays and the conflict is reported with its line.
+Contracts follow the export: the last import wins and every change goes to the audit trail. A new case
+whose M+3 date is already more than `CATCH_UP_DAYS` old is set aside as out of time (`flows.opening`).
+The columns `code_postal`, `siren`, `naf` and `date_resiliation` are optional; without `code_postal` the
+postcode is read from the address.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import csv
 import hashlib
 import io
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,8 +31,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from flows import texts
-from flows.case import ClientFile, ClientType, Contract, Origin, State
-from flows.opening import CallerRule, caller_for, group_into_cases, m3_date
+from flows.case import ClientFile, ClientType, Contract, Origin, ProfileAnswer, State
+from flows.opening import CallerRule, caller_for, due_status, group_into_cases, m3_date
 from flows.validation import (
     Invalid,
     normalize_email,
@@ -38,7 +43,7 @@ from flows.validation import (
 )
 from storage import audit
 from storage import tables as rows
-from storage.queries import assign_callers
+from storage.queries import assign_callers, mark_out_of_time
 from storage.repository import assign, client_values, contract_to_domain, contract_values, create_case
 from storage.tables import utcnow
 
@@ -53,6 +58,9 @@ _NOT_EMPTY = ("numero_client", "nom", "type_client", "numero_contrat", "produit"
 # The export's yes/no and the plural labels of the guide ("Apporteurs", "Leads") are accepted too.
 _SIGNATURE = {"oui": True, "non": False}
 _ORIGINS = {o.value: o for o in Origin} | {f"{o.value}s": o for o in Origin}
+# An agent's answer on a field also vouches for the fields that follow from it.
+_VOUCHED_BY = {"postcode": ("address", "postcode"), "naf_version": ("naf",)}
+_AGENT_ANSWERS = (ProfileAnswer.confirmed.value, ProfileAnswer.modified.value)
 
 
 class NotALagonExport(ValueError):
@@ -70,6 +78,19 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    # (line, French text): client fields of the export not applied because an agent's answer is newer.
+    conflicts: list[tuple[int, str]] = field(default_factory=list)
+    out_of_time: int = 0  # new cases set aside by the catch-up rule
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    window_days: int
+    months: int
+    catch_up_days: int
+    now: datetime
+    previous_import_at: datetime | None  # agents' answers after it win over the export
+    caller_rule: CallerRule = "account_manager"
 
 
 @dataclass(frozen=True)
@@ -211,8 +232,8 @@ def _unopened_cases(session: Session, client_id: int) -> list[rows.M3Case]:
             select(rows.M3Case).where(
                 rows.M3Case.client_id == client_id,
                 rows.M3Case.state == State.preparation.value,
+                # A case set aside as out of time still gathers the contracts sold with the first one.
                 rows.M3Case.opened_at.is_(None),
-                rows.M3Case.out_of_time_at.is_(None),
             )
         )
     )
@@ -229,59 +250,108 @@ def _refresh_case(session: Session, case_row: rows.M3Case, months: int) -> None:
 
 
 def _place_new_contract(
-    session: Session,
-    client_row: rows.Client,
-    contract_row: rows.Contract,
-    parsed: ParsedRow,
-    *,
-    caller_rule: CallerRule,
-    window_days: int,
-    months: int,
-    now: datetime,
-) -> None:
-    """Join the client's not-yet-opened case within the window, or open a new case for the contract."""
+    session: Session, client_row: rows.Client, contract_row: rows.Contract, parsed: ParsedRow, options: ImportOptions
+) -> bool:
+    """Join the client's not-yet-opened case within the window, or open a new case for the contract.
+    Returns whether the new case was set aside as out of time."""
+    now = options.now
     case_of: dict[str, int] = {}
     contracts = [parsed.contract]
     for case_row in _unopened_cases(session, client_row.id):
         for row in _case_contracts(session, case_row.id):
             case_of[row.number] = case_row.id
             contracts.append(contract_to_domain(row))
-    group = next(g for g in group_into_cases(contracts, window_days) if any(c is parsed.contract for c in g))
+    group = next(g for g in group_into_cases(contracts, options.window_days)
+                 if any(c is parsed.contract for c in g))
     joined = sorted({case_of[c.number] for c in group if c.number in case_of})
     if joined:
         contract_row.case_id = joined[0]
         session.flush()
         case_row = session.get(rows.M3Case, joined[0])
-        _refresh_case(session, case_row, months)
+        _refresh_case(session, case_row, options.months)
         audit.append(session, "contract_joined_case", {"contract": parsed.contract.number},
                      actor=ACTOR, case_id=case_row.id, client_id=client_row.id, at=now)
-        return
+        return False
     seller = parsed.contract.seller
+    due_on = m3_date(parsed.contract.subscribed_on, months=options.months)
     case_id = create_case(
         session, parsed.client, [parsed.contract],
-        m3_date=m3_date(parsed.contract.subscribed_on, months=months),
-        seller=seller, agent=caller_for(caller_rule, seller=seller, account_manager=client_row.account_manager),
-        now=now,
+        m3_date=due_on, seller=seller, now=now,
+        agent=caller_for(options.caller_rule, seller=seller, account_manager=client_row.account_manager),
     )
     audit.append(session, "case_created", {"contracts": [parsed.contract.number]},
                  actor=ACTOR, case_id=case_id, client_id=client_row.id, at=now)
+    # The catch-up rule at every import, not only the first: a backlog is listed for the leads at once.
+    if due_status(due_on, now.date(), options.catch_up_days, first_seen=now.date()) == "out_of_time":
+        return bool(mark_out_of_time(session, [case_id], now=now, actor=ACTOR))
+    return False
 
 
-def _import_row(
-    session: Session, parsed: ParsedRow, *, window_days: int, months: int, caller_rule: CallerRule, now: datetime
-) -> str:
-    """Write one parsed row; returns "imported", "updated" or "unchanged"."""
-    outcome, client_id = _write_row(session, parsed, window_days=window_days, months=months,
-                                    caller_rule=caller_rule, now=now)
+def _agent_answers(session: Session, client_id: int, since: datetime | None) -> dict[str, rows.ProfileCheck]:
+    """The client-file fields an agent confirmed or modified in a call after `since`, latest answer each."""
+    query = (
+        select(rows.ProfileCheck)
+        .join(rows.M3Case, rows.M3Case.id == rows.ProfileCheck.case_id)
+        .where(rows.M3Case.client_id == client_id, rows.ProfileCheck.answer.in_(_AGENT_ANSWERS))
+        .order_by(rows.ProfileCheck.at)
+    )
+    if since is not None:
+        query = query.where(rows.ProfileCheck.at > since)
+    return {check.field: check for check in session.exec(query)}
+
+
+def _conflict_text(guards: dict[str, rows.ProfileCheck]) -> str:
+    fields = ", ".join(
+        texts.t("cli.import.conflict_field", field=texts.t(f"labels.field.{name}"), by=check.by,
+                date=check.at.strftime("%d/%m/%Y"))
+        for name, check in guards.items()
+    )
+    return texts.t("cli.import.conflict", fields=fields)
+
+
+def _update_client(
+    session: Session, client_row: rows.Client, parsed: ParsedRow, options: ImportOptions
+) -> tuple[bool, dict[str, rows.ProfileCheck]]:
+    """Apply the export's values that differ from the file (audited), except those an agent's newer answer
+    vouches for. Returns (changed, {field: the answer that kept it})."""
+    answers = _agent_answers(session, client_row.id, options.previous_import_at)
+    wanted: dict[str, Any] = {}
+    kept: dict[str, rows.ProfileCheck] = {}
+    for name, value in client_values(parsed.client).items():
+        current = getattr(client_row, name)
+        if value in (None, "") or value == current:
+            continue  # an empty export cell never erases what the file holds
+        guard = next((answers[f] for f in _VOUCHED_BY.get(name, (name,)) if f in answers), None)
+        if guard is not None and current not in (None, ""):
+            if name not in _VOUCHED_BY:  # a derived field follows its source silently
+                kept[name] = guard
+        else:
+            wanted[name] = value
+    changes = assign(client_row, wanted)
+    if changes:
+        client_row.updated_at = options.now
+        filled = {k: v for k, v in changes.items() if v[0] in (None, "")}
+        replaced = {k: v for k, v in changes.items() if k not in filled}
+        for event, found in (("client_completed", filled), ("client_updated", replaced)):
+            if found:
+                audit.append(session, event, {"changes": found}, actor=ACTOR, client_id=client_row.id,
+                             at=options.now)
+    return bool(changes), kept
+
+
+def _import_row(session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport) -> str:
+    """Write one parsed row; returns "imported", "updated" or "unchanged" (conflicts go to `report`)."""
+    outcome, client_id = _write_row(session, parsed, options, line, report)
     if outcome != "unchanged":
         # A seller or an account manager the row brings may change who calls the client's cases still to open.
-        assign_callers(session, caller_rule, actor=ACTOR, client_ids=[client_id])
+        assign_callers(session, options.caller_rule, actor=ACTOR, client_ids=[client_id])
     return outcome
 
 
 def _write_row(
-    session: Session, parsed: ParsedRow, *, window_days: int, months: int, caller_rule: CallerRule, now: datetime
+    session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport
 ) -> tuple[str, int]:
+    now = options.now
     client_row = session.exec(
         select(rows.Client).where(rows.Client.number == parsed.client.number).with_for_update()
     ).one_or_none()
@@ -292,16 +362,11 @@ def _write_row(
         session.flush()
         audit.append(session, "client_imported", {}, actor=ACTOR, client_id=client_row.id, at=now)
     else:
-        empty_filled = {
-            name: value for name, value in client_values(parsed.client).items()
-            if value not in (None, "") and getattr(client_row, name) in (None, "")
-        }
-        if changes := assign(client_row, empty_filled):
-            client_row.updated_at = now
-            changed = True
-            audit.append(
-                session, "client_completed", {"changes": changes}, actor=ACTOR, client_id=client_row.id, at=now
-            )
+        changed, kept = _update_client(session, client_row, parsed, options)
+        if kept:
+            audit.append(session, "import_conflict", {"line": line, "fields": sorted(kept)}, actor=ACTOR,
+                         client_id=client_row.id, at=now)
+            report.conflicts.append((line, _conflict_text(kept)))
     _ensure_agents(session, [parsed.contract.seller, parsed.client.account_manager])
     contract_row = session.exec(
         select(rows.Contract).where(rows.Contract.number == parsed.contract.number)
@@ -310,8 +375,8 @@ def _write_row(
         contract_row = rows.Contract(client_id=client_row.id, updated_at=now, **contract_values(parsed.contract))
         session.add(contract_row)
         session.flush()
-        _place_new_contract(session, client_row, contract_row, parsed, window_days=window_days, months=months,
-                            caller_rule=caller_rule, now=now)
+        if _place_new_contract(session, client_row, contract_row, parsed, options):
+            report.out_of_time += 1
         return "imported", client_row.id
     if contract_row.client_id != client_row.id:
         raise Invalid(texts.t("cli.import.other_client"))
@@ -322,8 +387,22 @@ def _write_row(
                      actor=ACTOR, case_id=contract_row.case_id, client_id=client_row.id, at=now)
         case_row = session.get(rows.M3Case, contract_row.case_id) if contract_row.case_id else None
         if case_row is not None and case_row.opened_at is None and case_row.out_of_time_at is None:
-            _refresh_case(session, case_row, months)
+            _refresh_case(session, case_row, options.months)
     return ("updated" if changed else "unchanged"), client_row.id
+
+
+def _duplicate_lines(lines: list[tuple[int, dict[str, str]]]) -> dict[int, list[int]]:
+    """line -> the other lines of the file carrying the same contract number."""
+    by_number: dict[str, list[int]] = defaultdict(list)
+    for line, values in lines:
+        if number := values.get("numero_contrat"):
+            by_number[number].append(line)
+    return {line: [o for o in found if o != line] for found in by_number.values() if len(found) > 1 for line in found}
+
+
+def _previous_import_at(engine: Engine) -> datetime | None:
+    with Session(engine) as session:
+        return session.exec(select(sa.func.max(rows.ImportRun.at))).one()
 
 
 def import_bytes(
@@ -333,18 +412,27 @@ def import_bytes(
     *,
     window_days: int = 30,
     m3_offset_months: int = 3,
+    catch_up_days: int = 30,
     mapping: dict[str, str] | None = None,
     caller_rule: CallerRule = "account_manager",
     now: datetime | None = None,
 ) -> ImportReport:
     now = now or utcnow()
     report = ImportReport(file_name=file_name)
-    for line, values in read_rows(data, mapping):
+    options = ImportOptions(window_days=window_days, months=m3_offset_months, catch_up_days=catch_up_days,
+                            now=now, previous_import_at=_previous_import_at(engine), caller_rule=caller_rule)
+    lines = list(read_rows(data, mapping))
+    duplicates = _duplicate_lines(lines)
+    for line, values in lines:
+        if line in duplicates:
+            others = ", ".join(map(str, duplicates[line]))
+            report.rejected.append((line, texts.t("cli.import.duplicate_contract", lines=others)))
+            continue
+        found = ImportReport(file_name=file_name)  # this row's conflicts, kept only if the row is written
         try:
             parsed = parse_row(values, today=now.date())
             with Session(engine) as session, session.begin():
-                outcome = _import_row(session, parsed, window_days=window_days, months=m3_offset_months,
-                                      caller_rule=caller_rule, now=now)
+                outcome = _import_row(session, parsed, options, line, found)
         except Invalid as error:
             report.rejected.append((line, error.reason))
             continue
@@ -352,6 +440,8 @@ def import_bytes(
             report.rejected.append((line, texts.t("cli.import.failed")))
             continue
         setattr(report, outcome, getattr(report, outcome) + 1)
+        report.conflicts += found.conflicts
+        report.out_of_time += found.out_of_time
     with Session(engine) as session, session.begin():
         session.add(
             rows.ImportRun(

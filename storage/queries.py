@@ -2,6 +2,7 @@
 
 Opening a case keeps it in `preparation`: it sets `opened_at` (which makes it visible to agents) and writes
 an audit entry. The claim is a conditional UPDATE, so a case opens once even when two runs overlap.
+A case the catch-up rule sets aside (`out_of_time_at`) is opened only by hand, by a lead (`open_by_hand`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from flows.case import State
-from flows.opening import CallerRule, caller_for, due_status
+from flows.opening import CallerRule, DueStatus, caller_for, due_status, opening_refusal
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
@@ -35,6 +36,7 @@ class CaseSummary:
     agent: str | None
     opened_at: datetime | None
     closed_at: datetime | None
+    out_of_time_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -45,14 +47,33 @@ class DueCases:
 
 OnOpen = Callable[[Session, int], None]
 
+# Filters of `list_cases` besides the workflow states: cases not opened yet, set aside as out of time by
+# the catch-up rule, or waiting for an M+3 date still to come.
+OUT_OF_TIME, NOT_DUE = "out_of_time", "not_due"
+WAITING_FILTERS = (OUT_OF_TIME, NOT_DUE)
 
-def list_cases(session: Session, state: str | None = None, agent: str | None = None) -> list[CaseSummary]:
+
+def _unopened() -> Any:
+    return sa.and_(rows.M3Case.opened_at.is_(None), rows.M3Case.state != State.closed.value)
+
+
+def list_cases(
+    session: Session, state: str | None = None, agent: str | None = None, *, today: date | None = None
+) -> list[CaseSummary]:
+    """The cases, by M+3 date; `state` is a workflow state or one of `WAITING_FILTERS` (`not_due` needs
+    `today`)."""
     query = (
         select(rows.M3Case, rows.Client)
         .join(rows.Client, rows.Client.id == rows.M3Case.client_id)
         .order_by(rows.M3Case.m3_date, rows.M3Case.id)
     )
-    if state is not None:
+    if state == OUT_OF_TIME:
+        query = query.where(_unopened(), rows.M3Case.out_of_time_at.is_not(None))
+    elif state == NOT_DUE:
+        if today is None:
+            raise ValueError("the not_due filter needs today")
+        query = query.where(_unopened(), rows.M3Case.out_of_time_at.is_(None), rows.M3Case.m3_date > today)
+    elif state is not None:
         query = query.where(rows.M3Case.state == state)
     if agent is not None:
         query = query.where(rows.M3Case.agent == agent)
@@ -66,6 +87,7 @@ def list_cases(session: Session, state: str | None = None, agent: str | None = N
             agent=case.agent,
             opened_at=case.opened_at,
             closed_at=case.closed_at,
+            out_of_time_at=case.out_of_time_at,
         )
         for case, client in session.exec(query)
     ]
@@ -111,12 +133,19 @@ def is_first_run(session: Session) -> bool:
     return session.exec(seen.limit(1)).first() is None
 
 
+def first_seen(created_at: datetime, today: date, first_run: bool) -> date:
+    """The day the bot first saw a case, for the catch-up rule: its import (UTC day: a day more or less
+    does not matter against `CATCH_UP_DAYS`), or today on the agency's first opening run, which is when
+    the cases imported before it come into view."""
+    return today if first_run else created_at.date()
+
+
 def due_cases(session: Session, today: date, *, catch_up_days: int, first_run: bool | None = None) -> DueCases:
-    """Unopened cases whose M+3 date has come, split into due and (first run only) out of time."""
+    """Unopened cases whose M+3 date has come, split into due and out of time (`flows.opening.due_status`)."""
     if first_run is None:
         first_run = is_first_run(session)
     candidates = session.exec(
-        select(rows.M3Case.id, rows.M3Case.m3_date)
+        select(rows.M3Case.id, rows.M3Case.m3_date, rows.M3Case.created_at)
         .where(
             rows.M3Case.state == State.preparation.value,
             rows.M3Case.opened_at.is_(None),
@@ -126,8 +155,8 @@ def due_cases(session: Session, today: date, *, catch_up_days: int, first_run: b
         .order_by(rows.M3Case.m3_date, rows.M3Case.id)
     )
     result = DueCases(due=[], out_of_time=[])
-    for case_id, m3 in candidates:
-        status = due_status(m3, today, catch_up_days, first_run)
+    for case_id, m3, created_at in candidates:
+        status = due_status(m3, today, catch_up_days, first_seen(created_at, today, first_run))
         if status != "not_due":
             getattr(result, status).append(case_id)
     return result
@@ -198,6 +227,38 @@ def mark_opened(session: Session, case_ids: list[int], *, now: datetime, actor: 
 
 def mark_out_of_time(session: Session, case_ids: list[int], *, now: datetime, actor: str) -> list[int]:
     return _claim(session, case_ids, "out_of_time_at", now=now, actor=actor, event="case_out_of_time")
+
+
+def opening_status(session: Session, case_id: int, today: date, *, catch_up_days: int) -> DueStatus | None:
+    """Where an unopened case stands (`not_due`, `due`, `out_of_time`); None once opened or closed."""
+    case = session.get(rows.M3Case, case_id)
+    if case is None or case.opened_at is not None or case.state == State.closed.value:
+        return None
+    if case.out_of_time_at is not None:
+        return "out_of_time"
+    return due_status(case.m3_date, today, catch_up_days, first_seen(case.created_at, today, is_first_run(session)))
+
+
+def open_by_hand(
+    session: Session, case_id: int, *, today: date, catch_up_days: int, is_lead: bool, now: datetime, actor: str
+) -> str | None:
+    """Open one case now (`/m3 ouvrir`, a lead's Home), under the rules of `flows.opening.opening_refusal`;
+    an out-of-time case a lead opens becomes due now and the trail says so. Returns None once opened, else
+    the text key of the refusal."""
+    status = opening_status(session, case_id, today, catch_up_days=catch_up_days)
+    if status is None:
+        return "listeners.case_already_open"
+    if (code := opening_refusal(status, is_lead=is_lead)) is not None:
+        return f"reasons.{code}"
+    updated = session.execute(
+        sa.update(rows.M3Case).where(rows.M3Case.id == case_id, _unopened()).values(opened_at=now)
+    )
+    if updated.rowcount != 1:
+        return "listeners.case_already_open"
+    client_id = session.exec(select(rows.M3Case.client_id).where(rows.M3Case.id == case_id)).one()
+    data = {"out_of_time": True} if status == "out_of_time" else {}
+    audit.append(session, "case_opened", data, actor=actor, case_id=case_id, client_id=client_id, at=now)
+    return None
 
 
 def open_due(

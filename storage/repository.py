@@ -36,10 +36,11 @@ _CASE_SCALARS = (
     "close_note",
     "closed_at",
     "opened_at",
+    "out_of_time_at",
 )
 # Opening is storage's own business (`storage.queries.mark_opened`, a guarded UPDATE): saving an aggregate
 # loaded before the case opened must not close it again.
-_SAVED_SCALARS = tuple(name for name in _CASE_SCALARS if name != "opened_at")
+_SAVED_SCALARS = tuple(name for name in _CASE_SCALARS if name not in ("opened_at", "out_of_time_at"))
 
 
 class CaseNotFound(LookupError):

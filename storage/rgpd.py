@@ -6,8 +6,9 @@
   and the Slack payloads stored in the outbox. The audit rows themselves stay, with their event, actor and
   time, so the trail keeps its shape and the anonymous statistics (states, products, dates) still add up.
   Rewriting `audit_entry.data` here is the one exception to the trail being append-only.
-- `purge`: applies the retention period to clients whose cases are all closed and none of whose contracts
-  is still in force, through the same erasure.
+- `purge`: applies the retention period from the client's last activity (the end of his last contract, the
+  last event of a call on one of his cases), through the same erasure; a case left open or never opened
+  does not keep him for ever, and reading or exporting his data is no activity.
 
 Storage knows nothing of Slack: `on_erased(session, case_id)` lets the caller queue, in the erasure's own
 transaction, the re-render of the case's messages (`bot.privacy`). Who asked is recorded in the trail.
@@ -55,6 +56,8 @@ _SEARCHED = ("first_name", "last_name", "email", "phone", "address", "siren", "a
 _MIN_SEARCHED = 3
 _PHONE_LIKE = re.compile(r"\+?[\d .\-()]{8,}")
 # Audit data keys whose value is what the client said or what was typed about him.
+# The import's entries whose `changes` hold a client's old and new values (`storage.importer`).
+_CLIENT_CHANGES = ("client_completed", "client_updated")
 _AUDIT_PERSONAL_KEYS = frozenset({"old_value", "new_value", "previous_value", "text", "reason", "note"})
 # Case children whose free texts are erased (insurers' names and codes are not personal: kept).
 _FREE_TEXTS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
@@ -181,7 +184,7 @@ def _replacements(session: Session, client: rows.Client, case_ids: list[int]) ->
             values |= {check.old_value, check.new_value}
     for entry in session.exec(_audit_query(client.id, case_ids)):
         changes = entry.data.get("changes")
-        if entry.event == "client_completed" and isinstance(changes, dict):
+        if entry.event in _CLIENT_CHANGES and isinstance(changes, dict):
             values |= {v for name, pair in changes.items() if name in _SEARCHED for v in pair}
         if entry.data.get("field") in _SEARCHED:
             values |= {entry.data.get(key) for key in ("old_value", "new_value", "previous_value")}
@@ -239,7 +242,7 @@ def _anonymised_data(data: dict[str, Any], scrub: Callable[[Any], Any], event: s
     for key, value in data.items():
         if key in _AUDIT_PERSONAL_KEYS and value not in (None, ""):
             result[key] = erased
-        elif key == "changes" and event == "client_completed" and isinstance(value, dict):
+        elif key == "changes" and event in _CLIENT_CHANGES and isinstance(value, dict):
             result[key] = {name: [erased, erased] if name in CLIENT_PERSONAL else scrub(pair)
                            for name, pair in value.items()}
         else:
@@ -267,7 +270,8 @@ def _erase(
     session: Session, client_id: int, *, actor: str, now: datetime, reason: str, on_erased: OnErased | None
 ) -> Erasure:
     client, cases = _lock(session, client_id)
-    _check_no_case_in_progress(cases)
+    if reason == REQUEST:  # the retention purge finds no call for years: nobody can be on the phone
+        _check_no_case_in_progress(cases)
     case_ids = [c.id for c in cases]
     mapping = _replacements(session, client, case_ids)
     scrub = _scrubber(mapping)
@@ -345,17 +349,25 @@ def years_before(moment: datetime, years: int) -> datetime:
         return moment.replace(year=moment.year - years, day=28)
 
 
+# Entries of a case that are bookkeeping, not a call: the import creating or updating it, its opening or
+# setting aside by the bot. Every other entry of a case (an attempt, an answer, a closing, an action done)
+# is an event of the call and counts as the client's activity.
+NOT_ACTIVITY = ("case_created", "contract_joined_case", "contract_updated", "case_opened", "case_out_of_time")
+
+
 def purge_candidates(
     session: Session, *, retention_years: int, now: datetime, client_id: int | None = None
 ) -> list[int]:
-    """Ids of the clients past the retention period (or `[client_id]` if he is): every case closed, every
-    contract terminated and the last call made before the cut-off, not erased yet."""
+    """Ids of the clients past the retention period (or `[client_id]` if he is), not erased yet: every
+    contract terminated, and no call attempt nor event of a call on his cases, before the cut-off."""
     cutoff = years_before(now, retention_years)
     today = now.date()
     erased = select(rows.AuditEntry.client_id).where(rows.AuditEntry.event == ERASED_EVENT)
-    live_case = select(rows.M3Case.id).where(
-        rows.M3Case.client_id == rows.Client.id,
-        sa.or_(rows.M3Case.state != State.closed.value, rows.M3Case.closed_at >= cutoff),
+    recent_call_event = (
+        select(rows.AuditEntry.id)
+        .join(rows.M3Case, rows.M3Case.id == rows.AuditEntry.case_id)
+        .where(rows.M3Case.client_id == rows.Client.id, rows.AuditEntry.at >= cutoff,
+               rows.AuditEntry.event.not_in(NOT_ACTIVITY))
     )
     live_contract = select(rows.Contract.id).where(
         rows.Contract.client_id == rows.Client.id,
@@ -368,7 +380,7 @@ def purge_candidates(
     query = (
         select(rows.Client.id)
         .where(~rows.Client.id.in_(erased.where(rows.AuditEntry.client_id.is_not(None))))
-        .where(~live_case.exists(), ~live_contract.exists(), ~recent_attempt.exists())
+        .where(~recent_call_event.exists(), ~live_contract.exists(), ~recent_attempt.exists())
         .order_by(rows.Client.id)
     )
     if client_id is not None:

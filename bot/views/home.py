@@ -17,6 +17,7 @@ from bot.payloads import encode
 from bot.views import ids
 from bot.views.blocks import button, context, header, section
 from bot.views.lists import CaseRow
+from bot.views.out_of_time import OutOfTimeSection, out_of_time_blocks
 from bot.views.stats import d, figure_blocks
 from bot.views.text import day, escape, label, t
 from storage.dashboards import PERIODS, AgentToday, Dashboard
@@ -41,12 +42,15 @@ def period_picker(current: str) -> ActionsBlock:
                                                       placeholder=d("lead_home.period_label"))])
 
 
-def lead_home(dashboard: Dashboard, names: Mapping[str, str]) -> dict[str, Any]:
-    """The team's figures for the period, each with its definition, per agent and per origin."""
+def lead_home(dashboard: Dashboard, names: Mapping[str, str],
+              out_of_time: OutOfTimeSection | None = None) -> dict[str, Any]:
+    """The team's figures for the period, each with its definition, per agent and per origin; above them,
+    the cases set aside as out of time, for the lead to open or close."""
     code = dashboard.period.code or PERIODS[0]
-    blocks: list[Block] = [header(d("lead_home.title")), period_picker(code), *figure_blocks(dashboard, names),
-                           context(d("lead_home.definitions_hint"))]
-    return _home(blocks)
+    figures: list[Block] = [period_picker(code), *figure_blocks(dashboard, names),
+                            context(d("lead_home.definitions_hint"))]
+    waiting = out_of_time_blocks(out_of_time, MAX_HOME_BLOCKS - 1 - len(figures)) if out_of_time else []
+    return _home([header(d("lead_home.title")), *waiting, *figures])
 
 
 def _urgency(row: CaseRow, today_info: AgentToday) -> tuple[int, str]:

@@ -43,6 +43,8 @@ CLOSE = "m3.close"  # encode(c)
 REASSIGN = "m3.reassign"  # encode(c); opens MODAL_REASSIGN (leads only)
 CALLBACK_RESUME = "m3.reminder.callback_resume"  # encode(c); from a callback reminder (CallbackDue)
 OPEN_THREAD = "m3.open_thread"  # link button (url = the thread), value encode(c); only needs an ack
+OUT_OF_TIME_OPEN = "m3.out_of_time_open"  # encode(c); a lead's Home: opens a case set aside as out of time
+OUT_OF_TIME_CLOSE = "m3.out_of_time_close"  # encode(c); a lead's Home: opens MODAL_CLOSE_OUT_OF_TIME
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------
 MODAL_PROFILE_FIELD = "m3.modal.profile_field"  # encode(c, f=field)
@@ -55,6 +57,7 @@ MODAL_NEED = "m3.modal.need"  # encode(c)
 MODAL_PRIORITY = "m3.modal.priority"  # encode(c, p=protection)
 MODAL_OPEN_CASE = "m3.modal.open_case"  # encode(None)
 MODAL_REASSIGN = "m3.modal.reassign"  # encode(c)
+MODAL_CLOSE_OUT_OF_TIME = "m3.modal.close_out_of_time"  # encode(c)
 
 # --- Modal inputs: block_id == action_id -------------------------------------------------------------------
 INPUT_VALUE = "value"

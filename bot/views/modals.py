@@ -31,7 +31,7 @@ from bot.payloads import BadPayload, encode
 from bot.views import ids
 from bot.views.blocks import context, section
 from bot.views.choices import Choices, field_choices, label_of, pieces, protections
-from bot.views.text import clip, escape, label, t
+from bot.views.text import client_name, clip, day, escape, label, t
 from flows import texts
 from flows.case import ActionKind, Case, CloseReason, Contract
 from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
@@ -210,6 +210,17 @@ def open_case_modal(choices: Choices) -> dict[str, Any]:
     if len(choices) > MAX_OPTIONS:
         blocks.append(context(t("more", count=len(choices) - MAX_OPTIONS)))
     return _modal(ids.MODAL_OPEN_CASE, "open_case", encode(None), blocks)
+
+
+def close_out_of_time_modal(case: Case) -> dict[str, Any]:
+    """A lead closes a case set aside as out of time without a call: his reason is required."""
+    blocks: list[Block] = [
+        section(t("modals.close_out_of_time.case", client=escape(client_name(case)),
+                  date=day(case.m3_date))),
+        _input(ids.INPUT_NOTE, t("modals.close_out_of_time.reason"), _text(ids.INPUT_NOTE, multiline=True),
+               hint=t("modals.close_out_of_time.reason_hint")),
+    ]
+    return _modal(ids.MODAL_CLOSE_OUT_OF_TIME, "close_out_of_time", encode(case.id), blocks)
 
 
 def reassign_modal(case: Case, agent_user_id: str | None) -> dict[str, Any]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bot.cli import app
+from storage.tables import Client, M3Case, ProfileCheck
 
 CP1252 = Path(__file__).parents[1] / "data" / "lagon_cp1252.csv"
 
@@ -49,7 +52,8 @@ def test_cases_and_show_print_readable_text(m3bot):
     assert shown.exit_code == 0 and "Préparation" in shown.output and "case_created" in shown.output
 
 
-def test_open_due_twice_opens_nothing_more(m3bot):
+def test_open_due_twice_opens_nothing_more(m3bot, monkeypatch):
+    monkeypatch.setenv("CATCH_UP_DAYS", "3650")  # the file's dates are months behind the clock
     m3bot("import", CP1252)  # M+3 dates from 02/06/2026 to 12/06/2026
 
     first = m3bot("open-due", "--today", "2026-06-10")
@@ -60,12 +64,64 @@ def test_open_due_twice_opens_nothing_more(m3bot):
     assert "Aucun dossier à ouvrir" in second.output
 
 
-def test_open_due_first_run_lists_cases_past_the_catch_up_window(m3bot):
+def test_open_due_first_run_lists_cases_past_the_catch_up_window(m3bot, monkeypatch):
+    monkeypatch.setenv("CATCH_UP_DAYS", "3650")
     m3bot("import", CP1252)
+    monkeypatch.setenv("CATCH_UP_DAYS", "30")
 
     result = m3bot("open-due", "--today", "2026-07-20")
 
-    assert "hors délai" in result.output and "Aucun dossier à ouvrir" in result.output
+    assert "3 dossier(s) hors délai" in result.output and "Aucun dossier à ouvrir" in result.output
+
+
+def test_import_sets_aside_the_cases_already_late_and_cases_lists_them(m3bot):
+    imported = m3bot("import", CP1252)  # today is long after these M+3 dates (June 2026)
+
+    assert "3 nouveau(x) dossier(s) hors délai" in imported.output
+    listing = m3bot("cases", "--state", "out_of_time")
+    assert listing.exit_code == 0 and listing.output.count("Hors délai (non ouvert)") == 3
+    as_json = json.loads(m3bot("cases", "--state", "out_of_time", "--json").output)
+    assert len(as_json) == 3 and all(c["out_of_time_at"] and c["opened_at"] is None for c in as_json)
+    assert "Aucun dossier à ouvrir" in m3bot("open-due").output
+    assert m3bot("cases", "--state", "not_due").output.strip() == "Aucun dossier."
+
+
+def test_cases_not_due_lists_the_cases_whose_m3_date_is_to_come(m3bot, tmp_path):
+    export = tmp_path / "export.csv"
+    header = CP1252.read_text(encoding="cp1252").splitlines()[0]
+    soon = (datetime.now(UTC) - timedelta(days=10)).strftime("%d/%m/%Y")  # M+3 date in about 80 days
+    export.write_text(f"{header}\nC9;M.;Petit;Jean;particulier;;;1 rue Haute 69003 Lyon;AUTO-9;auto;tiers;"
+                      f"{soon};chalandise;oui;;vendeur@agence.fr;\n", encoding="utf-8")
+    m3bot("import", export)
+
+    listing = m3bot("cases", "--state", "not_due")
+
+    assert "Date M+3 à venir" in listing.output and "C9 Jean Petit" in listing.output
+
+
+def test_import_summary_reports_duplicate_contracts_and_conflicts_with_their_lines(m3bot, tmp_path, engine):
+    header = CP1252.read_text(encoding="cp1252").splitlines()[0]
+    line = ("C9;M.;Petit;Jean;particulier;jean@example.fr;06 12 34 56 78;1 rue Haute 69003 Lyon;{contract};auto;tiers;"
+            "02/03/2026;chalandise;oui;;vendeur@agence.fr;")
+    first = tmp_path / "first.csv"
+    first.write_text("\n".join([header, line.format(contract="AUTO-9")]), encoding="utf-8")
+    m3bot("import", first)
+    with Session(engine) as session, session.begin():
+        case = session.exec(select(M3Case)).one()
+        session.add(ProfileCheck(case_id=case.id, field="phone", answer="modified", old_value="+33612345678",
+                                 new_value="+33698765432", at=datetime.now(UTC), by="vendeur@agence.fr"))
+        session.exec(select(Client)).one().phone = "+33698765432"
+    later = tmp_path / "later.csv"
+    later.write_text("\n".join([header, line.format(contract="AUTO-9"), line.format(contract="HAB-9"),
+                                line.format(contract="HAB-9")]), encoding="utf-8")
+
+    result = m3bot("import", later)
+
+    assert result.exit_code == 1
+    assert "ligne 3 : ce numéro de contrat figure aussi ligne(s) 4" in result.output
+    assert "ligne 4 : ce numéro de contrat figure aussi ligne(s) 3" in result.output
+    assert "1 ligne(s) en conflit" in result.output and "ligne 2 : gardé(s)" in result.output
+    assert "Téléphone (vendeur@agence.fr" in result.output
 
 
 @pytest.mark.parametrize(

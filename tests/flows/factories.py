@@ -38,4 +38,5 @@ def make_case(client_type: ClientType = ClientType.particulier, contracts: int =
         )
         for n in range(1, contracts + 1)
     ]
-    return Case(client=file, contracts=deals, m3_date=date(2026, 12, 1), seller=SELLER, agent=AGENT, id=1)
+    return Case(client=file, contracts=deals, m3_date=date(2026, 12, 1), seller=SELLER, agent=AGENT, id=1,
+                opened_at=NOW)

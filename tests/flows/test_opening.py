@@ -3,7 +3,7 @@ from datetime import date
 import pytest
 
 from flows.case import Contract, Origin
-from flows.opening import caller_for, due_status, group_into_cases, m3_date
+from flows.opening import caller_for, due_status, group_into_cases, m3_date, opening_refusal
 
 
 def contract(number: str, subscribed_on: date) -> Contract:
@@ -56,25 +56,54 @@ def test_m3_offset_can_be_tuned():
     assert m3_date(date(2026, 1, 31), months=1) == date(2026, 2, 28)
 
 
+def status(m3: date, today: date, first_seen: date) -> str:
+    return due_status(m3, today, catch_up_days=30, first_seen=first_seen)
+
+
 def test_case_is_not_due_before_its_m3_date():
-    assert due_status(date(2026, 12, 1), date(2026, 11, 30), catch_up_days=30, first_run=False) == "not_due"
+    assert status(date(2026, 12, 1), date(2026, 11, 30), first_seen=date(2026, 9, 1)) == "not_due"
 
 
 def test_case_is_due_on_its_m3_date():
-    assert due_status(date(2026, 12, 1), date(2026, 12, 1), catch_up_days=30, first_run=True) == "due"
+    assert status(date(2026, 12, 1), date(2026, 12, 1), first_seen=date(2026, 12, 1)) == "due"
 
 
-def test_old_case_on_first_import_is_out_of_time():
-    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_run=True) == "out_of_time"
+def test_case_first_seen_long_after_its_m3_date_is_out_of_time():
+    assert status(date(2026, 9, 1), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "out_of_time"
 
 
-def test_first_import_still_catches_up_within_the_grace_period():
-    assert due_status(date(2026, 10, 28), date(2026, 11, 27), catch_up_days=30, first_run=True) == "due"
-    assert due_status(date(2026, 10, 27), date(2026, 11, 27), catch_up_days=30, first_run=True) == "out_of_time"
+def test_catch_up_window_is_counted_in_days_from_the_m3_date():
+    assert status(date(2026, 10, 28), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "due"
+    assert status(date(2026, 10, 27), date(2026, 11, 27), first_seen=date(2026, 11, 27)) == "out_of_time"
 
 
-def test_late_case_after_the_first_import_is_still_due():
-    assert due_status(date(2026, 9, 1), date(2026, 11, 27), catch_up_days=30, first_run=False) == "due"
+def test_backlog_imported_late_is_out_of_time_whenever_it_is_first_considered():
+    # Imported on 1 November, three months after its M+3 date; the morning run of 27 November sets it aside.
+    assert status(date(2026, 8, 1), date(2026, 11, 27), first_seen=date(2026, 11, 1)) == "out_of_time"
+
+
+def test_case_seen_in_time_but_missed_while_the_bot_was_down_is_still_due():
+    assert status(date(2026, 9, 1), date(2026, 11, 27), first_seen=date(2026, 6, 1)) == "due"
+
+
+def test_a_day_of_the_run_before_the_import_day_counts_as_the_day_first_seen():
+    # `m3bot open-due --today` in the past: the case is judged as it stood that day.
+    assert status(date(2026, 6, 1), date(2026, 6, 10), first_seen=date(2026, 12, 3)) == "due"
+
+
+@pytest.mark.parametrize(
+    ("status", "is_lead", "refusal"),
+    [
+        ("due", False, None),
+        ("due", True, None),
+        ("out_of_time", True, None),
+        ("out_of_time", False, "out_of_time_lead_only"),
+        ("not_due", True, "case_not_due"),
+        ("not_due", False, "case_not_due"),
+    ],
+)
+def test_who_may_open_a_case_by_hand(status, is_lead, refusal):
+    assert opening_refusal(status, is_lead=is_lead) == refusal
 
 
 @pytest.mark.parametrize(

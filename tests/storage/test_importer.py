@@ -8,9 +8,17 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from flows import commands as cmd
+from flows.case import AttemptOutcome, ProfileAnswer
+from flows.engine import handle
+from flows.rules import Rules
 from storage.importer import NotALagonExport, import_bytes, import_file, load_mapping
+from storage.queries import open_due
 from storage.tables import AuditEntry, Client, Contract, M3Case
-from tests.conftest import NOW
+from storage.unit_of_work import unit_of_work
+from tests.conftest import NOW, Factory, client_file, contract
+
+SELLER = "vendeur@agence.fr"
 
 DATA = Path(__file__).parents[1] / "data"
 CP1252 = DATA / "lagon_cp1252.csv"
@@ -100,17 +108,135 @@ def test_later_import_of_a_contract_updates_it_and_audits_the_change(engine):
         assert entry.data["changes"]["missing_pieces"] == [["RIB"], []]
 
 
-def test_import_never_overwrites_client_data_updated_during_the_call(engine):
-    load(engine, csv_bytes(row(email="")))
+FIRST_IMPORT = NOW - timedelta(days=20)
+CALL = NOW - timedelta(days=3)  # Friday 12 June 2026, 11:30 in Paris: a legal calling slot
+LATER = dict(type_client="professionnel", email="lea@durand-conseil.fr", telephone="04 72 00 00 00",
+             adresse="5 rue Haute 69003 Lyon")
+
+
+def agent_answers(engine, answers: dict[str, tuple[ProfileAnswer, str | None]], when=CALL) -> None:
+    """An agent calls the client of the only case and answers these client-file fields."""
     with Session(engine) as session, session.begin():
-        session.exec(select(Client)).one().phone = "+33699999999"
-
-    load(engine, csv_bytes(row(contract="HAB-1", telephone="06 12 34 56 78")))
-
+        session.exec(select(M3Case)).one().opened_at = FIRST_IMPORT
     with Session(engine) as session:
-        client = session.exec(select(Client)).one()
-        assert client.phone == "+33699999999"
-        assert client.email == "lea.durand@example.fr"  # an empty field is completed
+        case_id = session.exec(select(M3Case.id)).one()
+    commands = [cmd.StartCall(caller=SELLER), cmd.RecordAttempt(AttemptOutcome.available),
+                *(cmd.AnswerProfile(name, answer, value) for name, (answer, value) in answers.items())]
+    for command in commands:
+        with unit_of_work(engine, case_id=case_id, actor=SELLER, now=when) as uow:
+            uow.record(handle(uow.case, command, actor=SELLER, now=when, rules=Rules()))
+
+
+def client_of(engine) -> Client:
+    with Session(engine) as session:
+        return session.exec(select(Client)).one()
+
+
+def test_a_later_export_changing_the_client_file_is_applied_and_audited(engine):
+    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+
+    report = load(engine, csv_bytes(row(**LATER)))
+
+    assert (report.updated, report.conflicts) == (1, [])
+    client = client_of(engine)
+    assert (client.client_type, client.email, client.phone, client.address) == (
+        "professionnel", "lea@durand-conseil.fr", "+33472000000", "5 rue Haute 69003 Lyon")
+    with Session(engine) as session:
+        entry = session.exec(select(AuditEntry).where(AuditEntry.event == "client_updated")).one()
+    assert entry.actor == "import" and entry.client_id == client.id
+    assert entry.data["changes"]["client_type"] == ["particulier", "professionnel"]
+    assert entry.data["changes"]["phone"] == ["+33612345678", "+33472000000"]
+    assert set(entry.data["changes"]) == {"client_type", "email", "phone", "address"}
+
+
+def test_an_empty_export_cell_never_erases_the_client_file(engine):
+    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    load(engine, csv_bytes(row(email="", telephone="")))
+    client = client_of(engine)
+    assert (client.email, client.phone) == ("lea.durand@example.fr", "+33612345678")
+
+
+def test_an_empty_field_is_completed_by_a_later_export(engine):
+    import_bytes(engine, csv_bytes(row(email="")), "export.csv", now=FIRST_IMPORT)
+    load(engine, csv_bytes(row()))
+    assert client_of(engine).email == "lea.durand@example.fr"
+    with Session(engine) as session:
+        entry = session.exec(select(AuditEntry).where(AuditEntry.event == "client_completed")).one()
+    assert entry.data["changes"] == {"email": [None, "lea.durand@example.fr"]}
+
+
+def test_a_value_the_agent_confirmed_or_modified_since_the_last_import_wins_and_is_reported(engine):
+    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    agent_answers(engine, {"phone": (ProfileAnswer.modified, "06 98 76 54 32"),
+                           "email": (ProfileAnswer.confirmed, None)})
+
+    report = load(engine, csv_bytes(row(contract="HAB-1", subscribed="05/03/2026"), row(**LATER)))
+
+    client = client_of(engine)
+    assert (client.phone, client.email) == ("+33698765432", "lea.durand@example.fr")  # the call's values
+    assert (client.client_type, client.address) == ("professionnel", "5 rue Haute 69003 Lyon")  # the export's
+    # Both lines of the client carry an export value the call corrected since: both are reported.
+    (first, text_first), (line, text) = report.conflicts
+    assert (first, line) == (2, 3) and "Téléphone" in text_first and "E-mail" not in text_first
+    assert "Téléphone" in text and "E-mail" in text and SELLER in text and "12/06/2026" in text
+    assert "98 76" not in text and "durand-conseil" not in text  # no personal value in the summary
+    with Session(engine) as session:
+        conflicts = session.exec(select(AuditEntry).where(AuditEntry.event == "import_conflict")
+                                 .order_by(AuditEntry.id)).all()
+    assert [c.data for c in conflicts] == [{"line": 2, "fields": ["phone"]}, {"line": 3, "fields": ["email", "phone"]}]
+    assert {c.client_id for c in conflicts} == {client.id}
+
+
+def test_an_agents_answer_older_than_the_previous_import_does_not_hold_back_the_export(engine):
+    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    agent_answers(engine, {"phone": (ProfileAnswer.modified, "06 98 76 54 32")})
+    import_bytes(engine, csv_bytes(row()), "export.csv", now=NOW)  # reported the conflict, kept the call's
+
+    report = import_bytes(engine, csv_bytes(row()), "export.csv", now=NOW + timedelta(days=7))
+
+    assert report.conflicts == [] and client_of(engine).phone == "+33612345678"
+
+
+def test_two_rows_with_one_contract_number_are_both_rejected_with_their_lines(engine):
+    report = load(engine, csv_bytes(row(contract="AUTO-1"), row(number="C2", contract="HAB-2"),
+                                    row(number="C3", contract="AUTO-1", nom="Petit")))
+
+    assert report.imported == 1
+    assert [line for line, _ in report.rejected] == [2, 4]
+    reasons = dict(report.rejected)
+    assert "ligne(s) 4" in reasons[2] and "ligne(s) 2" in reasons[4]
+    with Session(engine) as session:
+        assert session.exec(select(Contract.number)).all() == ["HAB-2"]
+        assert session.exec(select(Client.number)).all() == ["C2"]
+
+
+def test_every_import_sets_aside_the_cases_already_late_beyond_the_catch_up_window(engine):
+    # An earlier opening run happened: this is not the agency's first import.
+    Factory(engine).case(client_file(number="C0"), [contract(number="OLD-1")], m3_date=date(2026, 5, 2))
+    backlog = [row(number="C1", contract="AUTO-1", subscribed="02/01/2026"),  # M+3 02/04: 74 days late
+               row(number="C2", contract="AUTO-2", subscribed="01/03/2026"),  # M+3 01/06: 14 days late
+               row(number="C3", contract="AUTO-3", subscribed="01/05/2026")]  # M+3 01/08: to come
+
+    report = load(engine, csv_bytes(*backlog), catch_up_days=30)
+
+    assert report.out_of_time == 1
+    with Session(engine) as session:
+        case_of = {c.number: session.get(M3Case, c.case_id) for c in session.exec(select(Contract))}
+        entry = session.exec(select(AuditEntry).where(AuditEntry.event == "case_out_of_time")).one()
+    assert case_of["AUTO-1"].out_of_time_at == NOW and entry.actor == "import"
+    assert case_of["AUTO-2"].out_of_time_at is None and case_of["AUTO-3"].out_of_time_at is None
+    # The next morning opens the case 14 days late, never the backlog.
+    opened = open_due(engine, date(2026, 6, 16), catch_up_days=30, now=NOW + timedelta(days=1))
+    assert (opened.due, opened.out_of_time) == ([case_of["AUTO-2"].id], [])
+
+
+def test_a_contract_sold_with_an_out_of_time_one_joins_its_case(engine):
+    report = load(engine, csv_bytes(row(contract="AUTO-1", subscribed="02/01/2026"),
+                                    row(contract="HAB-1", subscribed="20/01/2026")), catch_up_days=30)
+
+    assert report.out_of_time == 1
+    with Session(engine) as session:
+        assert len(set(session.exec(select(Contract.case_id)).all())) == 1
 
 
 def test_new_contract_joins_the_unopened_case_within_the_window_only(engine):

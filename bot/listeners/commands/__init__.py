@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from bot.context import BotDeps
 from bot.listeners.common import open_modal
+from bot.listeners.views.opening import offered_cases
 from bot.rendering import agency_today
 from bot.views import modals
 from bot.views.blocks import Message
@@ -18,7 +19,7 @@ from bot.views.lists import CaseRow, my_cases
 from bot.listeners.commands.stats import post_stats
 from bot.views.text import day
 from flows.texts import t
-from storage.worklists import agent_queue, waiting_cases
+from storage.worklists import agent_queue
 
 
 def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[str, Any], client: WebClient,
@@ -37,10 +38,9 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
 
 
 def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    deps: BotDeps = context["deps"]
-    with Session(deps.engine) as session:
-        waiting = waiting_cases(session)
-    choices = [(str(w.case_id), t("listeners.open_case_option", client=w.client, date=day(w.m3_date))) for w in waiting]
+    """Due cases, and to a lead the out-of-time ones; never a case whose M+3 date is to come."""
+    choices = [(str(w.case_id), t("out_of_time.option" if w.out_of_time else "listeners.open_case_option",
+                                  client=w.client, date=day(w.m3_date))) for w in offered_cases(context)]
     open_modal(client, body, modals.open_case_modal(choices))
 
 

@@ -1,5 +1,5 @@
-"""Events: the App Home. A lead (`M3_LEADS`) sees the team's figures and picks their period; an agent
-sees his open cases, most urgent first, and his week."""
+"""Events: the App Home. A lead (`M3_LEADS`) sees the cases set aside as out of time and the team's
+figures, whose period he picks; an agent sees his open cases, most urgent first, and his week."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section
 from bot.views.home import PERIOD_SELECT, agent_home, lead_home
 from bot.views.lists import CaseRow
+from bot.views.out_of_time import SHOWN, OutOfTimeSection
 from flows.texts import t
 from storage.dashboards import DEFAULT_PERIOD, PERIODS, Period, agent_today, build_dashboard
 from storage.tables import utcnow
-from storage.worklists import agent_queue
+from storage.worklists import agent_queue, out_of_time_cases
 
 
 def lead_view(deps: BotDeps, period_code: str) -> dict[str, Any]:
@@ -27,7 +28,9 @@ def lead_view(deps: BotDeps, period_code: str) -> dict[str, Any]:
     with Session(deps.engine) as session:
         dashboard = build_dashboard(session, Period.preset(period_code, today), today=today,
                                     timezone=deps.settings.agency_timezone)
-        return lead_home(dashboard, agent_names(session))
+        cases, total = out_of_time_cases(session, limit=SHOWN)
+        waiting = OutOfTimeSection(cases, total, deps.settings.catch_up_days)
+        return lead_home(dashboard, agent_names(session), waiting)
 
 
 def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:

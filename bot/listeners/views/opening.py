@@ -1,4 +1,7 @@
-"""`/m3 ouvrir`: the chosen client's case is opened; its card and first step go to the M+3 channel."""
+"""Opening a case by hand (`/m3 ouvrir`'s modal, a lead's Home): its card and first step go to the M+3
+channel in the opening's transaction. Who may open what is `flows.opening.opening_refusal`, applied by
+`storage.queries.open_by_hand`.
+"""
 
 from __future__ import annotations
 
@@ -10,31 +13,47 @@ from sqlmodel import Session
 from bot import forms
 from bot.context import BotDeps
 from bot.dispatch import actor_label
-from bot.rendering import queue_case_messages
+from bot.rendering import agency_today, queue_case_messages
 from bot.views import ids
-from flows.engine import authorize, Refused
+from flows.engine import Refused, authorize
 from flows.texts import t
-from storage.queries import mark_opened
+from storage.queries import open_by_hand
 from storage.unit_of_work import unit_of_work
-from storage.worklists import waiting_cases
+from storage.worklists import WaitingCase, waiting_cases
+
+
+def offered_cases(context: dict[str, Any]) -> list[WaitingCase]:
+    """The cases this user may open by hand: due ones, and to a lead the out-of-time ones."""
+    deps: BotDeps = context["deps"]
+    with Session(deps.engine) as session:
+        return waiting_cases(session, today=agency_today(deps.settings), catch_up_days=deps.settings.catch_up_days,
+                             leads=context.get("is_lead", False))
+
+
+def open_now(context: dict[str, Any], case_id: int) -> None:
+    """Open the case now and queue its card; raises `Refused` (nothing changed) when this user may not."""
+    deps: BotDeps = context["deps"]
+    actor = actor_label(context)
+    with unit_of_work(deps.engine, case_id=case_id, actor=actor, request_key=context.get("request_key")) as uow:
+        if uow.duplicate:
+            return
+        authorize(uow.case, context.get("actor"), is_lead=context.get("is_lead", False), command=None)
+        refusal = open_by_hand(uow.session, case_id, today=agency_today(deps.settings),
+                               catch_up_days=deps.settings.catch_up_days, is_lead=context.get("is_lead", False),
+                               now=uow.now, actor=actor)
+        if refusal is not None:
+            raise Refused(t(refusal))
+        uow.case.opened_at = uow.now  # rendered as it is committed
+        queue_case_messages(uow.session, uow.case, deps.settings, previous=None)
 
 
 def submit_open_case(ack: Ack, view: dict[str, Any], context: dict[str, Any]) -> None:
-    deps: BotDeps = context["deps"]
-    with Session(deps.engine) as session:
-        allowed = {str(w.case_id) for w in waiting_cases(session)}
+    allowed = {str(w.case_id) for w in offered_cases(context)}
     chosen = forms.parse_open_case(view["state"]["values"], allowed)
     if isinstance(chosen, dict):
         return ack(response_action="errors", errors=chosen)
-    actor = actor_label(context)
     try:
-        with unit_of_work(deps.engine, case_id=int(chosen), actor=actor, request_key=context.get("request_key")) as uow:
-            if uow.duplicate:
-                return ack()
-            authorize(uow.case, context.get("actor"), is_lead=context.get("is_lead", False), command=None)
-            if not mark_opened(uow.session, [uow.case.id], now=uow.now, actor=actor):
-                raise Refused(t("listeners.case_already_open"))
-            queue_case_messages(uow.session, uow.case, deps.settings, previous=None)
+        open_now(context, int(chosen))
     except Refused as refusal:
         return ack(response_action="errors", errors={ids.INPUT_CASE: refusal.reason})
     ack()
