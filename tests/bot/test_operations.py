@@ -107,13 +107,22 @@ def test_metrics_report_the_outbox_and_reminder_backlog_from_the_database(harnes
     assert figures[("m3bot_reminders_late", ())] == 1
 
 
-def test_json_logs_are_one_object_per_line(capsys):
+@pytest.fixture
+def root_logging():
+    """Put the root logger back as the test runner set it: `logs.configure` replaces its handlers."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    for handler in logging.root.handlers:
+        if handler not in handlers:
+            handler.close()
+    logging.root.handlers[:] = handlers
+    logging.root.setLevel(level)
+
+
+def test_json_logs_are_one_object_per_line(capsys, root_logging):
     logs.configure("json")
-    try:
-        logging.getLogger("m3bot.test").warning("delivery held %s", "chat.update")
-        line = capsys.readouterr().err.strip().splitlines()[-1]
-        record = json.loads(line)
-        assert record["message"] == "delivery held chat.update"
-        assert record["level"] == "WARNING" and record["logger"] == "m3bot.test" and "time" in record
-    finally:
-        logs.configure("text")
+    logging.getLogger("m3bot.test").warning("delivery held %s", "chat.update")
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    record = json.loads(line)
+    assert record["message"] == "delivery held chat.update"
+    assert record["level"] == "WARNING" and record["logger"] == "m3bot.test" and "time" in record
