@@ -157,7 +157,7 @@ def test_priorities_follow_the_trail_unset_or_dropped_when_held_elsewhere():
 
 def test_every_deviation_and_step_has_a_french_label():
     for code in DEVIATIONS:
-        assert texts.t(f"verdict.deviations.{code}")
+        assert texts.t(f"verdict.deviations.{code}") and texts.t(f"verdict.names.{code}")
     for step in STEPS:
         assert texts.t(f"verdict.steps.{step}")
 
