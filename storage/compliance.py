@@ -29,7 +29,7 @@ def verdicts(session: Session, cases: sa.Select | Iterable[int]) -> dict[int, Ve
         .outerjoin(AuditEntry, sa.and_(AuditEntry.case_id == case_id, AuditEntry.event.in_(sorted(FACT_NAMES))))
         .order_by(case_id, AuditEntry.at, AuditEntry.id)
     )
-    rows = session.execute(read)
+    rows = session.connection().execute(read)
     return {
         found: verdict(TrailFact(event, data, at) for _id, event, data, at in entries if event is not None)
         for found, entries in groupby(rows, key=lambda row: row[0])
