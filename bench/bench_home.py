@@ -142,11 +142,12 @@ def _trail(rng: random.Random, case_id: int, agent: str, opened: datetime, call:
         events += [(call, "profile_validated", {"changed": []}), (call, "contract_answered", {"answer": "signed"}),
                    (call, "contracts_validated", {"missing": []})]
     if protections:
-        events.append((call, "agreement_recorded", {"agreed": True, "wording": "Pouvons-nous parler de vos contrats ?"}))
+        events.append((call, "agreement_recorded", {"agreed": True, "wording": "Parlons de vos autres contrats ?"}))
         for p in protections:
             events.append((call, "protection_answered", {"protection": p["protection"], "answer": p["answer"]}))
             if p["priority"]:
-                events.append((call, "priority_set", {"protection": p["protection"], "priority": True, "reason": "manque"}))
+                events.append((call, "priority_set", {"protection": p["protection"], "priority": True,
+                                                      "reason": "manque"}))
         events.append((call, "rebound_finished", {}))
         events += [(call, "action_added", {"kind": a["kind"], "purpose": None,
                                            "reason": "GAV absente" if rng.random() < 0.8 else None}) for a in actions]

@@ -11,7 +11,7 @@ so from "opened" to "action plan" each stage counts at most as many cases as the
 also counts the cases closed early: unreachable, refused, duplicate).
 
 The share of compliant closed cases is the one figure SQL cannot give: each closed case of the cohort is
-judged by `flows.verdict` from its audit trail (`storage.compliance`, one more statement), then counted in
+judged by `flows.verdict` from its audit trail (`storage.compliance`; two more statements), then counted in
 its group like the others.
 """
 
@@ -319,7 +319,8 @@ _KEYS = {"field_changed": 1, "contract": 2, "action": 2}
 
 
 def _group_counts(session: Session, period: Period, today: date, timezone: str) -> dict[tuple, Counter]:
-    """{(agent, origin): Counter of figure keys}, from one statement over the period's cases."""
+    """{(agent, origin): Counter of figure keys}, from one statement over the period's cases (two more judge
+    its closed cases by their verdicts)."""
     if session.get_bind().dialect.name == "postgresql":
         # Each figure reaches a few rows per case through an index; PostgreSQL's default cost model (spinning
         # disks) prefers hashing whole child tables instead, which costs what the agency holds, not what the

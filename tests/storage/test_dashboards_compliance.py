@@ -14,7 +14,7 @@ from bot.views.home import lead_home
 from bot.views.stats import stats_message
 from flows import commands as cmd
 from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, ProtectionAnswer
-from storage.dashboards import Dashboard, Figures, Period
+from storage.dashboards import Dashboard, Figures
 from storage.tables import M3Case
 from tests.conftest import Factory, client_file, contract
 from tests.storage.test_dashboards import AGENT, COLLEAGUE, JUNE, apply, at, june, profile

@@ -108,7 +108,7 @@ def assert_matches(found: Verdict, case: Case) -> None:
 
     after_contracts = [t for t in (case.agreement and case.agreement.at, completed and case.closed_at) if t]
     after_contracts += commercial_times
-    after_profile = [case.admin_contracts_done_at, *after_contracts] if case.admin_contracts_done_at else after_contracts
+    after_profile = [t for t in (case.admin_contracts_done_at,) if t] + after_contracts
     admin_wrong = (came_before(case.admin_profile_done_at, after_profile)
                    or came_before(case.admin_contracts_done_at, after_contracts))
     assert bool(codes & ADMIN_CODES) == admin_wrong
