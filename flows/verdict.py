@@ -20,18 +20,25 @@ from flows import texts
 # --- The trail's fact names (emitted by flows/engine.py) by what they mean here: the one place to align. ---
 PROFILE_VALIDATED = "profile_validated"
 CONTRACTS_VALIDATED = "contracts_validated"
-CONSENT_RECORDED = "agreement_recorded"  # data: agreed (bool), wording
-CONSENT_WITHDRAWN = "agreement_withdrawn"  # the client takes his agreement back during the rebound
+CONSENT_RECORDED = "agreement_recorded"  # data: agreed (bool), wording; one fact for both answers (older trails)
+CONSENT_GIVEN = "consent_given"  # data: wording
+CONSENT_DECLINED = "consent_declined"  # data: wording
+CONSENT_WITHDRAWN = "consent_withdrawn"  # the client takes his agreement back during the rebound
+OPPOSITION_SET = "opposition_set"  # the client asks never to be called again for commercial purposes
+OPPOSITION_LIFTED = "opposition_lifted"
 PROTECTION_ANSWERED = "protection_answered"  # data: protection, answer
 PRIORITY_SET = "priority_set"  # data: protection, priority (bool), reason
 NEED_RECORDED = "need_recorded"  # data: text
-ACTION_ADDED = "action_added"  # data: kind, purpose, reason
+ACTION_ADDED = "action_added"  # data: kind, purpose, reason, aim
 CASE_CLOSED = "case_closed"  # data: reason
-FACT_NAMES = frozenset({PROFILE_VALIDATED, CONTRACTS_VALIDATED, CONSENT_RECORDED, CONSENT_WITHDRAWN,
-                        PROTECTION_ANSWERED, PRIORITY_SET, NEED_RECORDED, ACTION_ADDED, CASE_CLOSED})
+FACT_NAMES = frozenset({PROFILE_VALIDATED, CONTRACTS_VALIDATED, CONSENT_RECORDED, CONSENT_GIVEN, CONSENT_DECLINED,
+                        CONSENT_WITHDRAWN, OPPOSITION_SET, OPPOSITION_LIFTED, PROTECTION_ANSWERED, PRIORITY_SET,
+                        NEED_RECORDED, ACTION_ADDED, CASE_CLOSED})
 HELD_ELSEWHERE = "elsewhere"  # a protection answer: held with another insurer, so it cannot be a priority
 COMPLETED = "completed"  # the closing reason of a call that went to its end
-# An action of the plan is a commercial proposal when it is a devis or serves a commercial purpose.
+# An action of the plan is a commercial proposal when its aim is commercial, and a devis or a global review
+# always is (trails written before actions had an aim carry only the kind and the purpose).
+COMMERCIAL_AIM = "commercial"
 COMMERCIAL_KINDS = frozenset({"devis"})
 COMMERCIAL_PURPOSES = frozenset({"bilan_global"})
 
@@ -47,6 +54,7 @@ DEVIATIONS = (
     "consent_wording_missing",
     "commercial_before_consent",
     "commercial_after_refusal",
+    "commercial_under_opposition",
     "needs_missing",
     "proposal_without_reason",
     "priority_without_reason",
@@ -127,6 +135,7 @@ class _Walk:
     proposals: list[Proposal] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
     too_early: dict[int, TrailFact] = field(default_factory=dict)  # admin step -> first fact that came before it
+    opposed: bool = False
 
     def step(self, name: str, fact: TrailFact) -> None:
         self.first.setdefault(name, fact.at)
@@ -141,8 +150,10 @@ class _Walk:
                 self.too_early.setdefault(admin_rank, fact)
 
     def commercial(self, fact: TrailFact) -> None:
-        """A commercial fact is allowed only while the client's consent is in force."""
-        if self.consent is None:
+        """A commercial fact is allowed only while the client's consent is in force, and never under opposition."""
+        if self.opposed:
+            self.deviate("commercial_under_opposition", fact)
+        elif self.consent is None:
             self.deviate("commercial_before_consent", fact)
         elif not self.consent.in_force:
             self.deviate("commercial_after_refusal", fact)
@@ -175,7 +186,7 @@ def _contracts(walk: _Walk, fact: TrailFact) -> None:
 
 def _consent(walk: _Walk, fact: TrailFact) -> None:
     walk.reached(_CONSENT, fact)
-    agreed = fact.data.get("agreed") is True
+    agreed = fact.name == CONSENT_GIVEN or (fact.name == CONSENT_RECORDED and fact.data.get("agreed") is True)
     walk.consent = Consent(agreed=agreed, wording=_text(fact.data, "wording"), at=fact.at)
     if agreed:
         walk.step("consent_given", fact)
@@ -186,6 +197,10 @@ def _consent(walk: _Walk, fact: TrailFact) -> None:
 def _withdrawal(walk: _Walk, fact: TrailFact) -> None:
     if walk.consent is not None and walk.consent.in_force:
         walk.consent = Consent(True, walk.consent.wording, walk.consent.at, withdrawn_at=fact.at)
+
+
+def _opposition(walk: _Walk, fact: TrailFact) -> None:
+    walk.opposed = fact.name == OPPOSITION_SET
 
 
 def _needs_fact(walk: _Walk, fact: TrailFact) -> None:
@@ -220,7 +235,7 @@ def _need(walk: _Walk, fact: TrailFact) -> None:
 
 def _action(walk: _Walk, fact: TrailFact) -> None:
     kind, purpose = str(fact.data.get("kind")), fact.data.get("purpose")
-    if kind not in COMMERCIAL_KINDS and purpose not in COMMERCIAL_PURPOSES:
+    if kind not in COMMERCIAL_KINDS and purpose not in COMMERCIAL_PURPOSES and fact.data.get("aim") != COMMERCIAL_AIM:
         return  # an administrative follow-up (a relance for a missing piece…) is no proposal
     walk.reached(_PROPOSAL, fact)
     walk.commercial(fact)
@@ -247,7 +262,11 @@ _READERS: dict[str, Callable[[_Walk, TrailFact], None]] = {
     PROFILE_VALIDATED: _profile,
     CONTRACTS_VALIDATED: _contracts,
     CONSENT_RECORDED: _consent,
+    CONSENT_GIVEN: _consent,
+    CONSENT_DECLINED: _consent,
     CONSENT_WITHDRAWN: _withdrawal,
+    OPPOSITION_SET: _opposition,
+    OPPOSITION_LIFTED: _opposition,
     PROTECTION_ANSWERED: _protection,
     PRIORITY_SET: _priority,
     NEED_RECORDED: _need,

@@ -20,7 +20,11 @@ PROFILE = ("profile_validated", {"changed": []})
 CONTRACTS = ("contracts_validated", {"missing": []})
 AGREED = ("agreement_recorded", {"agreed": True, "wording": WORDING})
 DECLINED = ("agreement_recorded", {"agreed": False, "wording": WORDING})
-WITHDRAWN = ("agreement_withdrawn", {})
+WITHDRAWN = ("consent_withdrawn", {"wording": "je ne veux plus en parler"})
+GIVEN = ("consent_given", {"wording": WORDING})  # the consent facts with one name per answer
+REFUSED = ("consent_declined", {"wording": WORDING})
+OPPOSED = ("opposition_set", {})
+LIFTED = ("opposition_lifted", {})
 GAV = ("protection_answered", {"protection": "gav", "answer": "not_covered", "insurer": None})
 PJ_ELSEWHERE = ("protection_answered", {"protection": "pj", "answer": "elsewhere", "insurer": "MAIF"})
 PRIORITY = ("priority_set", {"protection": "gav", "priority": True, "reason": "deux enfants, aucune GAV"})
@@ -105,6 +109,8 @@ def test_a_declined_rebound_with_an_administrative_plan_is_compliant():
         ((PROFILE, CONTRACTS, DECLINED, DEVIS, CLOSED), ["commercial_after_refusal", "needs_missing"]),
         ((PROFILE, CONTRACTS, DECLINED, NEED, RELANCE, CLOSED), ["commercial_after_refusal"]),
         ((PROFILE, CONTRACTS, AGREED, GAV, WITHDRAWN, PRIORITY, CLOSED), ["commercial_after_refusal"]),
+        ((PROFILE, CONTRACTS, REFUSED, NEED, CLOSED), ["commercial_after_refusal"]),
+        ((PROFILE, CONTRACTS, GIVEN, GAV, OPPOSED, DEVIS, CLOSED), ["commercial_under_opposition"]),
         ((PROFILE, CONTRACTS, AGREED, BILAN, GAV, CLOSED), ["needs_missing"]),
         ((PROFILE, CONTRACTS, AGREED, CLOSED), ["needs_missing"]),
         ((PROFILE, CONTRACTS, AGREED, GAV, ("action_added", {**DEVIS[1], "reason": None}), CLOSED),
@@ -132,6 +138,26 @@ def test_an_administrative_step_skipped_is_named_once_at_the_first_fact_that_cam
     found = verdict(facts)
     assert [(d.code, d.at) for d in found.deviations] == [("profile_missing", facts[0].at),
                                                           ("contracts_missing", facts[0].at)]
+
+
+def test_consent_facts_named_by_answer_read_as_the_single_agreement_fact():
+    for given, declined in ((AGREED, DECLINED), (GIVEN, REFUSED)):
+        assert verdict(trail(PROFILE, CONTRACTS, given, GAV, DEVIS, CLOSED)).compliant
+        found = verdict(trail(PROFILE, CONTRACTS, declined, RELANCE, CLOSED))
+        assert found.compliant and found.consent.agreed is False and found.consent.wording == WORDING
+
+
+def test_an_opposition_lifted_at_the_clients_request_allows_the_rebound_again():
+    assert codes(PROFILE, CONTRACTS, OPPOSED, LIFTED, GIVEN, GAV, DEVIS, CLOSED) == []
+
+
+def test_an_action_is_a_proposal_by_its_commercial_aim_and_a_devis_always_is():
+    commercial_rdv = ("action_added", {**RELANCE[1], "kind": "rdv", "aim": "commercial"})
+    admin_relance = ("action_added", {**RELANCE[1], "aim": "administrative"})
+    admin_devis = ("action_added", {**DEVIS[1], "reason": None, "aim": "administrative"})
+    found = verdict(trail(PROFILE, CONTRACTS, GIVEN, GAV, commercial_rdv, admin_relance, admin_devis, CLOSED))
+    assert [(p.kind, p.reason) for p in found.proposals] == [("rdv", None), ("devis", None)]
+    assert [d.code for d in found.deviations] == ["proposal_without_reason", "proposal_without_reason"]
 
 
 def test_a_consent_given_after_a_first_refusal_allows_the_rebound_from_then_on():

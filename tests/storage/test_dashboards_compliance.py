@@ -48,21 +48,23 @@ def compliance_data_set(engine) -> None:
     apply(engine, compliant, AGENT, at(16), cmd.AddAction(ActionKind.rdv, date(2026, 6, 25), AGENT,
                                                         purpose="bilan_global", reason="GAV absente"), cmd.Close())
 
-    no_reason = new_case(factory, "C2", AGENT)  # a devis without its reason
+    no_reason = new_case(factory, "C2", AGENT)  # two devis without their reason: one deviation, twice
     to_the_plan(engine, no_reason, AGENT, "C2", agreed=True)
-    apply(engine, no_reason, AGENT, at(16), cmd.AddAction(ActionKind.devis, date(2026, 6, 25), AGENT), cmd.Close())
+    apply(engine, no_reason, AGENT, at(16), *[cmd.AddAction(ActionKind.devis, date(2026, 6, 25), AGENT)] * 2,
+          cmd.Close())
 
-    declined = new_case(factory, "C3", COLLEAGUE)  # the client declined, a need and a devis recorded anyway
-    to_the_plan(engine, declined, COLLEAGUE, "C3", agreed=False)
-    apply(engine, declined, COLLEAGUE, at(16), cmd.RecordNeed("changer de voiture"),
-          cmd.AddAction(ActionKind.devis, date(2026, 6, 25), COLLEAGUE, reason="voiture neuve"), cmd.Close())
+    bilan_no_reason = new_case(factory, "C3", COLLEAGUE)  # a devis with its reason, a bilan global without
+    to_the_plan(engine, bilan_no_reason, COLLEAGUE, "C3", agreed=True)
+    apply(engine, bilan_no_reason, COLLEAGUE, at(16),
+          cmd.AddAction(ActionKind.devis, date(2026, 6, 25), COLLEAGUE, reason="voiture neuve"),
+          cmd.AddAction(ActionKind.rdv, date(2026, 6, 26), COLLEAGUE, purpose="bilan_global"), cmd.Close())
 
     refused = new_case(factory, "C4", COLLEAGUE)  # the client refused the call: nothing more was owed
     apply(engine, refused, COLLEAGUE, at(16), cmd.StartCall(COLLEAGUE), cmd.RecordAttempt(AttemptOutcome.available),
           cmd.CloseEarly(CloseReason.refused))
 
     still_open = new_case(factory, "C5", AGENT)  # not closed: not judged yet
-    to_the_plan(engine, still_open, AGENT, "C5", agreed=False)
+    to_the_plan(engine, still_open, AGENT, "C5", agreed=True)
     apply(engine, still_open, AGENT, at(16), cmd.AddAction(ActionKind.devis, date(2026, 6, 25), AGENT))
 
     in_may = new_case(factory, "C6", AGENT)  # closed with a deviation, but opened before the period
@@ -78,10 +80,10 @@ def test_the_share_of_compliant_closed_cases_counts_each_verdict_from_the_trail(
 
     total = dashboard.total
     assert (total["closed",], total["compliant",], total.compliant_rate) == (4, 2, 0.5)
-    assert total.deviations == {"proposal_without_reason": 1, "commercial_after_refusal": 1}
+    # The two devis without a reason are two facts of one deviation: their case counts once.
+    assert total.deviations == {"proposal_without_reason": 2}
     assert dashboard.by_agent[AGENT].compliant_rate == 0.5 and dashboard.by_agent[COLLEAGUE].compliant_rate == 0.5
-    # The need and the devis after the refusal are two facts of one deviation: the case counts once.
-    assert dashboard.by_agent[COLLEAGUE].deviations == {"commercial_after_refusal": 1}
+    assert dashboard.by_agent[COLLEAGUE].deviations == {"proposal_without_reason": 1}
 
 
 def test_no_closed_case_gives_no_share_rather_than_zero(engine):
@@ -96,7 +98,7 @@ def test_the_lead_sees_the_share_with_its_definition_and_the_deviations_by_name(
 
     assert "Conformité du parcours" in text and "*Parcours conformes* : 2 sur 4 clôturé(s) (50 %)" in text
     assert "dossiers clôturés dont le journal d'audit montre le parcours du guide sans écart" in text
-    assert "commercial après un refus : 1" in text and "proposition sans motif : 1" in text
+    assert "*Écarts relevés* : proposition sans motif : 2" in text
 
 
 def test_the_stats_message_with_the_compliance_figures_stays_under_50_blocks():

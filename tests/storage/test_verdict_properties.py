@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from sqlmodel import Session
 
 from flows import commands as cmd
-from flows.case import ActionKind, Case, ClientType, CloseReason, State
+from flows.case import Action, ActionKind, Case, ClientType, CloseReason, State
 from flows.engine import Refused, handle
 from flows.rules import Rules
-from flows.verdict import COMMERCIAL_KINDS, COMMERCIAL_PURPOSES, TrailFact, Verdict, verdict
+from flows.verdict import COMMERCIAL_AIM, COMMERCIAL_KINDS, COMMERCIAL_PURPOSES, TrailFact, Verdict, verdict
 from storage.compliance import case_verdict
 from storage.repository import load_case
 from storage.unit_of_work import unit_of_work
@@ -30,7 +30,7 @@ from tests.flows.factories import AGENT, NOW
 from tests.flows.test_engine_properties import commands, happy_path
 
 CLIENT_NUMBERS = (f"P{n}" for n in itertools.count())
-COMMERCIAL_CODES = {"commercial_before_consent", "commercial_after_refusal"}
+COMMERCIAL_CODES = {"commercial_before_consent", "commercial_after_refusal", "commercial_under_opposition"}
 ADMIN_CODES = {"profile_missing", "profile_late", "contracts_missing", "contracts_late"}
 
 # Besides the engine property test's commands: needs, proposals with or without a purpose and a reason, and
@@ -44,8 +44,10 @@ extra_commands = st.one_of(
 )
 
 
-def is_proposal(kind: str, purpose: str | None) -> bool:
-    return kind in COMMERCIAL_KINDS or purpose in COMMERCIAL_PURPOSES
+def is_proposal(action: Action) -> bool:
+    """A devis, a global review, or an action whose aim is commercial (where actions carry an aim)."""
+    return (action.kind.value in COMMERCIAL_KINDS or action.purpose in COMMERCIAL_PURPOSES
+            or getattr(action, "aim", None) == COMMERCIAL_AIM)
 
 
 def drive(engine, case_id: int, opening: list, sequence: list) -> list[TrailFact]:
@@ -85,7 +87,7 @@ def assert_matches(found: Verdict, case: Case) -> None:
     assert found.needs == [n.text for n in case.needs]
     assert found.protections == {code: check.answer.value for code, check in case.protections.items()}
     assert found.priorities == {code: check.reason for code, check in case.protections.items() if check.priority}
-    proposals = [a for a in case.actions if is_proposal(a.kind.value, a.purpose)]
+    proposals = [a for a in case.actions if is_proposal(a)]
     assert [(p.kind, p.purpose, p.reason, p.at) for p in found.proposals] == [
         (a.kind.value, a.purpose, a.reason, a.created_at) for a in proposals]
 
@@ -149,17 +151,14 @@ def test_every_closed_cases_verdict_from_the_stored_trail_matches_the_case_as_st
     assert_matches(found, case)
 
 
-def test_a_proposal_recorded_after_a_refusal_is_found_in_the_stored_trail(engine):
-    """One sequence the property covers, spelled out: a devis after the client declined, without a reason."""
+def test_a_devis_without_its_reason_is_found_in_the_stored_trail(engine):
+    """One sequence the property covers, spelled out: the whole call, then a devis without its reason."""
     case_id = Factory(engine).case()
     with Session(engine) as session:
         walk = happy_path(load_case(session, case_id, lock=False))
-    upto_agreement = walk[: next(i for i, c in enumerate(walk) if isinstance(c, cmd.RecordAgreement))]
-    drive(engine, case_id, upto_agreement, [cmd.RecordAgreement(False, "Question ?"), cmd.FinishRebound(),
-                                            cmd.AddAction(ActionKind.devis, date(2026, 12, 20), AGENT), cmd.Close()])
+    drive(engine, case_id, walk, [cmd.AddAction(ActionKind.devis, date(2026, 12, 20), AGENT), cmd.Close()])
     with Session(engine) as session:
-        found = case_verdict(session, case_id)
-        assert_matches(found, load_case(session, case_id, lock=False))
-    assert [d.code for d in found.deviations] == ["commercial_after_refusal", "needs_missing",
-                                                  "proposal_without_reason"]
-    assert isinstance(found.consent.at, datetime)
+        case, found = load_case(session, case_id, lock=False), case_verdict(session, case_id)
+    assert case.close_reason is CloseReason.completed
+    assert_matches(found, case)
+    assert [(d.code, d.at) for d in found.deviations] == [("proposal_without_reason", NOW + timedelta(minutes=1))]
