@@ -47,9 +47,9 @@ def test_show_prints_the_verdict_with_each_step_and_the_deviation_by_name(m3bot,
     assert "[x] Fiche client validée : 16/06/2026 10:30" in verdict_part
     assert f"Accord donné le 16/06/2026 11:30, question posée : « {WORDING} »" in verdict_part
     assert "4 protection(s) passée(s) en revue" in verdict_part
-    assert ("Rendez-vous (bilan global des contrats) proposé le 16/06/2026 12:30 — motif : GAV et PJ absentes"
+    assert ("Rendez-vous (bilan global des contrats), le 16/06/2026 12:30 — motif : GAV et PJ absentes"
             in verdict_part)
-    assert "Devis proposé le 16/06/2026 12:30 — motif : AUCUN MOTIF" in verdict_part
+    assert "Devis, le 16/06/2026 12:30 — motif : AUCUN MOTIF" in verdict_part
     assert "Écart [proposal_without_reason] le 16/06/2026 12:30" in verdict_part
 
 

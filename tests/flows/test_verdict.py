@@ -194,6 +194,6 @@ def test_the_description_names_the_deviations_and_the_proposals_reasons():
     text = "\n".join(lines)
     assert lines[0] == "Parcours NON conforme : 1 écart(s)."
     assert f"« {WORDING} »" in text and "Accord donné le 09:32" in text
-    assert "Devis proposé le 09:34 — motif : AUCUN MOTIF" in text
-    assert "Rendez-vous (bilan global des contrats) proposé le 09:35 — motif : contrats extérieurs à revoir" in text
+    assert "Devis, le 09:34 — motif : AUCUN MOTIF" in text
+    assert "Rendez-vous (bilan global des contrats), le 09:35 — motif : contrats extérieurs à revoir" in text
     assert "Écart [proposal_without_reason] le 09:34 : proposition commerciale" in text
