@@ -35,6 +35,7 @@ from storage.db import make_engine, migrate, normalize_url
 from storage.tables import (
     Action,
     Agent,
+    AuditEntry,
     CallAttempt,
     Client,
     Contract,
@@ -61,11 +62,12 @@ DEFAULT_PG_URL = os.environ.get("M3_TEST_PG_URL", "postgresql+psycopg://postgres
 
 def _rows(cases: int, seed: int = 6) -> dict[type, list[dict]]:
     """Every table's rows for `cases` cases: about 60 % reached, 45 % through the rebound; all closed
-    after two months (an agent has a few dozen open cases, as in an agency that keeps up)."""
+    after two months (an agent has a few dozen open cases, as in an agency that keeps up). Each case has
+    the audit trail the workflow would have written (the compliance verdict reads it)."""
     rng = random.Random(seed)
     span = (TODAY - FIRST_DAY).days
     out: dict[type, list[dict]] = {t: [] for t in (Client, M3Case, Contract, CallAttempt, ProfileCheck,
-                                                   ContractCheck, ProtectionCheck, Action)}
+                                                   ContractCheck, ProtectionCheck, Action, AuditEntry)}
     contract_id = 0
     for i in range(1, cases + 1):
         opened = datetime.combine(FIRST_DAY + timedelta(days=rng.randrange(span)), datetime.min.time(), UTC) \
@@ -123,7 +125,36 @@ def _rows(cases: int, seed: int = 6) -> dict[type, list[dict]]:
                 out[Action].append({"case_id": i, "kind": kind, "due_on": due, "owner": agent,
                                     "status": "done" if done else "todo", "created_at": call, "created_by": agent,
                                     "done_at": call + timedelta(days=3) if done else None})
+        out[AuditEntry] += _trail(rng, i, agent, opened, call, out[ProtectionCheck][-4:] if rebound else [],
+                                  out[Action][-2:] if rebound else [], stage=stage, closed=case["close_reason"])
     return out
+
+
+def _trail(rng: random.Random, case_id: int, agent: str, opened: datetime, call: datetime, protections: list[dict],
+           actions: list[dict], *, stage: float, closed: str | None) -> list[dict]:
+    """The audit entries of one case as the workflow writes them, in order (same names and data)."""
+    events: list[tuple[datetime, str, dict]] = [(opened, "case_opened", {})]
+    if stage < 0.8:
+        events += [(call, "call_started", {"caller": agent, "variant": "seller"}),
+                   (call, "attempt_recorded", {"outcome": "available" if stage < 0.6 else "no_answer"})]
+    if stage < 0.6:
+        events += [(call, "profile_answered", {"field": f, "answer": "confirmed"}) for f in ("phone", "email")]
+        events += [(call, "profile_validated", {"changed": []}), (call, "contract_answered", {"answer": "signed"}),
+                   (call, "contracts_validated", {"missing": []})]
+    if protections:
+        events.append((call, "agreement_recorded", {"agreed": True, "wording": "Parlons de vos autres contrats ?"}))
+        for p in protections:
+            events.append((call, "protection_answered", {"protection": p["protection"], "answer": p["answer"]}))
+            if p["priority"]:
+                events.append((call, "priority_set", {"protection": p["protection"], "priority": True,
+                                                      "reason": "manque"}))
+        events.append((call, "rebound_finished", {}))
+        events += [(call, "action_added", {"kind": a["kind"], "purpose": None,
+                                           "reason": "GAV absente" if rng.random() < 0.8 else None}) for a in actions]
+    if closed:
+        events.append((call, "case_closed", {"reason": closed}))
+    return [{"at": at, "actor": agent, "case_id": case_id, "client_id": case_id, "event": event, "data": data}
+            for at, event, data in events]
 
 
 def fill(engine: Engine, cases: int) -> float:

@@ -31,7 +31,9 @@ from config.settings import Settings
 from flows import texts
 from flows.case import State
 from flows.texts import t
+from flows.verdict import describe
 from storage.audit import jsonable
+from storage.compliance import case_verdict
 from storage.dashboards import Period
 from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
@@ -216,8 +218,9 @@ def show_command(
             write_record(session, case_id, pdf, timezone=settings().agency_timezone)
             typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
             return
+        found = case_verdict(session, case_id)
     if as_json:
-        _print_json(trace)
+        _print_json(trace | {"verdict": {"compliant": found.compliant, **dataclasses.asdict(found)}})
         return
     case, client = trace["case"], trace["case"]["client"]
     state = t(f"labels.state.{case['state']}")
@@ -236,8 +239,11 @@ def show_command(
                 signed=t("cli.show.signed_yes") if contract["signed"] else t("cli.show.signed_no"),
             )
         )
-    typer.echo(t("cli.show.timeline"))
     zone = ZoneInfo(settings().agency_timezone)
+    typer.echo(t("verdict.title"))
+    for line in describe(found, lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M")):
+        typer.echo(line)
+    typer.echo(t("cli.show.timeline"))
     for entry in trace["timeline"]:
         at = datetime.fromisoformat(entry["at"]).astimezone(zone).strftime("%d/%m/%Y %H:%M:%S")
         data = json.dumps(entry["data"], ensure_ascii=False) if entry["data"] else ""

@@ -1,5 +1,6 @@
 """The compliance record of one case as a PDF (`m3bot show CASE --pdf PATH`), for a reviewer (ACPR, CNIL,
-the insurer): the administrative checks, the client's agreement and its wording, the needs and the reasons
+the insurer): the compliance verdict computed from the audit trail alone (`flows.verdict`), the
+administrative checks, the client's agreement and its wording, the needs and the reasons
 for each proposal, then the proposal and the action plan, each part in the order it happened, with who
 and when; then the whole audit trail.
 
@@ -26,6 +27,8 @@ from bot.rendering import agent_names
 from flows import texts
 from flows.case import Case, ProfileAnswer
 from flows.script import display_name, product_name, protections_for
+from flows.verdict import describe
+from storage.compliance import case_verdict
 from storage.queries import case_trace
 from storage.repository import load_case
 from storage.tables import utcnow
@@ -167,6 +170,9 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
                       formula=contract.formula, subscribed_on=_day(contract.subscribed_on),
                       origin=label("origin", contract.origin.value)))
 
+    writer.heading(texts.t("verdict.title"))
+    for line in describe(case_verdict(session, case_id), writer.moment):
+        writer.text(line)
     writer.heading(t("sections.admin"))
     writer.lines(_admin(case, trace["attempts"]))
     writer.heading(t("sections.agreement"))

@@ -9,6 +9,10 @@ only adds the group rows up into the team total, the per-agent and the per-origi
 The cases of a period are those *opened* in it (a cohort): the funnel follows them however far they got,
 so from "opened" to "action plan" each stage counts at most as many cases as the one before ("closed"
 also counts the cases closed early: unreachable, refused, duplicate).
+
+The share of compliant closed cases is the one figure SQL cannot give: each closed case of the cohort is
+judged by `flows.verdict` from its audit trail (`storage.compliance`; two more statements), then counted in
+its group like the others.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlmodel import Session
 
 from flows import texts
 from flows.case import ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer, State
+from storage.compliance import verdicts
 from storage.tables import Action, CallAttempt, Contract, ContractCheck, M3Case, ProfileCheck, ProtectionCheck
 
 PERIODS = ("thirty_days", "month", "last_month", "three_months", "twelve_months")
@@ -166,6 +171,17 @@ class Figures:
         """(kind, 'done' | 'due' | 'overdue') -> actions."""
         return self._items("action")
 
+    @property
+    def compliant_rate(self) -> float | None:
+        """Closed cases whose verdict is compliant ÷ closed cases; None when none closed."""
+        closed = self.counts[("closed",)]
+        return self.counts[("compliant",)] / closed if closed else None
+
+    @property
+    def deviations(self) -> dict[str, int]:
+        """Deviation code -> closed cases whose verdict lists it."""
+        return {code: n for (code,), n in self._items("deviation").items()}
+
 
 FUNNEL = ("opened", "reached", "admin_done", "rebound_done", "plan_done", "closed")
 
@@ -191,14 +207,19 @@ def _any(rows: sa.Select) -> ColumnElement:
     return rows.limit(1).correlate(M3Case).scalar_subquery().is_not(None)
 
 
+def _first_origin() -> ColumnElement:
+    """The origin of the case's first contract."""
+    return (sa.select(Contract.origin).where(Contract.case_id == M3Case.id)
+            .order_by(Contract.subscribed_on, Contract.number).limit(1).correlate(M3Case).scalar_subquery())
+
+
 def _cohort(bounds: tuple[datetime, datetime]) -> sa.CTE:
     """The cases opened in the period: agent, origin (that of the first contract) and the per-case flags.
 
     Materialised once per statement: every figure below reads it.
     """
     case_id = M3Case.id
-    origin = (sa.select(Contract.origin).where(Contract.case_id == case_id)
-              .order_by(Contract.subscribed_on, Contract.number).limit(1).correlate(M3Case).scalar_subquery())
+    origin = _first_origin()
     attempt = sa.select(CallAttempt.id).where(CallAttempt.case_id == case_id)
     changed = sa.select(ProfileCheck.id).where(ProfileCheck.case_id == case_id,
                                                ProfileCheck.answer == ProfileAnswer.modified.value)
@@ -298,7 +319,8 @@ _KEYS = {"field_changed": 1, "contract": 2, "action": 2}
 
 
 def _group_counts(session: Session, period: Period, today: date, timezone: str) -> dict[tuple, Counter]:
-    """{(agent, origin): Counter of figure keys}, from one statement over the period's cases."""
+    """{(agent, origin): Counter of figure keys}, from one statement over the period's cases (two more judge
+    its closed cases by their verdicts)."""
     if session.get_bind().dialect.name == "postgresql":
         # Each figure reaches a few rows per case through an index; PostgreSQL's default cost model (spinning
         # disks) prefers hashing whole child tables instead, which costs what the agency holds, not what the
@@ -324,7 +346,20 @@ def _group_counts(session: Session, period: Period, today: date, timezone: str) 
             counts[("priority", protection)] += n if priority == "1" else 0
         else:
             counts[(name, *keys[: _KEYS.get(name, 0)])] += n
+    _count_compliance(session, period.bounds(timezone), groups)
     return groups
+
+
+def _count_compliance(session: Session, bounds: tuple[datetime, datetime], groups: dict[tuple, Counter]) -> None:
+    """Add to each group its closed cases whose verdict is compliant, and per deviation code the closed
+    cases whose verdict lists it."""
+    closed = sa.and_(M3Case.opened_at >= bounds[0], M3Case.opened_at < bounds[1], M3Case.close_reason.is_not(None))
+    found = verdicts(session, sa.select(M3Case.id).where(closed))
+    for case_id, agent, origin in session.execute(sa.select(M3Case.id, M3Case.agent, _first_origin()).where(closed)):
+        counts = groups.setdefault((agent, origin), Counter())
+        counts[("compliant",)] += found[case_id].compliant
+        for code in {d.code for d in found[case_id].deviations}:
+            counts[("deviation", code)] += 1
 
 
 def _same_insurer(counts: Counter) -> Counter:

@@ -114,6 +114,15 @@ def multi_section(figures: Figures) -> list[Block]:
     return [header(d("lead_home.multi_title")), section("\n".join(lines))]
 
 
+def compliance_section(figures: Figures) -> list[Block]:
+    """The share of closed cases whose trail follows the guide (`flows.verdict`), and the deviations found."""
+    value = d("compliance_value", compliant=figures["compliant",], closed=figures["closed",],
+              rate=percent(figures.compliant_rate))
+    deviations = {texts.t(f"verdict.names.{code}"): n for code, n in figures.deviations.items()}
+    lines = [_figure("compliant", value), _figure("deviations", _listing(deviations))]
+    return [header(d("lead_home.compliance_title")), section("\n".join(lines))]
+
+
 def group_line(name: str, figures: Figures) -> str:
     values = {code: n for code, n in figures.funnel}
     return f"*{name}*\n" + d(
@@ -149,7 +158,8 @@ def figure_blocks(dashboard: Dashboard, names: Mapping[str, str], *, max_rows: i
     if not dashboard.total.opened:
         return [*blocks, section(d("none"))]
     total = dashboard.total
-    for part in (funnel_section, admin_section, commercial_section, actions_section, multi_section):
+    for part in (funnel_section, admin_section, commercial_section, actions_section, multi_section,
+                 compliance_section):
         blocks += [DividerBlock(), *part(total)]
     return [*blocks, DividerBlock(), *groups_section(dashboard, names, max_rows=max_rows)]
 
