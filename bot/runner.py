@@ -24,7 +24,7 @@ from bot.agents import match_agents
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
-from config.settings import Settings
+from config.settings import Settings, reveal
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
 from storage.db import DatabaseUrlError, make_engine, migrate
@@ -43,7 +43,7 @@ def missing_settings(settings: Settings) -> list[str]:
     return [name for name, value in required.items() if not value]
 
 
-def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
+def run(settings: Settings) -> None:
     """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if missing := missing_settings(settings):
@@ -55,8 +55,8 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     client = web_client(settings)
     _check_slack(settings, client)
-    for email in match_agents(engine, client).unknown:
-        print(t("bot.agents.unknown_email", email=email), file=sys.stderr)
+    if unknown := match_agents(engine, client).unknown:
+        print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
 
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
@@ -65,10 +65,10 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     try:
         if settings.slack_app_token:
             print(t("bot.startup.listening_socket"), file=sys.stderr)
-            SocketModeHandler(app, settings.slack_app_token).start()
+            SocketModeHandler(app, reveal(settings.slack_app_token)).start()
         else:
-            server, thread = serve_http(app, host, settings.port)
-            print(t("bot.startup.listening_http", host=host, port=settings.port), file=sys.stderr)
+            server, thread = serve_http(app, settings.host, settings.port)
+            print(t("bot.startup.listening_http", host=settings.host, port=settings.port), file=sys.stderr)
             try:
                 while thread.is_alive():
                     thread.join(1.0)  # a timed join keeps Ctrl-C responsive

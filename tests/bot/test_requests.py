@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from bot.agents import match_agents
@@ -251,7 +252,7 @@ def test_starting_without_the_slack_settings_is_one_line_and_exit_code_2(capsys:
 
 
 def test_starting_with_a_token_slack_refuses_is_one_line_and_exit_code_2(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = harness.settings.model_copy(update={"slack_bot_token": "xoxb-revoked"})
+    settings = harness.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-revoked")})
 
     with pytest.raises(SystemExit) as stopped:
         run(settings)
