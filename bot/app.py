@@ -61,9 +61,6 @@ def create_app(
         # the runner checks the token itself to turn a bad one into a clear line.
         token_verification_enabled=False,
         listener_executor=executor,
-        # An unhandled request goes to the app's error handler (bot.middleware.log_error), which logs its ids
-        # only: Bolt's own warning quotes the whole body, typed values included.
-        raise_error_for_unhandled_request=True,
     )
     deps = BotDeps(
         settings=settings,

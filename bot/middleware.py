@@ -17,7 +17,6 @@ from concurrent.futures import Executor
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
-from slack_bolt.error import BoltUnhandledRequestError
 from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -91,16 +90,13 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
 
 
 def log_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
-    """Every error of a listener or a middleware, and every request nobody handles: what failed and on which
-    request, by ids only. Neither the exception's text nor its traceback: both can quote the client's data."""
+    """Every error of a listener or a middleware: what failed and on which request, by ids only. Neither the
+    exception's text nor its traceback: both can quote the client's data (a database error, its row)."""
     kind = _kind(body)
     kind = kind if isinstance(kind, str) else "request"
     name = _action_id(body) or body.get("command")
     where = f"{kind} {name if isinstance(name, str) else '-'} (case {context.get('case_id')}, team {context.team_id})"
-    if isinstance(error, BoltUnhandledRequestError):
-        log.warning("%s handled by no listener", where)
-    else:
-        log.error("%s failed: %s", where, type(error).__name__)
+    log.error("%s failed: %s", where, type(error).__name__)
 
 
 class _ShapeCheck(Middleware):

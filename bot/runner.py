@@ -12,6 +12,7 @@ from typing import NoReturn
 from urllib.error import URLError
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 import waitress
 from waitress import wasyncore
 from slack_bolt import App
@@ -46,18 +47,7 @@ def missing_settings(settings: Settings) -> list[str]:
 def run(settings: Settings) -> None:
     """Start the bot and block until interrupted; exits with code 2 on a start-up problem."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if missing := missing_settings(settings):
-        _stop(t("bot.startup.missing", names=", ".join(missing)))
-    try:
-        engine = make_engine(settings.database_url)
-        migrate(engine)
-    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
-        _stop(t("bot.startup.database", reason=type(error).__name__))
-    client = web_client(settings)
-    _check_slack(settings, client)
-    if unknown := match_agents(engine, client).unknown:
-        print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
-
+    engine, client = start_up(settings)
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
     deliverer.start()
@@ -79,6 +69,23 @@ def run(settings: Settings) -> None:
     finally:
         reminders.shutdown(wait=False)
         deliverer.stop()
+
+
+def start_up(settings: Settings) -> tuple[Engine, WebClient]:
+    """The checks before serving: settings, database (migrated), Slack token and channel, agents matched."""
+    if missing := missing_settings(settings):
+        _stop(t("bot.startup.missing", names=", ".join(missing)))
+    try:
+        engine = make_engine(settings.database_url)
+        migrate(engine)
+    except (DatabaseUrlError, sa.exc.DBAPIError) as error:
+        _stop(t("bot.startup.database", reason=type(error).__name__))
+    client = web_client(settings)
+    _check_slack(settings, client)
+    if unknown := match_agents(engine, client).unknown:
+        # A count: start-up lines go to the service's logs, the agents' e-mails do not.
+        print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
+    return engine, client
 
 
 def run_scheduler(settings: Settings) -> None:
