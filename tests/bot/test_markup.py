@@ -7,13 +7,16 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import Session
 
-from bot.views import modals
+from bot.rendering import queue_opened_case
+from bot.views import ids, modals
 from bot.views.card import closing_notice, status_card
 from bot.views.help import refusal
 from bot.views.home import agent_home, lead_home
@@ -25,7 +28,12 @@ from bot.views.text import ZERO_WIDTH_SPACE, clip, escape
 from flows.case import ActionKind, Case, ClientType, Need, State
 from scheduler.digest import AgentLoad, Digest
 from storage.dashboards import AgentToday, Dashboard, Figures, Period
-from tests.bot.test_views import AGENT, NOW, SELLER, TODAY, _walk, make_case
+from storage.queries import mark_opened
+from storage.tables import utcnow
+from tests.bot.driver import CallDriver
+from tests.bot.harness import AGENT as AGENT_OF_HARNESS
+from tests.bot.test_views import AGENT, NOW, TODAY, _walk, make_case
+from tests.conftest import client_file, contract
 
 HOSTILE = ["<!channel>", "<!here>", "<!everyone>", "<https://evil.example|Votre agence>", "<mailto:a@b.fr|x>",
            "*bold*", "_italic_", "~strike~", "`code`", "```bloc```", "<@U123>", "<#C123>", "<!subteam^S1>",
@@ -125,3 +133,22 @@ def test_a_cut_never_leaves_half_an_escape() -> None:
     for text in ("*" * 10, "&" * 10, "<" * 10, "a_" * 10):
         cut = clip(escape(text), 9)
         assert not re.search(rf"[*_~`](?!{ZERO_WIDTH_SPACE})|&(?!amp;|lt;|gt;)", cut.removesuffix("…")), cut
+
+
+@time_machine.travel(datetime(2026, 12, 1, 9, 30, tzinfo=UTC), tick=True)  # a legal calling time
+def test_a_refusal_quoting_an_imported_contract_number_mentions_nobody(harness, factory) -> None:
+    # Through the whole bot: the refusal names the contracts not answered yet, as the import spelled them.
+    case_id = factory.case(client_file(), [contract(number="<!channel> *AUTO*", seller=AGENT_OF_HARNESS[1])],
+                           opened=False, agent=AGENT_OF_HARNESS[1])
+    with Session(harness.engine) as session, session.begin():
+        mark_opened(session, [case_id], now=utcnow(), actor="test")
+        queue_opened_case(session, case_id, harness.settings)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    call.profile()
+    call.click("step:contracts", ids.CONTRACTS_VALIDATE)
+
+    (refusal,) = call.ephemerals()
+    assert "&lt;!channel&gt;" in refusal and "<!channel>" not in refusal
+    assert f"*{ZERO_WIDTH_SPACE}AUTO*{ZERO_WIDTH_SPACE}" in refusal
