@@ -279,3 +279,10 @@ def test_printing_the_settings_shows_no_secret() -> None:
     assert not [s for s in ("xoxb-1-secret", "signing-secret", "xapp-1-secret", "db-password") if s in printed], printed
     assert not [s for s in ("xoxb-1-secret", "signing-secret", "xapp-1-secret") if s in dumped], dumped
     assert reveal(settings.slack_bot_token) == "xoxb-1-secret"  # the Slack client still gets it
+
+
+def test_http_mode_listens_on_this_machine_only_unless_host_says_otherwise(monkeypatch) -> None:
+    monkeypatch.delenv("HOST", raising=False)
+    assert Settings(_env_file=None).host == "127.0.0.1"  # behind a TLS proxy on the same machine (README)
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    assert Settings(_env_file=None).host == "0.0.0.0"
