@@ -5,10 +5,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test run sandbox bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 # The whole test suite, on SQLite and on PostgreSQL (127.0.0.1:5432, or M3_TEST_PG_URL).
@@ -30,7 +30,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.run $(ARGS)
 
 $(VENV)/.installed-bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test,bench]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	touch $@
 
 clean:

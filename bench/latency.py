@@ -33,6 +33,7 @@ from sqlmodel import Session, select
 from bench.figures import memory_mb, percentile
 from bench.server import ServerProcess
 from bot.views import ids
+from config.settings import reveal
 from flows.case import State
 from sandbox.slack_api import BotReply, SlackStandIn
 from storage import outbox, slack_messages
@@ -184,8 +185,8 @@ def server_env(slack: SlackStandIn, engine: Engine) -> dict[str, str]:
     settings = bot_settings(slack, engine)
     return {
         "DATABASE_URL": settings.database_url,
-        "SLACK_BOT_TOKEN": settings.slack_bot_token,
-        "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+        "SLACK_BOT_TOKEN": reveal(settings.slack_bot_token),
+        "SLACK_SIGNING_SECRET": reveal(settings.slack_signing_secret),
         "SLACK_APP_TOKEN": "",
         "SLACK_API_URL": settings.slack_api_url,
         "M3_CHANNEL": settings.m3_channel,

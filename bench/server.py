@@ -33,9 +33,11 @@ def bare_app(settings):
     from slack_bolt import Ack, App
     from slack_sdk import WebClient
 
+    from config.settings import reveal
+
     # Bolt asks auth.test once, on the first request: the same stand-in answers both servers.
-    client = WebClient(base_url=settings.slack_api_url, token=settings.slack_bot_token)
-    app = App(name="bare", signing_secret=settings.slack_signing_secret, client=client,
+    client = WebClient(base_url=settings.slack_api_url, token=reveal(settings.slack_bot_token))
+    app = App(name="bare", signing_secret=reveal(settings.slack_signing_secret), client=client,
               token_verification_enabled=False)
 
     def only_ack(ack: Ack) -> None:

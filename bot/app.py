@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from bot import metrics, middleware
 from bot.context import BotDeps
 from bot.outbox_delivery import OutboxDeliverer
-from config.settings import Settings
+from config.settings import Settings, reveal
 
 SLACK_API_URL = "https://slack.com/api/"
 LISTENER_THREADS = 16  # Bolt's default is 5: a few slow Slack calls would delay other agents' clicks
@@ -27,7 +27,7 @@ def web_client(settings: Settings, *, timeout: int = 10) -> WebClient:
     """The client listeners use: it retries connection errors, 429 (after Retry-After) and 5xx once each."""
     return WebClient(
         base_url=settings.slack_api_url,
-        token=settings.slack_bot_token,
+        token=reveal(settings.slack_bot_token),
         timeout=timeout,
         retry_handlers=[
             metrics.RateLimitCounter(), ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(),
@@ -40,7 +40,7 @@ def delivery_client(settings: Settings, *, timeout: int = 10) -> WebClient:
     """The outbox's client: no sleeping retries, the deliverer reschedules rows itself (see outbox_delivery)."""
     return WebClient(
         base_url=settings.slack_api_url,
-        token=settings.slack_bot_token,
+        token=reveal(settings.slack_bot_token),
         timeout=timeout,
         retry_handlers=[metrics.RateLimitCounter(), ConnectionErrorRetryHandler()],
     )
@@ -58,7 +58,7 @@ def create_app(
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
     app = App(
         name="m3bot",
-        signing_secret=settings.slack_signing_secret,
+        signing_secret=reveal(settings.slack_signing_secret),
         client=client,
         # Off Slack's own API (a stand-in, a proxy) there is nothing to verify at start-up; against Slack
         # the runner checks the token itself to turn a bad one into a clear line.

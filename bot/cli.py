@@ -61,6 +61,8 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             fail(error.reason)
         except (sa.exc.OperationalError, sa.exc.ProgrammingError):
             fail(t("cli.errors.database_unreachable"))
+        except sa.exc.DBAPIError as error:  # the error's class only: its text may quote the row it failed on
+            fail(t("cli.errors.database_failed", reason=type(error.orig).__name__))
 
     return wrapper
 

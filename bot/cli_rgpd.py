@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from bot import privacy
+from bot import privacy, private_files
 from bot.cli import database, fail, guarded, settings
 from flows.texts import t
 from storage import rgpd
@@ -45,7 +45,7 @@ def export_command(
     if output is None:
         typer.echo(text)
         return
-    output.write_text(text + "\n", encoding="utf-8")
+    private_files.write_text(output, text + "\n")
     typer.echo(t("rgpd.cli.exported", number=client, path=output))
 
 

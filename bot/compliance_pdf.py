@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from fpdf import FPDF
 from sqlmodel import Session
 
+from bot import private_files
 from bot.rendering import agent_names
 from flows import texts
 from flows.case import Case, ProfileAnswer
@@ -198,4 +199,4 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
 def write_record(session: Session, case_id: int, path: Path, *, timezone: str, actor: str | None = None) -> None:
     """Write the compliance record of `case_id` to `path`, issued now by `actor` (the OS user by default)."""
     record = compliance_record(session, case_id, actor=actor or getpass.getuser(), now=utcnow(), timezone=timezone)
-    path.write_bytes(record)
+    private_files.write_bytes(path, record)

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from bot.context import BotDeps
 from bot.rendering import queue_case_messages
+from bot.views.text import escape
 from flows.engine import Refused, authorize, handle
 from scheduler.reminders import sync_reminders
 from storage.audit import last_entry
@@ -85,7 +86,8 @@ def tell(context: dict[str, Any], body: dict[str, Any], text: str) -> None:
     """An ephemeral message to the user where he clicked, through the outbox (delivered, retried)."""
     deps: BotDeps = context["deps"]
     channel = (body.get("channel") or {}).get("id") or deps.settings.m3_channel
-    payload = {"channel": channel, "user": context.get("user_id"), "text": text}
+    # A refusal may quote what the import brought (contract numbers): never markup.
+    payload = {"channel": channel, "user": context.get("user_id"), "text": escape(text)}
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
     if thread_ts:
         payload["thread_ts"] = thread_ts

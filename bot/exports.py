@@ -2,7 +2,9 @@
 they are (`;`, UTF-8 with BOM, dd/mm/yyyy), and one `.ics` calendar per agent of the RDV and relances
 still to do on those cases, for Outlook or Google Calendar.
 
-The files hold client names: they stay in the agency (RGPD), like the management system's own exports.
+The files hold client names: they stay in the agency (RGPD), like the management system's own exports;
+they are written for their owner only (bot.private_files). A cell that a spreadsheet would run as a formula
+is written with a leading apostrophe, which Excel and LibreOffice show as text.
 Column headers and values are French, from `flows/texts/dashboards.yml` and `labels.yml`.
 """
 
@@ -22,6 +24,7 @@ from icalendar import Calendar, Event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import private_files
 from flows import texts
 from flows.case import ActionKind, ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer
 from storage.dashboards import Period
@@ -159,14 +162,23 @@ def _action_line(action: Action, client: str, today: date, zone: ZoneInfo) -> li
     ]
 
 
+# What makes a spreadsheet read a cell as a formula (OWASP, "CSV injection"): a client number or a note
+# starting with one of these is data, never a formula.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
 def _write_csv(path: Path, header: list[str], lines: Iterator[list[str]]) -> int:
     # utf-8-sig writes the BOM Excel needs to read UTF-8; ";" is the list separator of French Windows.
     count = 0
-    with path.open("w", encoding="utf-8-sig", newline="") as out:
+    with private_files.open_private(path, "w", encoding="utf-8-sig", newline="") as out:
         writer = csv.writer(out, delimiter=";")
         writer.writerow(header)
         for line in lines:
-            writer.writerow(line)
+            writer.writerow([spreadsheet_cell(cell) for cell in line])
             count += 1
     return count
 
@@ -192,8 +204,8 @@ def _calendar_name(owner: str) -> str:
 
 def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: date,
            now: datetime | None = None) -> ExportReport:
-    """Write the cases CSV, the actions CSV and one calendar per action owner into `out` (created)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the cases CSV, the actions CSV and one calendar per action owner into `out` (created if needed)."""
+    private_files.private_directory(out)
     zone = ZoneInfo(timezone)
     bounds = period.bounds(timezone)
     suffix = f"{period.start.isoformat()}_{period.end.isoformat()}"
@@ -222,7 +234,7 @@ def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: d
     calendar_paths = []
     for owner, calendar in sorted(calendars.items()):
         path = out / _calendar_name(owner)
-        path.write_bytes(calendar.to_ical())
+        private_files.write_bytes(path, calendar.to_ical())
         calendar_paths.append(path)
     return ExportReport(cases=cases, actions=actions, events=events, calendars=calendar_paths,
                         files=[cases_path, actions_path, *calendar_paths])

@@ -3,7 +3,8 @@
 Everything read from a Slack payload is untrusted. A button value or `private_metadata` the bot did not write,
 or naming a case that does not exist, is answered here (acknowledged, the user told in French) and never
 reaches a listener. Slack's retries of an event already seen are acknowledged and dropped.
-Logs name the kind of request and the reason, never a person.
+Logs name the kind of request and the reason, never a person; so does the app's error handler, which
+replaces Bolt's own (Bolt logs the exception's text, where a database error quotes the row it failed on).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -85,6 +86,17 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
 
     app.use(_ShapeCheck())
     app.middleware(load_request_context)
+    app.error(log_error)
+
+
+def log_error(error: Exception, body: dict[str, Any], context: BoltContext) -> None:
+    """Every error of a listener or a middleware: what failed and on which request, by ids only. Neither the
+    exception's text nor its traceback: both can quote the client's data (a database error, its row)."""
+    kind = _kind(body)
+    kind = kind if isinstance(kind, str) else "request"
+    name = _action_id(body) or body.get("command")
+    where = f"{kind} {name if isinstance(name, str) else '-'} (case {context.get('case_id')}, team {context.team_id})"
+    log.error("%s failed: %s", where, type(error).__name__)
 
 
 class _ShapeCheck(Middleware):
@@ -129,6 +141,15 @@ def _request_key(kind: str | None, body: dict[str, Any]) -> str | None:
     return None
 
 
+def _action_id(body: dict[str, Any]) -> str | None:
+    """The clicked control's id, else the modal's callback id; None in a body whose fields are not the usual
+    ones (the error handler sees bodies no shape check has passed)."""
+    actions, view = body.get("actions"), body.get("view")
+    if isinstance(actions, list) and actions and isinstance(actions[0], dict) and actions[0].get("action_id"):
+        return actions[0]["action_id"]
+    return view.get("callback_id") if isinstance(view, dict) else None
+
+
 def _carried(kind: str, body: dict[str, Any]) -> str | None:
     """The bot's own encoded text: a button's value, else the modal's metadata, else a select's option value."""
     if kind == "view_submission":
@@ -154,8 +175,7 @@ def _processed(deps: BotDeps, key: str) -> bool:
 def _refuse(
     kind: str, body: dict[str, Any], client: WebClient, background: Executor, text: str, reason: str
 ) -> BoltResponse:
-    action_id = (body.get("actions") or [{}])[0].get("action_id") or (body.get("view") or {}).get("callback_id")
-    log.warning("%s refused before any listener (%s): %s", kind, action_id, reason)
+    log.warning("%s refused before any listener (%s): %s", kind, _action_id(body), reason)
     if kind == "view_submission":
         block_id = next((b.get("block_id") for b in body["view"].get("blocks", []) if b.get("type") == "input"), None)
         if block_id:

@@ -29,7 +29,7 @@ from bot.metrics import MetricsServer
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
-from config.settings import Settings
+from config.settings import Settings, reveal
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
 from storage.db import DatabaseUrlError, make_engine, migrate
@@ -49,18 +49,11 @@ def missing_settings(settings: Settings) -> list[str]:
     return [name for name, value in required.items() if not value]
 
 
-def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) -> None:
+def run(settings: Settings, *, scheduler: bool = True) -> None:
     """Start the bot and block until interrupted; exits with code 2 on a start-up problem. Without
     `scheduler`, reminders are left to separate `m3bot scheduler` processes (PostgreSQL)."""
     logs.configure(settings.log_format)
-    if missing := missing_settings(settings):
-        _stop(t("bot.startup.missing", names=", ".join(missing)))
-    engine = _database(settings, actor="m3bot run")
-    client = web_client(settings)
-    _check_slack(settings, client)
-    for email in match_agents(engine, client).unknown:
-        print(t("bot.agents.unknown_email", email=email), file=sys.stderr)
-
+    engine, client = start_up(settings)
     app = create_app(settings, engine, client=client)
     deliverer = deps_of(app).deliverer
     deliverer.start()
@@ -69,10 +62,10 @@ def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) ->
     try:
         if settings.slack_app_token:
             print(t("bot.startup.listening_socket"), file=sys.stderr)
-            SocketModeHandler(app, settings.slack_app_token).start()
+            SocketModeHandler(app, reveal(settings.slack_app_token)).start()
         else:
-            server, thread = serve_http(app, host, settings.port, engine=engine)
-            print(t("bot.startup.listening_http", host=host, port=settings.port), file=sys.stderr)
+            server, thread = serve_http(app, settings.host, settings.port, engine=engine)
+            print(t("bot.startup.listening_http", host=settings.host, port=settings.port), file=sys.stderr)
             try:
                 while thread.is_alive():
                     thread.join(1.0)  # a timed join keeps Ctrl-C responsive
@@ -86,6 +79,19 @@ def run(settings: Settings, *, host: str = "0.0.0.0", scheduler: bool = True) ->
         deliverer.stop()
         if metrics:
             metrics.stop()
+
+
+def start_up(settings: Settings) -> tuple[Engine, WebClient]:
+    """The checks before serving: settings, database (migrated), Slack token and channel, agents matched."""
+    if missing := missing_settings(settings):
+        _stop(t("bot.startup.missing", names=", ".join(missing)))
+    engine = _database(settings, actor="m3bot run")
+    client = web_client(settings)
+    _check_slack(settings, client)
+    if unknown := match_agents(engine, client).unknown:
+        # A count: start-up lines go to the service's logs, the agents' e-mails do not.
+        print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
+    return engine, client
 
 
 def run_scheduler(settings: Settings) -> None:

@@ -1,14 +1,15 @@
 """The product's settings, read from the environment or a `.env` file (pydantic-settings).
 
 One object for the bot, the scheduler and the command line; `rules()` turns the call limits into the
-pure `flows.rules.Rules` the engine reads.
+pure `flows.rules.Rules` the engine reads. Tokens are `SecretStr` and the database URL (which may hold a
+password) is left out of the repr, so printing or logging the settings never shows a credential.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing import Annotated, Literal
 
@@ -19,15 +20,16 @@ from flows.rules import Rules
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = "sqlite:///m3bot.db"
+    database_url: str = Field(default="sqlite:///m3bot.db", repr=False)
 
-    # Slack
-    slack_bot_token: str | None = None
-    slack_signing_secret: str | None = None
-    slack_app_token: str | None = None  # set: Socket Mode; unset: HTTP mode on `port`
+    # Slack (read a token with `reveal`, where a client needs it)
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # set: Socket Mode; unset: HTTP mode on `port`
     slack_api_url: str = "https://slack.com/api/"
     m3_channel: str | None = None  # channel ID where the case threads go
     m3_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Slack user IDs, comma-separated
+    host: str = "127.0.0.1"  # HTTP mode listens here only; "0.0.0.0" opens it (put TLS in front, see README)
     port: int = 3000
 
     # Operations
@@ -81,3 +83,8 @@ class Settings(BaseSettings):
             pro_account_manager=self.pro_account_manager,
             agency_timezone=self.agency_timezone,
         )
+
+
+def reveal(secret: SecretStr | None) -> str | None:
+    """The clear value of a secret setting, for the Slack client that sends it."""
+    return secret.get_secret_value() if secret is not None else None

@@ -45,10 +45,13 @@ def normalize_url(url: str) -> sa.URL:
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
+    """An engine whose errors never quote the SQL parameters: a failed write would otherwise put the client's
+    name or e-mail into the exception's text, and from there into a log."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, echo=echo, pool_pre_ping=True)
-    engine = sa.create_engine(parsed, echo=echo, connect_args={"timeout": 30, "check_same_thread": False})
+        return sa.create_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True)
+    engine = sa.create_engine(parsed, echo=echo, hide_parameters=True,
+                              connect_args={"timeout": 30, "check_same_thread": False})
     sa.event.listen(engine, "connect", _configure_sqlite)
     sa.event.listen(engine, "begin", _begin_immediate)
     return engine

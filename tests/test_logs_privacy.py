@@ -1,26 +1,39 @@
 """Personal data never reaches the logs: a whole call through Slack, with a refused input, a forged click,
-the compliance record and the client's export and erasure, logged at DEBUG for every logger of ours."""
+the compliance record and the client's export and erasure, logged at DEBUG for every logger of ours; and the
+error paths, where exceptions quote what they failed on: a database write failing in a listener, a Slack call
+failing during delivery, a reminder failing, an import row failing. Everything logged is searched, the
+records and whatever reached the process's stderr."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 
 import pytest
 import time_machine
-from sqlmodel import Session
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+from typer.testing import CliRunner
 
 from bot import privacy
+from bot.cli import app
 from bot.compliance_pdf import compliance_record
+from bot.notifier import SlackNotifier
 from bot.payloads import encode
 from bot.views import ids
 from flows.case import ClientType
+from scheduler.jobs import Ticker
+from scheduler.reminders import FAILED, Reminder
 from storage import rgpd
 # The bot's fixtures live in tests/bot/conftest.py; this test sits at the top because it covers every layer.
 from tests.bot.conftest import harness, slack  # noqa: F401
 from tests.bot.driver import CallDriver
-from tests.bot.harness import wait_until
+from tests.bot.harness import AGENT, wait_until
 from tests.bot.test_call_scenarios import open_case
+from tests.conftest import client_file, contract
+from tests.storage.test_importer import csv_bytes, row
 
 OUR_LOGGERS = ("bot", "storage", "flows", "scheduler", "config")
 # The libraries under us, at the level the bot runs them (bot.runner: INFO; SQLAlchemy keeps itself at WARN).
@@ -46,6 +59,46 @@ def logs(caplog):
     for name in OUR_LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
     return caplog
+
+
+@pytest.fixture
+def logged(logs, capfd) -> Callable[[], str]:
+    """Everything logged so far: each record with its traceback, and what reached stderr (tracebacks printed
+    by a thread, a library's own handler)."""
+
+    def everything() -> str:
+        records = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in logs.records)
+        return f"{records}\n{capfd.readouterr().err}"
+
+    return everything
+
+
+def leaks_in(output: str) -> list[str]:
+    return [value for value in LEAKS if value.lower() in output.lower()]
+
+
+@contextmanager
+def failing_writes(engine: Engine, table: str) -> Iterator[None]:
+    """Every insert into or update of `table` fails in the database itself (a trigger), as a full disk would:
+    the statement's parameters, the client's data, are in hand when the error is raised."""
+    if engine.dialect.name == "sqlite":
+        create = [f"CREATE TRIGGER fault_{op} BEFORE {op} ON {table} BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+                  for op in ("INSERT", "UPDATE")]
+        drop = ["DROP TRIGGER fault_INSERT", "DROP TRIGGER fault_UPDATE"]
+    else:
+        create = ["CREATE FUNCTION fault() RETURNS trigger LANGUAGE plpgsql AS "
+                  "$$ BEGIN RAISE EXCEPTION 'disk I/O error' USING ERRCODE = 'integrity_constraint_violation'; END $$",
+                  f"CREATE TRIGGER fault BEFORE INSERT OR UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION fault()"]
+        drop = [f"DROP TRIGGER fault ON {table}", "DROP FUNCTION fault()"]
+    with engine.begin() as connection:
+        for statement in create:
+            connection.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            for statement in drop:
+                connection.exec_driver_sql(statement)
 
 
 def test_a_whole_call_and_the_clients_rights_log_no_personal_data(harness, factory, logs):
@@ -78,3 +131,79 @@ def test_a_whole_call_and_the_clients_rights_log_no_personal_data(harness, facto
     output = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in logs.records)
     leaked = [value for value in LEAKS if value.lower() in output.lower()]
     assert not leaked, f"personal data in the logs: {leaked}\n{output}"
+
+
+def test_a_database_write_failing_in_a_listener_logs_what_failed_not_the_values(harness, factory, logs, logged):
+    case_id = open_case(harness, factory, **CLIENT)
+    call = CallDriver(harness, case_id, harness.agent_id)
+    call.click("step:preparation", ids.START_CALL)
+    call.click("step:contact", ids.ATTEMPT, "available")
+    email_row = list(call.case().client.profile_fields()).index("email")
+    call.click("step:profile", ids.PROFILE_ANSWER, email_row, "modified")
+    modal = call.modal()
+
+    with failing_writes(harness.engine, "profile_check"):
+        harness.submit(harness.agent_id, modal.id, {ids.INPUT_VALUE: {ids.INPUT_VALUE: "ambroise.q@exemple.fr"}})
+        (failure,) = wait_until(lambda: [r for r in logs.records if r.levelno >= logging.ERROR])
+
+    output = logged()
+    assert not leaks_in(output), f"personal data in the logs: {leaks_in(output)}\n{output}"
+    assert call.case().client.email == CLIENT["email"]  # nothing was written
+    # What the operator needs to find the failure: the request, the case, the error's class.
+    assert (failure.name, failure.getMessage()) == (
+        "bot.middleware", f"view_submission {ids.MODAL_PROFILE_FIELD} (case {case_id}, team T0STANDIN) failed: IntegrityError")
+
+
+def test_a_slack_call_failing_during_delivery_logs_no_personal_data(harness, factory, logs, logged):
+    harness.slack.fail("chat.postMessage", times=2, status=500)
+    case_id = open_case(harness, factory, **CLIENT)
+    harness.drain()
+
+    assert CallDriver(harness, case_id, harness.agent_id).card() is not None  # posted on the third try
+    assert any("retried" in r.getMessage() for r in logs.records if r.name == "bot.outbox_delivery")
+    output = logged()
+    assert not leaks_in(output), f"personal data in the logs: {leaks_in(output)}\n{output}"
+
+
+def test_a_failing_reminder_logs_no_personal_data(harness, factory, logs, logged):
+    # The morning run opens the client's case: its card, with his name, cannot be queued.
+    factory.case(client_file(**CLIENT), [contract(subscribed_on=date(2026, 8, 31), seller=AGENT[1])], opened=False)
+    now = datetime.now(UTC)
+
+    with failing_writes(harness.engine, "outbox"):
+        report = Ticker(harness.engine, SlackNotifier(harness.settings), harness.settings).tick(now)
+
+    assert report.failed == 1
+    with Session(harness.engine) as session:
+        retried = select(Reminder).where(Reminder.status != FAILED, Reminder.last_error.is_not(None))
+        assert len(session.exec(retried).all()) == 1  # to be tried again later
+    output = logged()
+    assert "reminder" in output and not leaks_in(output), f"personal data in the logs: {leaks_in(output)}\n{output}"
+
+
+def test_a_failing_import_row_logs_and_prints_no_personal_data(engine, logged, tmp_path, monkeypatch):
+    export = tmp_path / "lagon.csv"
+    export.write_bytes(csv_bytes(row("C4242", nom=CLIENT["last_name"], prenom=CLIENT["first_name"],
+                                     email=CLIENT["email"], telephone=CLIENT["phone"], adresse=CLIENT["address"])))
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+
+    with failing_writes(engine, "client"):
+        result = CliRunner().invoke(app, ["import", str(export)])
+
+    assert result.exit_code == 1 and "ligne 2" in result.output
+    output = logged() + result.output
+    assert not leaks_in(output), f"personal data in the logs: {leaks_in(output)}\n{output}"
+
+
+
+def test_a_command_whose_write_fails_says_so_in_one_line_without_the_data(engine, factory, logged, monkeypatch):
+    factory.case(client_file(**CLIENT), [contract(subscribed_on=date(2026, 8, 31))], opened=False)
+    monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
+
+    with failing_writes(engine, "m3_case"):
+        result = CliRunner().invoke(app, ["open-due", "--today", "2026-12-01"])
+
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "rien n'a été enregistré" in result.output
+    output = logged() + result.output
+    assert not leaks_in(output), f"personal data in the logs: {leaks_in(output)}\n{output}"

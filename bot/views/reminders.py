@@ -45,16 +45,16 @@ def callback_reminder(
     when = moment(callback_at, tz)
     body = "callback.body_requested" if case.callback_client_requested else "callback.body"
     controls = [button(t("callback.call_now"), ids.CALLBACK_RESUME, encode(case.id), style="primary")]
-    blocks: list[Block] = [section(t(body, mention=who, client=client_name(case), when=when))]
+    blocks: list[Block] = [section(t(body, mention=who, client=escape(client_name(case)), when=when))]
     if offer_unreachable:
         blocks.append(context(t("callback.unreachable", count=unanswered)))
         controls.append(button(t("callback.close_unreachable"), ids.CLOSE_EARLY, encode(case.id), style="danger"))
     blocks.append(buttons(controls))
-    return message(t("callback.text", client=client_name(case), when=when), blocks)
+    return message(t("callback.text", client=escape(client_name(case)), when=when), blocks)
 
 
 def action_reminder(case: Case, action: Action, *, who: str, overdue: bool) -> Message:
-    values = {"kind": label("action", action.kind.value), "client": client_name(case), "due": day(action.due_on)}
+    values = {"kind": label("action", action.kind.value), "client": escape(client_name(case)), "due": day(action.due_on)}
     suffix = "_overdue" if overdue else ""
     done = button(label("buttons", "action_done"), ids.suffixed(ids.ACTION_DONE, action.id),
                   encode(case.id, i=action.id), style="primary")

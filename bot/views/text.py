@@ -1,11 +1,14 @@
 """French formatting shared by the views: texts from the YAML files, dates, people, safe Slack markup.
 
-Everything typed by a person or imported from Lagon goes through `escape` before entering mrkdwn, so a
-client named "<!channel>" notifies nobody, and through `clip` before a length-limited field.
+Everything typed by a person or imported from Lagon goes through `escape` before entering mrkdwn (the
+message's `text` included), so a client named "<!channel>" notifies nobody and "*Bob*" is not bold; in
+plain_text fields (headers, buttons, options, modal titles) it goes unescaped, Slack shows it as typed.
+Every length-limited field goes through `clip`.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -31,13 +34,28 @@ def label(group: str, code: str) -> str:
     return texts.t(f"labels.{group}.{code}")
 
 
+ZERO_WIDTH_SPACE = "\u200b"
+# Slack's control characters in mrkdwn become the entities its documentation gives; its formatting marks
+# have no escape, so a zero-width space after each keeps it from pairing with another into bold, italics,
+# strike-through or code, and the text reads the same. One table: every character is replaced at once.
+_LITERAL = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+                         | {mark: mark + ZERO_WIDTH_SPACE for mark in "*_~`"})
+
+
 def escape(text: str | None) -> str:
-    # Slack's three control characters in mrkdwn; everything else is shown as typed.
-    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """`text` (a name, a note, a value from the import) as literal mrkdwn: no mention, link or formatting."""
+    return (text or "").translate(_LITERAL)
+
+
+# What a cut may leave of an escape: part of an entity, or a mark whose zero-width space fell off.
+_HALF_ESCAPE = re.compile(r"(&[a-z]{0,3}|[*_~`])$")
 
 
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """`text` within `limit` characters, "…" ending a cut one; a cut never leaves half an `escape`."""
+    if len(text) <= limit:
+        return text
+    return _HALF_ESCAPE.sub("", text[: limit - 1]) + "…"
 
 
 def day(value: date, tz: str = AGENCY_TZ) -> str:

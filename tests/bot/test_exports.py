@@ -4,16 +4,20 @@ BOM, dd/mm/yyyy) and the calendars parsed back with icalendar, on the data set o
 from __future__ import annotations
 
 import csv
-from datetime import date
+import stat
+from datetime import UTC, date, datetime
 
 import pytest
 from icalendar import Calendar
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.exports import export
+from bot.exports import FORMULA_STARTS, export
 from storage.dashboards import Period
-from tests.storage.test_dashboards import JUNE, TODAY, TZ, programme_data_set
+from storage.tables import Action
+from tests.conftest import Factory, client_file, contract
+from tests.storage.test_dashboards import AGENT, JUNE, TODAY, TZ, programme_data_set
 
 
 def read_csv(path) -> list[dict[str, str]]:
@@ -69,6 +73,41 @@ def test_a_period_without_cases_writes_headers_only(engine, tmp_path):
     report = export(engine, Period(date(2026, 7, 1), date(2026, 7, 31)), tmp_path, timezone=TZ, today=TODAY)
     assert (report.cases, report.actions, report.calendars) == (0, 0, [])
     assert read_csv(tmp_path / "dossiers-m3_2026-07-01_2026-07-31.csv") == []
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_cell_a_spreadsheet_would_run_is_written_as_text(engine, tmp_path):
+    # A client number, a name and a note from the import or an agent, each starting like a formula.
+    case_id = Factory(engine).case(client_file(number='=HYPERLINK("https://evil.example","C1")', civility="",
+                                               first_name="", last_name="+33 6 12 34 56 78"),
+                                   [contract(number="AUTO-9", seller=AGENT)], agent=AGENT)
+    with Session(engine) as session, session.begin():
+        for n, start in enumerate(FORMULA_STARTS):
+            session.add(Action(case_id=case_id, kind="relance", due_on=date(2026, 6, 20), owner=AGENT,
+                               reason=f"{start}cmd|' /C calc'!A{n}", created_at=datetime(2026, 6, 15, tzinfo=UTC),
+                               created_by=AGENT))
+
+    export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+
+    (case,) = read_csv(tmp_path / "dossiers-m3_2026-06-01_2026-06-30.csv")
+    assert case["N° client"] == """'=HYPERLINK("https://evil.example","C1")"""
+    assert case["Client"] == "'+33 6 12 34 56 78"
+    reasons = [r["Motif"] for r in read_csv(tmp_path / "actions-m3_2026-06-01_2026-06-30.csv")]
+    assert sorted(reasons) == sorted(f"'{start}cmd|' /C calc'!A{n}" for n, start in enumerate(FORMULA_STARTS))
+
+
+def test_exported_files_and_the_directory_made_for_them_are_their_owners_only(engine, tmp_path):
+    programme_data_set(engine)
+    out = tmp_path / "exports" / "juin"
+    report = export(engine, JUNE, out, timezone=TZ, today=TODAY)
+    assert mode(tmp_path / "exports") == mode(out) == 0o700
+    assert report.files and {mode(path) for path in report.files} == {0o600}
+
+    report.files[0].chmod(0o644)  # a copy someone opened up: exporting again closes it
+    assert {mode(path) for path in export(engine, JUNE, out, timezone=TZ, today=TODAY).files} == {0o600}
 
 
 @pytest.fixture

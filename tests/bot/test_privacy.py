@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import stat
 from datetime import UTC, date, datetime
 
 import pytest
@@ -102,6 +103,7 @@ def test_rgpd_commands_export_erase_and_purge_with_the_actor_in_the_trail(harnes
     unknown = runner.invoke(app, ["rgpd", "export", "C777"])
 
     assert exported.exit_code == 0, exported.output
+    assert stat.S_IMODE(export.stat().st_mode) == 0o600  # the client's whole file: its owner's only
     data = json.loads(export.read_text(encoding="utf-8"))
     assert data["client"]["email"] == CLIENT["email"] and data["cases"][0]["needs"][0]["text"] == NEED
     assert kept.exit_code == 1 and "Rien n'a été effacé" in kept.output
@@ -151,4 +153,5 @@ def test_compliance_record_tells_the_call_in_the_guides_order_and_matches_the_tr
     written = CliRunner().invoke(app, ["show", str(call.case_id), "--pdf", str(tmp_path / "fiche.pdf")])
     shown = json.loads(CliRunner().invoke(app, ["show", str(call.case_id), "--json"]).output)
     assert written.exit_code == 0, written.output
+    assert stat.S_IMODE((tmp_path / "fiche.pdf").stat().st_mode) == 0o600
     assert audit_digest(shown["timeline"]) in pdf_text((tmp_path / "fiche.pdf").read_bytes()).replace(" ", "").replace("\n", "")

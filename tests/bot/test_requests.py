@@ -11,13 +11,14 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import Session, select
 
 from bot.agents import match_agents
 from bot.app import web_client
 from bot.payloads import encode
-from bot.runner import run
-from config.settings import Settings
+from bot.runner import run, start_up
+from config.settings import Settings, reveal
 from flows.texts import t
 from sandbox.slack_api import Message
 from storage.tables import Agent, ProcessedRequest
@@ -251,10 +252,37 @@ def test_starting_without_the_slack_settings_is_one_line_and_exit_code_2(capsys:
 
 
 def test_starting_with_a_token_slack_refuses_is_one_line_and_exit_code_2(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
-    settings = harness.settings.model_copy(update={"slack_bot_token": "xoxb-revoked"})
+    settings = harness.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-revoked")})
 
     with pytest.raises(SystemExit) as stopped:
         run(settings)
 
     assert stopped.value.code == 2
     assert capsys.readouterr().err == t("bot.startup.slack_auth", error="invalid_auth") + "\n"
+
+
+def test_start_up_counts_the_agents_slack_does_not_know_without_naming_them(harness: Harness, capsys) -> None:
+    with Session(harness.engine) as session, session.begin():
+        session.add(Agent(email="parti@agence.fr"))
+
+    start_up(harness.settings)
+
+    assert capsys.readouterr().err == t("bot.agents.unknown", count=1) + "\n"
+
+
+def test_printing_the_settings_shows_no_secret() -> None:
+    settings = Settings(_env_file=None, slack_bot_token="xoxb-1-secret", slack_signing_secret="signing-secret",
+                        slack_app_token="xapp-1-secret", database_url="postgresql://m3:db-password@db/m3")
+
+    printed, dumped = f"{settings} {settings!r}", f"{settings.model_dump()} {settings.model_dump_json()}"
+
+    assert not [s for s in ("xoxb-1-secret", "signing-secret", "xapp-1-secret", "db-password") if s in printed], printed
+    assert not [s for s in ("xoxb-1-secret", "signing-secret", "xapp-1-secret") if s in dumped], dumped
+    assert reveal(settings.slack_bot_token) == "xoxb-1-secret"  # the Slack client still gets it
+
+
+def test_http_mode_listens_on_this_machine_only_unless_host_says_otherwise(monkeypatch) -> None:
+    monkeypatch.delenv("HOST", raising=False)
+    assert Settings(_env_file=None).host == "127.0.0.1"  # behind a TLS proxy on the same machine (README)
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    assert Settings(_env_file=None).host == "0.0.0.0"

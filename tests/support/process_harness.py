@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.rendering import queue_opened_case
-from config.settings import Settings
+from config.settings import Settings, reveal
 from sandbox.slack_api import SlackStandIn
 from storage.queries import mark_opened
 from storage import outbox
@@ -75,8 +75,8 @@ class CaseHarness(ProcessHarness):
 def env_of(settings: Settings, database_url: str) -> dict[str, str]:
     return {
         "DATABASE_URL": database_url,
-        "SLACK_BOT_TOKEN": settings.slack_bot_token,
-        "SLACK_SIGNING_SECRET": settings.slack_signing_secret,
+        "SLACK_BOT_TOKEN": reveal(settings.slack_bot_token),
+        "SLACK_SIGNING_SECRET": reveal(settings.slack_signing_secret),
         "SLACK_APP_TOKEN": "",
         "SLACK_API_URL": settings.slack_api_url,
         "M3_CHANNEL": settings.m3_channel,
