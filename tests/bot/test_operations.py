@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import urllib.error
@@ -107,22 +108,16 @@ def test_metrics_report_the_outbox_and_reminder_backlog_from_the_database(harnes
     assert figures[("m3bot_reminders_late", ())] == 1
 
 
-@pytest.fixture
-def root_logging():
-    """Put the root logger back as the test runner set it: `logs.configure` replaces its handlers."""
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    for handler in logging.root.handlers:
-        if handler not in handlers:
-            handler.close()
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
-
-
-def test_json_logs_are_one_object_per_line(capsys, root_logging):
-    logs.configure("json")
-    logging.getLogger("m3bot.test").warning("delivery held %s", "chat.update")
-    line = capsys.readouterr().err.strip().splitlines()[-1]
-    record = json.loads(line)
+def test_json_logs_are_one_object_per_line():
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(logs.formatter("json"))
+    logger = logging.getLogger("m3bot.test")
+    logger.addHandler(handler)
+    try:
+        logger.warning("delivery held %s", "chat.update")
+    finally:
+        logger.removeHandler(handler)
+    record = json.loads(written.getvalue().strip().splitlines()[-1])
     assert record["message"] == "delivery held chat.update"
     assert record["level"] == "WARNING" and record["logger"] == "m3bot.test" and "time" in record
