@@ -24,8 +24,10 @@ from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from flows.opening import m3_date
 from flows.texts import t
-from sandbox.demo import DEMO_EXPORT, USERS, Sandbox, dated_export
+from sandbox.demo import DEMO_EXPORT, USERS, Sandbox, dated_export, next_business_morning
+from scheduler.slots import AgencyHours
 from storage.importer import read_rows
+from storage.tables import utcnow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -285,7 +287,77 @@ def test_a_lead_hands_a_case_to_another_agent_who_finds_it_in_his_home(start_san
     expect(page.locator("#im .message.ephemeral")).to_contain_text(t("sandbox.page.only_you"))
 
 
+# ---- the demo clock and the scheduler ---------------------------------------------------------------------
+
+
+def move_clock(page: Page, move: str) -> None:
+    page.locator("#clock-moves").get_by_role("button", name=t(f"sandbox.page.clock_{move}"), exact=True).click()
+
+
+def test_a_booked_callback_comes_back_in_the_thread_once_the_clock_moves_an_hour(start_sandbox, page):
+    sandbox = start_sandbox(CALL_TIME)
+    page.goto(f"{sandbox.page.url}?user={AGENT.id}")
+    screen = Screen(page)
+    screen.card().get_by_role("button", name=t("sandbox.page.reply_one")).click()
+    screen.press(screen.step("preparation"), label("buttons.start_call"))
+    screen.press(screen.step("contact_attempt"), label("attempt.callback"))
+    screen.modal().get_by_label(ui("modals.callback.at")).fill("2026-12-01T11:15")
+    screen.save()
+    expect(screen.modal()).to_have_count(0)
+    screen.expect_step("scheduled_callback")
+    call_now = page.locator("#thread").get_by_role("button", name=t("reminders.callback.call_now"))
+    expect(call_now).to_have_count(0)
+
+    move_clock(page, "hour")
+    expect(page.locator("#clock")).to_contain_text("mardi 1 décembre à 11:3")
+    expect(call_now).to_be_visible()  # the scheduler ticked at once: not after SCHEDULER_TICK_SECONDS
+    expect(page.locator("#clock")).to_have_attribute("data-legal", "true")
+
+
+def test_the_next_business_morning_brings_the_leads_digest_and_keeps_the_calling_hours(start_sandbox, page):
+    friday_evening = datetime(2026, 12, 4, 18, 0, tzinfo=PARIS)
+    sandbox = start_sandbox(friday_evening)
+    page.goto(f"{sandbox.page.url}?user={LEAD.id}")
+    page.locator("#nav-app").click()
+    page.get_by_role("tab", name=t("sandbox.page.messages_tab")).click()
+    monday_digest = page.locator("#im .message", has_text=t("reminders.digest.title", day="7 décembre 2026"))
+    expect(page.locator("#im")).to_contain_text(t("sandbox.page.empty_im"))  # the agency closed at 18 h
+
+    move_clock(page, "morning")  # over the weekend, to the agency's opening time
+    clock = page.locator("#clock")
+    expect(clock).to_contain_text("lundi 7 décembre à 09:0")
+    expect(clock).to_have_attribute("data-legal", "false")  # 9 h: the agency opens, calls wait until 10 h
+    expect(monday_digest).to_be_visible()
+    expect(clock).to_contain_text(t("sandbox.clock.moved"))
+
+    move_clock(page, "hour")
+    expect(clock).to_have_attribute("data-legal", "true")
+
+
 # ---- the sandbox without a browser ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 12, 4, 18, 0), datetime(2026, 12, 7, 9, 0)),  # Friday evening: Monday
+    (datetime(2026, 12, 1, 7, 30), datetime(2026, 12, 1, 9, 0)),  # a Tuesday before opening: that morning
+    (datetime(2026, 12, 1, 9, 0), datetime(2026, 12, 2, 9, 0)),  # opening time itself: the next day's
+    (datetime(2026, 12, 24, 12, 0), datetime(2026, 12, 28, 9, 0)),  # Christmas on Friday is skipped
+])
+def test_the_next_business_morning_is_the_next_opening_time_of_a_working_day(now, expected):
+    hours = AgencyHours.parse("Europe/Paris", "09:00", "18:00")
+    assert next_business_morning(hours, now.replace(tzinfo=PARIS)) == expected.replace(tzinfo=PARIS)
+
+
+def test_the_page_moves_the_clock_forward_only_by_its_known_moves(start_sandbox):
+    sandbox = start_sandbox(CALL_TIME)
+    url = f"{sandbox.page.url}api/clock"
+    headers = {"Content-Type": "application/json"}
+    assert _post(url, json.dumps({"user": AGENT.id, "move": "back"}).encode(), headers) == 400
+    assert _post(url, json.dumps({"user": "U0NOBODY", "move": "hour"}).encode(), headers) == 400
+    before = utcnow()
+    assert _post(url, json.dumps({"user": AGENT.id, "move": "hour"}).encode(), headers) == 200
+    assert utcnow() - before >= timedelta(hours=1)
+
 
 
 def test_page_stand_in_and_bot_listen_on_loopback_only(start_sandbox):
