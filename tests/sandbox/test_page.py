@@ -3,12 +3,13 @@ Chromium driven by Playwright), the bot behind it answering over signed HTTP, th
 through the real Lagon import.
 
 The browser tests skip only when /usr/bin/chromium is absent (`.ci/run` installs it). To refresh the
-README's screenshot, taken in the middle of a call:
-    M3_SCREENSHOT=docs/sandbox.png .venv/bin/python -m pytest tests/sandbox/test_page.py -k whole_call
+pictures of the README (docs/sandbox.png, in the middle of a call) and of the agent's guide (docs/guide-*.png):
+    M3_SCREENSHOTS=docs .venv/bin/python -m pytest tests/sandbox/test_page.py -k "whole_call or business_morning"
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from flows.opening import m3_date
@@ -125,6 +127,19 @@ class Screen:
         self.page.locator("#act-as").select_option(user_id)
 
 
+def snapshot(page: Page, name: str, scroll_to: Locator | None = None) -> None:
+    """Under M3_SCREENSHOTS=<folder>, save the page as the docs' picture `name`: a 1440x1080 view, in a
+    palette of 128 colours, which keeps a screenshot of text small (under 200 kB)."""
+    folder = os.environ.get("M3_SCREENSHOTS")
+    if not folder:
+        return
+    page.set_viewport_size({"width": 1440, "height": 1080})
+    if scroll_to is not None:
+        scroll_to.evaluate("element => element.scrollIntoView()")
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(colors=128)
+    image.save(Path(folder) / name, optimize=True)
+
+
 def answer(screen: Screen, message: Locator, title: str, choice: str) -> Locator:
     section, buttons = screen.row(message, title)
     screen.press(buttons, choice)
@@ -166,6 +181,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     screen.save()
     expect(screen.modal().locator(".error")).to_be_visible()
     expect(screen.modal().locator(".error")).not_to_be_empty()
+    snapshot(page, "guide-erreur.png")
     phone.fill("06 98 76 54 32")
     screen.save()
     expect(screen.modal()).to_have_count(0)
@@ -183,10 +199,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     section, _ = screen.row(profile, label("field.marital_status"))
     expect(section).to_contain_text("Marié(e)")
     expect(profile).to_contain_text(ui("steps.progress", done=7, total=7))
-    if target := os.environ.get("M3_SCREENSHOT"):
-        page.set_viewport_size({"width": 1440, "height": 1080})
-        profile.evaluate("message => message.scrollIntoView()")
-        page.screenshot(path=target)
+    snapshot(page, "sandbox.png", scroll_to=profile)
     screen.press(profile, ui("steps.validate_profile"))
 
     # Contracts: the one contract signed.
@@ -223,6 +236,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
         screen.press(rows.nth(row), label("protection.to_explore"))
         expect(rows.nth(row).locator("xpath=preceding-sibling::*[1]")).to_contain_text(label("protection.to_explore"))
     expect(rebound).to_contain_text(ui("steps.priorities", count=1))
+    snapshot(page, "guide-appel.png", scroll_to=rebound)
     screen.press(rebound, label("buttons.finish_rebound"))
 
     # Action plan: a dated meeting for the global review, owned by the agent, then the closing.
@@ -332,6 +346,10 @@ def test_the_next_business_morning_brings_the_leads_digest_and_keeps_the_calling
 
     move_clock(page, "hour")
     expect(clock).to_have_attribute("data-legal", "true")
+
+    page.get_by_role("tab", name=t("sandbox.page.home_tab")).click()
+    expect(page.locator("#home .block-header").first).to_be_visible()
+    snapshot(page, "guide-accueil-responsable.png")
 
 
 # ---- the sandbox without a browser ------------------------------------------------------------------------
