@@ -127,6 +127,10 @@ class Screen:
         self.page.locator("#act-as").select_option(user_id)
 
 
+def move_clock(page: Page, move: str) -> None:
+    page.locator("#clock-moves").get_by_role("button", name=t(f"sandbox.page.clock_{move}"), exact=True).click()
+
+
 def snapshot(page: Page, name: str, scroll_to: Locator | None = None) -> None:
     """Under M3_SCREENSHOTS=<folder>, save the page as the docs' picture `name`: a 1440x1080 view, in a
     palette of 128 colours, which keeps a screenshot of text small (under 200 kB)."""
@@ -245,11 +249,11 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     screen.press(plan, label("action.rdv"))
     modal = screen.modal()
     expect(modal.get_by_label(ui("modals.action.owner"))).to_have_value(AGENT.id)
-    modal.get_by_label(ui("modals.action.due")).fill("2026-12-08")
+    modal.get_by_label(ui("modals.action.due")).fill("2026-12-02")
     modal.get_by_label(ui("plan.purpose.bilan_global")).check()
     screen.save()
     expect(modal).to_have_count(0)
-    expect(plan).to_contain_text(ui("plan.due", date="8 décembre 2026"))
+    expect(plan).to_contain_text(ui("plan.due", date="2 décembre 2026"))
     screen.press(plan, label("buttons.close"))
 
     screen.expect_step("closed")
@@ -257,6 +261,12 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     expect(screen.card()).to_contain_text(label("close_reason.completed"))
     expect(plan.get_by_role("button", name=label("buttons.close"))).to_have_count(0)
     expect(page.locator(".message.ephemeral")).to_have_count(0)  # nothing was refused along the way
+
+    # The next business morning, the scheduler reminds the agent of his action, in his messages with the app.
+    move_clock(page, "morning")
+    page.locator("#nav-app").click()
+    page.get_by_role("tab", name=t("sandbox.page.messages_tab")).click()
+    expect(page.locator("#im .message", has_text=CLIENT)).to_contain_text(label("action.rdv"))
 
 
 # ---- permissions and calling hours ------------------------------------------------------------------------
@@ -302,10 +312,6 @@ def test_a_lead_hands_a_case_to_another_agent_who_finds_it_in_his_home(start_san
 
 
 # ---- the demo clock and the scheduler ---------------------------------------------------------------------
-
-
-def move_clock(page: Page, move: str) -> None:
-    page.locator("#clock-moves").get_by_role("button", name=t(f"sandbox.page.clock_{move}"), exact=True).click()
 
 
 def test_a_booked_callback_comes_back_in_the_thread_once_the_clock_moves_an_hour(start_sandbox, page):
