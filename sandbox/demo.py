@@ -7,8 +7,11 @@ opened as `m3bot open-due` opens them, so their cards and first steps appear wit
 
 The export's dates follow the sandbox's today, so the same clients are due whatever the day. Calls obey the
 real French calling hours: outside them the page says so, and `--time` runs the whole process under a
-moved clock (the `time-machine` package), e.g. `m3bot sandbox --time 2026-12-01T10:30`. Demo only: the
-product itself never moves its clock. The stand-in applies Slack's rate limits at their defaults
+moved clock (the `time-machine` package), e.g. `m3bot sandbox --time 2026-12-01T10:30`. The scheduler runs
+too, on that clock: the page moves it forward (one hour, or the next business morning at the agency's
+opening time) and the scheduler ticks at once, so a booked callback, an action's reminder and the morning
+digest come within a minute. Demo only: the product itself never moves its clock, and a moved clock only
+moves the time the legal calling hours are checked against. The stand-in applies Slack's rate limits at their defaults
 (`sandbox.slack_api.Limits`) and gets fresh random secrets each run.
 """
 
@@ -22,13 +25,14 @@ import signal
 import sys
 import tempfile
 import threading
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.agents import match_agents
 from bot.app import create_app, deps_of, web_client
+from bot.notifier import SlackNotifier
 from bot.rendering import agency_today, queue_opened_case
 from bot.runner import EVENTS_PATH, serve_http, stop_http
 from bot.views.text import moment
@@ -37,7 +41,9 @@ from flows.calling_hours import is_legal_call_time, next_legal_call_time
 from flows.opening import m3_date
 from flows.texts import t
 from sandbox.slack_api import Limits, SlackStandIn
-from sandbox.web import TIME_FORMAT, PageUser, SandboxPage
+from sandbox.web import CLOCK_MOVES, TIME_FORMAT, PageUser, SandboxPage
+from scheduler.service import start_scheduler
+from scheduler.slots import AgencyHours
 from storage.db import make_engine, migrate
 from storage.importer import ImportReport, import_bytes
 from storage.queries import DueCases, open_due
@@ -92,6 +98,9 @@ class Sandbox:
         self.imported: ImportReport | None = None
         self.opened: DueCases | None = None
         self._travel: Any = None
+        self._coordinates: Any = None  # time-machine's handle on the moved clock
+        self._clock_lock = threading.Lock()
+        self._scheduler: Any = None
         self._engine: Any = None
         self._http: Any = None
         self._deliverer: Any = None
@@ -109,7 +118,7 @@ class Sandbox:
             import time_machine  # a test tool: only a moved clock needs it
 
             self._travel = time_machine.travel(self.clock, tick=True)
-            self._travel.start()
+            self._coordinates = self._travel.start()
         slack = self.slack.start()
         slack.add_channel(*CHANNEL)
         for user in USERS:
@@ -126,7 +135,7 @@ class Sandbox:
         )
         # The page first: a port already taken stops the sandbox before any work.
         self.page = SandboxPage(slack, channel=CHANNEL[0], users=USERS, timezone=settings.agency_timezone,
-                                clock_moved=self.clock is not None).start(self.port)
+                                clock_moved=self.clock is not None, move_clock=self.move_clock).start(self.port)
         engine = self._engine = make_engine(settings.database_url)
         migrate(engine)
         today = agency_today(settings)
@@ -145,8 +154,38 @@ class Sandbox:
             engine, today, catch_up_days=settings.catch_up_days, actor=ACTOR,
             on_open=lambda session, case_id: queue_opened_case(session, case_id, settings),
         )
+        # Last: its first tick finds the cases opened above, and today's morning digest if it is due.
+        self._scheduler = start_scheduler(settings, engine, SlackNotifier(settings))
+
+    def move_clock(self, move: str) -> datetime:
+        """Move the demo clock forward ("hour": one hour; "morning": the next business day's opening time),
+        then tick at once rather than after the scheduler's interval; returns the new time."""
+        assert self.settings is not None and self._scheduler is not None, "start() the sandbox first"
+        if move not in CLOCK_MOVES:
+            raise ValueError(f"unknown clock move {move!r}")
+        import time_machine  # a test tool: only a moved clock needs it
+
+        settings = self.settings
+        with self._clock_lock:
+            now = utcnow()
+            if move == "hour":
+                target = now + timedelta(hours=1)
+            else:
+                hours = AgencyHours.parse(settings.agency_timezone, settings.agency_opens, settings.agency_closes)
+                target = next_business_morning(hours, now)
+            if self._coordinates is None:
+                self._travel = time_machine.travel(target, tick=True)
+                self._coordinates = self._travel.start()
+            else:
+                self._coordinates.move_to(target)
+            self.clock = target
+        self._scheduler.modify_job("tick", next_run_time=datetime.now(UTC))
+        return target
 
     def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)  # a tick in progress ends before its database goes
+            self._scheduler = None
         if self._deliverer is not None:
             self._deliverer.stop()
             self._deliverer = None
@@ -163,6 +202,15 @@ class Sandbox:
         if self._travel is not None:
             self._travel.stop()
             self._travel = None
+
+
+def next_business_morning(hours: AgencyHours, now: datetime) -> datetime:
+    """The next opening time after `now`: today's when the agency has not opened yet on a business day,
+    else the next business day's."""
+    today = hours.local_day(now)
+    if hours.is_business_day(today) and now < hours.morning(today):
+        return hours.morning(today)
+    return hours.morning(hours.next_business_day(today))
 
 
 def parse_clock(value: str, timezone: str) -> datetime:
@@ -213,6 +261,7 @@ def _announce(sandbox: Sandbox) -> None:
     ]
     if sandbox.clock is not None:
         lines.append(t("sandbox.cli.clock_moved", now=moment(now, timezone)))
+    lines.append(t("sandbox.cli.scheduler"))
     if not is_legal_call_time(now, None):
         example = next_legal_call_time(now, None).strftime(TIME_FORMAT)
         lines.append(t("sandbox.cli.outside_hours", now=moment(now, timezone), example=example))

@@ -12,6 +12,7 @@ signed requests to the bot. It listens on 127.0.0.1 only.
     GET  /api/file/F                      a file the bot uploaded (charts, exports)
     POST /api/command  {user, text, in_app}   e.g. "/m3 mes-dossiers", typed in the channel or the app
     POST /api/home     {user}              the App Home tab opened (Slack's app_home_opened event)
+    POST /api/clock    {user, move}        move the demo clock forward: "hour" or "morning" (see CLOCK_MOVES)
 
 Gestures are JSON only: a browser cannot send JSON to another origin without asking first, so another
 web site open in the same browser cannot click for the user. The Host header must name this server.
@@ -25,7 +26,7 @@ import json
 import mimetypes
 import threading
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,7 @@ STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/cs
 POLL_SECONDS = 20.0  # a long poll answers at least this often, so the clock banner stays current
 COMMANDS = ("/m3",)
 TIME_FORMAT = "%Y-%m-%dT%H:%M"  # the --time option's format, and the datetime-local input's
+CLOCK_MOVES = ("hour", "morning")  # one hour later; the next business morning at the agency's opening time
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ class SandboxPage:
     """The page's HTTP server over a running stand-in; start() before use, stop() after."""
 
     def __init__(self, standin: SlackStandIn, *, channel: str, users: Sequence[PageUser], timezone: str,
-                 clock_moved: bool = False):
+                 clock_moved: bool = False, move_clock: Callable[[str], datetime] | None = None):
         self.standin = standin
+        self._move_clock = move_clock
         self.channel = channel
         self.users = {user.id: user for user in users}
         self.timezone = timezone
@@ -171,7 +174,20 @@ class SandboxPage:
             "text": t(f"sandbox.clock.{state}", **values),
             "hint": None if legal else t("sandbox.clock.hint", **values),
             "moved_text": t("sandbox.clock.moved") if self.clock_moved else None,
+            "can_move": self._move_clock is not None,
         }
+
+    def move_clock(self, user: str, move: Any) -> dict[str, Any]:
+        """Move the demo clock forward (the scheduler then ticks at once); the page's new clock."""
+        self._user(user)
+        if self._move_clock is None or move not in CLOCK_MOVES:
+            raise BadGesture("no such clock move")
+        try:
+            self._move_clock(move)
+        except ImportError:  # time-machine is a development dependency
+            return {"clock": self.clock(), "error": t("sandbox.clock.no_time_machine")}
+        self.clock_moved = True
+        return {"clock": self.clock()}
 
     # ---- what the page does ------------------------------------------------------------------------
 
@@ -276,6 +292,7 @@ def _handler_for(page: SandboxPage) -> type[BaseHTTPRequestHandler]:
         "/api/command": lambda b: _reply_of(page.command(b.get("user"), str(b.get("text") or ""),
                                                          in_app=bool(b.get("in_app")))),
         "/api/home": lambda b: _reply_of(page.open_home(b.get("user"))),
+        "/api/clock": lambda b: page.move_clock(b.get("user"), b.get("move")),
     }
 
     class Handler(BaseHTTPRequestHandler):

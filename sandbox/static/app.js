@@ -481,11 +481,19 @@
     const box = $("clock");
     box.className = clock.legal ? "legal" : "outside";
     box.dataset.legal = String(clock.legal);
-    box.replaceChildren(...[
+    $("clock-status").replaceChildren(...[
       el("span", { class: "clock-text" }, clock.text),
       clock.hint && el("span", { class: "clock-hint" }, clock.hint),
       clock.moved_text && el("span", { class: "clock-moved" }, clock.moved_text),
     ].filter(Boolean));
+    $("clock-moves").hidden = !clock.can_move;
+  }
+
+  // The demo clock moves forward only; the scheduler ticks at once and its messages arrive by the poll.
+  async function moveClock(move) {
+    const answer = await post("/api/clock", { move });
+    if (answer.error) toast(answer.error);
+    if (answer.clock) region("clock", answer.clock, () => drawClock(answer.clock));
   }
 
   function region(name, data, drawRegion) {
@@ -497,7 +505,7 @@
 
   function draw(next) {
     state = next;
-    drawClock(next.clock);
+    region("clock", next.clock, () => drawClock(next.clock));
     const shownEphemerals = next.ephemerals.filter((e) => !dismissed.has(e.ts));
     region("channel", [next.messages, shownEphemerals], drawChannel);
     region("thread", [ui.thread, next.messages, next.threads[ui.thread], shownEphemerals], drawThread);
@@ -578,6 +586,13 @@
     $("thread-title").textContent = tr("thread");
     $("thread-close").setAttribute("aria-label", tr("close_thread"));
     $("composer-send").textContent = tr("send");
+    $("clock-moves").setAttribute("aria-label", tr("clock_moves"));
+    $("clock-moves").title = tr("clock_moves_hint");
+    $("clock-hour").textContent = tr("clock_hour");
+    $("clock-morning").textContent = tr("clock_morning");
+    for (const item of document.querySelectorAll("#clock-moves [data-move]")) {
+      item.addEventListener("click", () => moveClock(item.dataset.move));
+    }
     $("act-as").replaceChildren(...config.users.map((user) =>
       el("option", { value: user.id }, `${user.real_name} — ${user.role_label}`)));
 

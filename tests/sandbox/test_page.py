@@ -3,12 +3,13 @@ Chromium driven by Playwright), the bot behind it answering over signed HTTP, th
 through the real Lagon import.
 
 The browser tests skip only when /usr/bin/chromium is absent (`.ci/run` installs it). To refresh the
-README's screenshot, taken in the middle of a call:
-    M3_SCREENSHOT=docs/sandbox.png .venv/bin/python -m pytest tests/sandbox/test_page.py -k whole_call
+pictures of the README (docs/sandbox.png, in the middle of a call) and of the agent's guide (docs/guide-*.png):
+    M3_SCREENSHOTS=docs .venv/bin/python -m pytest tests/sandbox/test_page.py -k "whole_call or business_morning"
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,12 +21,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from flows.opening import m3_date
 from flows.texts import t
-from sandbox.demo import DEMO_EXPORT, USERS, Sandbox, dated_export
+from sandbox.demo import DEMO_EXPORT, USERS, Sandbox, dated_export, next_business_morning
+from scheduler.slots import AgencyHours
 from storage.importer import read_rows
+from storage.tables import utcnow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -123,6 +127,23 @@ class Screen:
         self.page.locator("#act-as").select_option(user_id)
 
 
+def move_clock(page: Page, move: str) -> None:
+    page.locator("#clock-moves").get_by_role("button", name=t(f"sandbox.page.clock_{move}"), exact=True).click()
+
+
+def snapshot(page: Page, name: str, scroll_to: Locator | None = None) -> None:
+    """Under M3_SCREENSHOTS=<folder>, save the page as the docs' picture `name`: a 1440x1080 view, in a
+    palette of 128 colours, which keeps a screenshot of text small (under 200 kB)."""
+    folder = os.environ.get("M3_SCREENSHOTS")
+    if not folder:
+        return
+    page.set_viewport_size({"width": 1440, "height": 1080})
+    if scroll_to is not None:
+        scroll_to.evaluate("element => element.scrollIntoView()")
+    image = Image.open(io.BytesIO(page.screenshot())).convert("RGB").quantize(colors=128)
+    image.save(Path(folder) / name, optimize=True)
+
+
 def answer(screen: Screen, message: Locator, title: str, choice: str) -> Locator:
     section, buttons = screen.row(message, title)
     screen.press(buttons, choice)
@@ -164,6 +185,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     screen.save()
     expect(screen.modal().locator(".error")).to_be_visible()
     expect(screen.modal().locator(".error")).not_to_be_empty()
+    snapshot(page, "guide-erreur.png")
     phone.fill("06 98 76 54 32")
     screen.save()
     expect(screen.modal()).to_have_count(0)
@@ -181,10 +203,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     section, _ = screen.row(profile, label("field.marital_status"))
     expect(section).to_contain_text("Marié(e)")
     expect(profile).to_contain_text(ui("steps.progress", done=7, total=7))
-    if target := os.environ.get("M3_SCREENSHOT"):
-        page.set_viewport_size({"width": 1440, "height": 1080})
-        profile.evaluate("message => message.scrollIntoView()")
-        page.screenshot(path=target)
+    snapshot(page, "sandbox.png", scroll_to=profile)
     screen.press(profile, ui("steps.validate_profile"))
 
     # Contracts: the one contract signed.
@@ -221,6 +240,7 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
         screen.press(rows.nth(row), label("protection.to_explore"))
         expect(rows.nth(row).locator("xpath=preceding-sibling::*[1]")).to_contain_text(label("protection.to_explore"))
     expect(rebound).to_contain_text(ui("steps.priorities", count=1))
+    snapshot(page, "guide-appel.png", scroll_to=rebound)
     screen.press(rebound, label("buttons.finish_rebound"))
 
     # Action plan: a dated meeting for the global review, owned by the agent, then the closing.
@@ -229,11 +249,11 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     screen.press(plan, label("action.rdv"))
     modal = screen.modal()
     expect(modal.get_by_label(ui("modals.action.owner"))).to_have_value(AGENT.id)
-    modal.get_by_label(ui("modals.action.due")).fill("2026-12-08")
+    modal.get_by_label(ui("modals.action.due")).fill("2026-12-02")
     modal.get_by_label(ui("plan.purpose.bilan_global")).check()
     screen.save()
     expect(modal).to_have_count(0)
-    expect(plan).to_contain_text(ui("plan.due", date="8 décembre 2026"))
+    expect(plan).to_contain_text(ui("plan.due", date="2 décembre 2026"))
     screen.press(plan, label("buttons.close"))
 
     screen.expect_step("closed")
@@ -241,6 +261,12 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     expect(screen.card()).to_contain_text(label("close_reason.completed"))
     expect(plan.get_by_role("button", name=label("buttons.close"))).to_have_count(0)
     expect(page.locator(".message.ephemeral")).to_have_count(0)  # nothing was refused along the way
+
+    # The next business morning, the scheduler reminds the agent of his action, in his messages with the app.
+    move_clock(page, "morning")
+    page.locator("#nav-app").click()
+    page.get_by_role("tab", name=t("sandbox.page.messages_tab")).click()
+    expect(page.locator("#im .message", has_text=CLIENT)).to_contain_text(label("action.rdv"))
 
 
 # ---- permissions and calling hours ------------------------------------------------------------------------
@@ -285,7 +311,77 @@ def test_a_lead_hands_a_case_to_another_agent_who_finds_it_in_his_home(start_san
     expect(page.locator("#im .message.ephemeral")).to_contain_text(t("sandbox.page.only_you"))
 
 
+# ---- the demo clock and the scheduler ---------------------------------------------------------------------
+
+
+def test_a_booked_callback_comes_back_in_the_thread_once_the_clock_moves_an_hour(start_sandbox, page):
+    sandbox = start_sandbox(CALL_TIME)
+    page.goto(f"{sandbox.page.url}?user={AGENT.id}")
+    screen = Screen(page)
+    screen.card().get_by_role("button", name=t("sandbox.page.reply_one")).click()
+    screen.press(screen.step("preparation"), label("buttons.start_call"))
+    screen.press(screen.step("contact_attempt"), label("attempt.callback"))
+    screen.modal().get_by_label(ui("modals.callback.at")).fill("2026-12-01T11:15")
+    screen.save()
+    expect(screen.modal()).to_have_count(0)
+    screen.expect_step("scheduled_callback")
+    call_now = page.locator("#thread").get_by_role("button", name=t("reminders.callback.call_now"))
+    expect(call_now).to_have_count(0)
+
+    move_clock(page, "hour")
+    expect(page.locator("#clock")).to_contain_text("mardi 1 décembre à 11:3")
+    expect(call_now).to_be_visible()  # the scheduler ticked at once: not after SCHEDULER_TICK_SECONDS
+    expect(page.locator("#clock")).to_have_attribute("data-legal", "true")
+
+
+def test_the_next_business_morning_brings_the_leads_digest_and_keeps_the_calling_hours(start_sandbox, page):
+    friday_evening = datetime(2026, 12, 4, 18, 0, tzinfo=PARIS)
+    sandbox = start_sandbox(friday_evening)
+    page.goto(f"{sandbox.page.url}?user={LEAD.id}")
+    page.locator("#nav-app").click()
+    page.get_by_role("tab", name=t("sandbox.page.messages_tab")).click()
+    monday_digest = page.locator("#im .message", has_text=t("reminders.digest.title", day="7 décembre 2026"))
+    expect(page.locator("#im")).to_contain_text(t("sandbox.page.empty_im"))  # the agency closed at 18 h
+
+    move_clock(page, "morning")  # over the weekend, to the agency's opening time
+    clock = page.locator("#clock")
+    expect(clock).to_contain_text("lundi 7 décembre à 09:0")
+    expect(clock).to_have_attribute("data-legal", "false")  # 9 h: the agency opens, calls wait until 10 h
+    expect(monday_digest).to_be_visible()
+    expect(clock).to_contain_text(t("sandbox.clock.moved"))
+
+    move_clock(page, "hour")
+    expect(clock).to_have_attribute("data-legal", "true")
+
+    page.get_by_role("tab", name=t("sandbox.page.home_tab")).click()
+    expect(page.locator("#home .block-header").first).to_be_visible()
+    snapshot(page, "guide-accueil-responsable.png")
+
+
 # ---- the sandbox without a browser ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("now", "expected"), [
+    (datetime(2026, 12, 4, 18, 0), datetime(2026, 12, 7, 9, 0)),  # Friday evening: Monday
+    (datetime(2026, 12, 1, 7, 30), datetime(2026, 12, 1, 9, 0)),  # a Tuesday before opening: that morning
+    (datetime(2026, 12, 1, 9, 0), datetime(2026, 12, 2, 9, 0)),  # opening time itself: the next day's
+    (datetime(2026, 12, 24, 12, 0), datetime(2026, 12, 28, 9, 0)),  # Christmas on Friday is skipped
+])
+def test_the_next_business_morning_is_the_next_opening_time_of_a_working_day(now, expected):
+    hours = AgencyHours.parse("Europe/Paris", "09:00", "18:00")
+    assert next_business_morning(hours, now.replace(tzinfo=PARIS)) == expected.replace(tzinfo=PARIS)
+
+
+def test_the_page_moves_the_clock_forward_only_by_its_known_moves(start_sandbox):
+    sandbox = start_sandbox(CALL_TIME)
+    url = f"{sandbox.page.url}api/clock"
+    headers = {"Content-Type": "application/json"}
+    assert _post(url, json.dumps({"user": AGENT.id, "move": "back"}).encode(), headers) == 400
+    assert _post(url, json.dumps({"user": "U0NOBODY", "move": "hour"}).encode(), headers) == 400
+    before = utcnow()
+    assert _post(url, json.dumps({"user": AGENT.id, "move": "hour"}).encode(), headers) == 200
+    assert utcnow() - before >= timedelta(hours=1)
+
 
 
 def test_page_stand_in_and_bot_listen_on_loopback_only(start_sandbox):
