@@ -71,8 +71,11 @@ class WaitingCase:
     m3_date: date
 
 
-def waiting_cases(session: Session, *, limit: int = 100) -> list[WaitingCase]:
-    """Cases not opened yet (nor set aside as out of time), nearest M+3 date first: what `/m3 ouvrir` offers."""
+def waiting_cases(session: Session, *, visible_to: str | None, limit: int = 100) -> list[WaitingCase]:
+    """Cases not opened yet (nor set aside as out of time), nearest M+3 date first: what `/m3 ouvrir` offers.
+
+    `visible_to` is `flows.engine.listing_scope`'s answer: None for every case (a lead), else an agent's
+    e-mail, and then only the cases assigned to or sold by him."""
     query = (
         sa.select(M3Case.id, Client.first_name, Client.last_name, M3Case.m3_date)
         .join(Client, Client.id == M3Case.client_id)
@@ -80,4 +83,6 @@ def waiting_cases(session: Session, *, limit: int = 100) -> list[WaitingCase]:
         .order_by(M3Case.m3_date, M3Case.id)
         .limit(limit)
     )
+    if visible_to is not None:
+        query = query.where(sa.or_(M3Case.agent == visible_to, M3Case.seller == visible_to))
     return [WaitingCase(case_id, f"{first} {last}".strip(), m3) for case_id, first, last, m3 in session.execute(query)]

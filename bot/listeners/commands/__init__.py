@@ -17,6 +17,7 @@ from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
 from bot.listeners.commands.stats import post_stats
 from bot.views.text import day
+from flows.engine import Refused, listing_scope
 from flows.texts import t
 from storage.worklists import agent_queue, waiting_cases
 
@@ -26,7 +27,7 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
     ack()
     word = (command.get("text") or "").strip().split(" ")[0].lower()
     if word == "ouvrir":
-        _open(body, context, client)
+        _open(body, context, client, respond)
     elif word in ("mes-dossiers", "dossiers"):
         _my_cases(context, client, respond)
     elif word == "stats":
@@ -36,10 +37,15 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
 
-def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond) -> None:
     deps: BotDeps = context["deps"]
+    try:
+        scope = listing_scope(context.get("actor"), is_lead=context.get("is_lead", False))
+    except Refused as refusal:
+        respond(text=refusal.reason, response_type="ephemeral")
+        return
     with Session(deps.engine) as session:
-        waiting = waiting_cases(session)
+        waiting = waiting_cases(session, visible_to=scope)
     choices = [(str(w.case_id), t("listeners.open_case_option", client=w.client, date=day(w.m3_date))) for w in waiting]
     open_modal(client, body, modals.open_case_modal(choices))
 

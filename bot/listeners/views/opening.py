@@ -12,7 +12,7 @@ from bot.context import BotDeps
 from bot.dispatch import actor_label
 from bot.rendering import queue_case_messages
 from bot.views import ids
-from flows.engine import authorize, Refused
+from flows.engine import authorize, listing_scope, Refused
 from flows.texts import t
 from storage.queries import mark_opened
 from storage.unit_of_work import unit_of_work
@@ -21,8 +21,12 @@ from storage.worklists import waiting_cases
 
 def submit_open_case(ack: Ack, view: dict[str, Any], context: dict[str, Any]) -> None:
     deps: BotDeps = context["deps"]
+    try:
+        scope = listing_scope(context.get("actor"), is_lead=context.get("is_lead", False))
+    except Refused as refusal:
+        return ack(response_action="errors", errors={ids.INPUT_CASE: refusal.reason})
     with Session(deps.engine) as session:
-        allowed = {str(w.case_id) for w in waiting_cases(session)}
+        allowed = {str(w.case_id) for w in waiting_cases(session, visible_to=scope)}
     chosen = forms.parse_open_case(view["state"]["values"], allowed)
     if isinstance(chosen, dict):
         return ack(response_action="errors", errors=chosen)
