@@ -20,6 +20,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import channel
 from bot.agents import match_agents
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
@@ -144,9 +145,11 @@ def _check_slack(settings: Settings, client: WebClient) -> None:
     except (URLError, OSError):
         _stop(t("bot.startup.slack_unreachable", url=settings.slack_api_url))
     try:
-        client.conversations_info(channel=settings.m3_channel)
-    except SlackApiError as error:
-        _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.response.get("error")))
+        private = channel.is_private(client, settings.m3_channel)
+    except channel.ChannelUnusable as error:
+        _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.reason))
+    if not private:
+        log.warning(channel.public_warning(settings.m3_channel))
 
 
 def _stop(line: str) -> NoReturn:

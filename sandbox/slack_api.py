@@ -68,6 +68,7 @@ class Channel:
     name: str
     is_im: bool = False
     user: str | None = None  # the other party of an IM
+    is_private: bool = False  # a private channel: reading it needs the groups:* scopes
 
 
 @dataclass
@@ -80,9 +81,12 @@ class Message:
     thread_ts: str | None = None
     edited: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # {"event_type", "event_payload"} given to chat.postMessage/update
 
-    def as_slack(self) -> dict[str, Any]:
+    def as_slack(self, *, with_metadata: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
         if self.blocks:
             data["blocks"] = self.blocks
         if self.thread_ts:
@@ -160,6 +164,7 @@ class _Fault:
     status: int = 500
     retry_after: int | None = None
     delay: float = 0.0
+    after_answer: bool = False  # the call is carried out at once and only its answer is late
 
 
 class SlackStandIn:
@@ -173,12 +178,14 @@ class SlackStandIn:
         team_id: str = "T0STANDIN",
         app_id: str = "A0STANDIN",
         bot_user_id: str = "U0BOT",
+        scopes: frozenset[str] | None = None,
     ):
         self.token = token
         self.signing_secret = signing_secret
         self.team_id = team_id
         self.app_id = app_id
         self.bot_user_id = bot_user_id
+        self.scopes = scopes  # the bot token's scopes; None grants every one
         self.bot_url: str | None = None  # where interactions go, e.g. http://127.0.0.1:3000/slack/events
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -215,6 +222,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -263,9 +271,9 @@ class SlackStandIn:
             self.users[id] = User(id, email, name, real_name)
             return self.users[id]
 
-    def add_channel(self, id: str, name: str) -> Channel:
+    def add_channel(self, id: str, name: str, *, is_private: bool = False) -> Channel:
         with self._lock:
-            self.channels[id] = Channel(id, name)
+            self.channels[id] = Channel(id, name, is_private=is_private)
             return self.channels[id]
 
     def fail(self, method: str, *, times: int = 1, status: int = 500) -> None:
@@ -278,10 +286,11 @@ class SlackStandIn:
         with self._lock:
             self._faults[method].append(_Fault(times, status=429, retry_after=retry_after))
 
-    def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """The next `times` calls of `method` answer after `seconds` (to trigger client timeouts)."""
+    def slow(self, method: str, seconds: float, *, times: int = 1, after_answer: bool = False) -> None:
+        """The next `times` calls of `method` answer after `seconds` (to trigger client timeouts);
+        `after_answer`: the call takes effect at once (a message is posted) and only its answer is late."""
         with self._lock:
-            self._faults[method].append(_Fault(times, status=200, delay=seconds))
+            self._faults[method].append(_Fault(times, status=200, delay=seconds, after_answer=after_answer))
 
     def rate(self, method: str, per_second: float, *, per_channel: bool = False) -> None:
         """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s) with 429s."""
@@ -487,13 +496,15 @@ class SlackStandIn:
             fault = self._take_fault(method)
             call = Call(method, args, time.monotonic())
             self.calls.append(call)
-        if fault and fault.delay:
+        if fault and fault.delay and not fault.after_answer:
             time.sleep(fault.delay)
         with self._changed:
             status, body, headers = self._answer(method, args, auth, fault)
             call.status, call.response = status, body
             self._changed.notify_all()
-            return status, body, headers
+        if fault and fault.delay and fault.after_answer:
+            time.sleep(fault.delay)
+        return status, body, headers
 
     def _answer(
         self, method: str, args: dict[str, Any], auth: str | None, fault: _Fault | None
@@ -566,7 +577,8 @@ class SlackStandIn:
         thread_ts = args.get("thread_ts") or None
         if thread_ts:
             self._find(channel.id, thread_ts, error="thread_not_found")
-        message = Message(channel.id, self._next_ts(), text, blocks, self.bot_user_id, thread_ts)
+        message = Message(channel.id, self._next_ts(), text, blocks, self.bot_user_id, thread_ts,
+                          metadata=_metadata_arg(args))
         self.messages[channel.id].append(message)
         return {"channel": channel.id, "ts": message.ts, "message": message.as_slack()}
 
@@ -576,6 +588,7 @@ class SlackStandIn:
         if message.user != self.bot_user_id:
             raise SlackError("cant_update_message")
         message.text, message.blocks = _checked_content(args, MESSAGE_BLOCKS)
+        message.metadata = _metadata_arg(args) or message.metadata
         message.edited = True
         return {"channel": channel.id, "ts": message.ts, "text": message.text, "message": message.as_slack()}
 
@@ -668,7 +681,9 @@ class SlackStandIn:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im, "is_im": channel.is_im}}
+        self._need_scope(channel, "read")
+        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im,
+                            "is_im": channel.is_im, "is_private": channel.is_private or channel.is_im}}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = [u for u in (args.get("users") or "").split(",") if u]
@@ -678,9 +693,20 @@ class SlackStandIn:
 
     def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
+        self._need_scope(channel, "history")
         parent = self._find(channel.id, args.get("ts"), error="thread_not_found")
         replies = self.thread(channel.id, parent.ts)
-        return {"messages": [parent.as_slack()] + [m.as_slack() for m in replies], "has_more": False}
+        meta = _flag(args.get("include_all_metadata"))
+        return {"messages": [m.as_slack(with_metadata=meta) for m in [parent, *replies]], "has_more": False}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, after `oldest` if given (one page: the stand-in keeps few)."""
+        channel = self._channel(args.get("channel"))
+        self._need_scope(channel, "history")
+        oldest = float(args.get("oldest") or 0)
+        meta = _flag(args.get("include_all_metadata"))
+        shown = [m for m in self.channel_messages(channel.id) if float(m.ts) > oldest]
+        return {"messages": [m.as_slack(with_metadata=meta) for m in reversed(shown)], "has_more": False}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("filename") or not str(args.get("length") or "").isdigit():
@@ -738,6 +764,13 @@ class SlackStandIn:
         if channel is None:
             raise SlackError("channel_not_found")
         return channel
+
+    def _need_scope(self, channel: Channel, access: str) -> None:
+        """Slack's `missing_scope` when the token lacks the scope this kind of channel needs for `access`."""
+        family = "im" if channel.is_im else "groups" if channel.is_private else "channels"
+        needed = f"{family}:{access}"
+        if self.scopes is not None and needed not in self.scopes:
+            raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
 
     def _channel_name(self, channel_id: str) -> str:
         channel = self.channels.get(channel_id)
@@ -871,6 +904,14 @@ def _json_arg(args: dict[str, Any], name: str) -> Any:
     if value is None:
         raise SlackError("invalid_arguments")
     return value
+
+
+def _metadata_arg(args: dict[str, Any]) -> dict[str, Any] | None:
+    return _json_arg(args, "metadata") if args.get("metadata") else None
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, "true", "1", 1)
 
 
 def _checked_content(args: dict[str, Any], max_blocks: int) -> tuple[str, list[dict[str, Any]]]:
