@@ -55,7 +55,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
     except (DatabaseUrlError, sa.exc.DBAPIError) as error:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     client = web_client(settings)
-    _check_slack(settings, client)
+    check_slack(settings, client)
     for email in match_agents(engine, client).unknown:
         print(t("bot.agents.unknown_email", email=email), file=sys.stderr)
 
@@ -137,7 +137,9 @@ def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, 
     server.task_dispatcher.shutdown(timeout=timeout)
 
 
-def _check_slack(settings: Settings, client: WebClient) -> None:
+def check_slack(settings: Settings, client: WebClient) -> None:
+    """The token works and the bot can read M3_CHANNEL (else one line and exit code 2); a public channel
+    is logged as a warning: every member of the workspace could read the clients' data there."""
     try:
         client.auth_test()
     except SlackApiError as error:

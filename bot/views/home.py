@@ -41,11 +41,14 @@ def period_picker(current: str) -> ActionsBlock:
                                                       placeholder=d("lead_home.period_label"))])
 
 
-def lead_home(dashboard: Dashboard, names: Mapping[str, str]) -> dict[str, Any]:
-    """The team's figures for the period, each with its definition, per agent and per origin."""
+def lead_home(dashboard: Dashboard, names: Mapping[str, str], *, warning: str | None = None) -> dict[str, Any]:
+    """The team's figures for the period, each with its definition, per agent and per origin; `warning`
+    (the M+3 channel is public) comes first."""
     code = dashboard.period.code or PERIODS[0]
     blocks: list[Block] = [header(d("lead_home.title")), period_picker(code), *figure_blocks(dashboard, names),
                            context(d("lead_home.definitions_hint"))]
+    if warning:
+        blocks.insert(1, section(f":warning: {warning}"))
     return _home(blocks)
 
 
