@@ -25,6 +25,7 @@ from bot.agents import match_agents
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
+from bot.settings_record import record_at_start
 from config.settings import Settings
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
@@ -56,6 +57,7 @@ def run(settings: Settings, *, host: str = "0.0.0.0") -> None:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     client = web_client(settings)
     check_slack(settings, client)
+    record_at_start(engine, settings, process="run")
     for email in match_agents(engine, client).unknown:
         print(t("bot.agents.unknown_email", email=email), file=sys.stderr)
 
@@ -91,6 +93,7 @@ def run_scheduler(settings: Settings) -> None:
         migrate(engine)
     except (DatabaseUrlError, sa.exc.DBAPIError) as error:
         _stop(t("bot.startup.database", reason=type(error).__name__))
+    record_at_start(engine, settings, process="scheduler")
     deliverer = OutboxDeliverer(engine, delivery_client(settings))
     deliverer.start()
     try:

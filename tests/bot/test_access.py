@@ -6,20 +6,22 @@ signed HTTP and the Slack stand-in."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.views import ids
 from bot.views.home import PERIOD_SELECT
 from flows.engine import Refused, authorize, listing_scope
 from flows.texts import t
 from storage.repository import load_case
-from storage.tables import M3Case
+from storage import access_trail
+from storage.tables import AuditEntry, M3Case
 from storage.worklists import waiting_cases
-from tests.bot.harness import AGENT, COLLEAGUE, Harness, wait_until
+from tests.bot.harness import AGENT, COLLEAGUE, LEAD, Harness, wait_until
+from tests.bot.test_requests import card_with_button, record_contexts
 from tests.conftest import Factory, client_file, contract
 
 STRANGER = ("U0STRANGER", "curieux@ailleurs.fr", "Curieux")
@@ -161,3 +163,48 @@ def test_a_list_shows_exactly_the_cases_the_viewer_may_act_on(engine, cases, vie
             except Refused:
                 allowed = False
             assert (case_id in listed) == allowed
+
+
+# ---- a lead opening another agent's case is recorded -------------------------------------------------
+
+
+def lead_openings(harness: Harness) -> list[AuditEntry]:
+    with Session(harness.engine) as session:
+        return list(session.exec(select(AuditEntry).where(AuditEntry.event == access_trail.LEAD_OPENED)))
+
+
+@pytest.mark.parametrize(("who", "assigned", "recorded"), [
+    ("lead", AGENT[1], True),  # another agent's case
+    ("lead", LEAD[1], False),  # his own
+    ("lead", None, False),  # nobody's yet
+    ("agent", AGENT[1], False),  # not a lead
+])
+def test_a_lead_clicking_in_another_agents_case_is_recorded_with_who_and_when(harness, factory, who, assigned,
+                                                                               recorded):
+    case_id = factory.case(agent=assigned)
+    seen = record_contexts(harness)
+    card = card_with_button(harness, case_id)
+    user = {"lead": harness.lead_id, "agent": harness.agent_id}[who]
+
+    harness.click(user, card, "test.record")
+
+    wait_until(lambda: seen)
+    entries = lead_openings(harness)
+    assert bool(entries) is recorded
+    if recorded:
+        (entry,) = entries
+        assert (entry.actor, entry.case_id, entry.data) == (LEAD[1], case_id, {"how": "block_actions",
+                                                                                "assigned_to": AGENT[1]})
+        assert datetime.now(UTC) - entry.at < timedelta(minutes=1)
+
+
+def test_a_lead_opening_another_agents_waiting_case_from_the_command_is_recorded(harness, factory):
+    names = waiting(factory)
+    harness.slash(harness.lead_id, "ouvrir")
+    modal = wait_until(lambda: harness.slack.open_modal(harness.lead_id))
+
+    reply = harness.submit(harness.lead_id, modal.id, {ids.INPUT_CASE: {ids.INPUT_CASE: str(names["Lemercier"])}})
+
+    assert reply.status == 200
+    (entry,) = lead_openings(harness)
+    assert (entry.actor, entry.case_id, entry.data["how"]) == (LEAD[1], names["Lemercier"], "open_case")

@@ -14,6 +14,7 @@ from bot.rendering import queue_case_messages
 from bot.views import ids
 from flows.engine import authorize, listing_scope, Refused
 from flows.texts import t
+from storage import access_trail
 from storage.queries import mark_opened
 from storage.unit_of_work import unit_of_work
 from storage.worklists import waiting_cases
@@ -39,6 +40,9 @@ def submit_open_case(ack: Ack, view: dict[str, Any], context: dict[str, Any]) ->
             if not mark_opened(uow.session, [uow.case.id], now=uow.now, actor=actor):
                 raise Refused(t("listeners.case_already_open"))
             queue_case_messages(uow.session, uow.case, deps.settings, previous=None)
+            if context.get("is_lead"):
+                access_trail.lead_opened(uow.session, uow.case.id, actor=actor, lead_email=context.get("actor"),
+                                         how="open_case")
     except Refused as refusal:
         return ack(response_action="errors", errors={ids.INPUT_CASE: refusal.reason})
     ack()
