@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.context import BotDeps
-from bot.listeners.common import open_modal
+from bot.listeners.common import ModalNotOpened, click_again, open_modal
 from bot.rendering import agency_today
 from bot.views import modals
 from bot.views.blocks import Message
@@ -47,7 +47,10 @@ def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient, resp
     with Session(deps.engine) as session:
         waiting = waiting_cases(session, visible_to=scope)
     choices = [(str(w.case_id), t("listeners.open_case_option", client=w.client, date=day(w.m3_date))) for w in waiting]
-    open_modal(client, body, modals.open_case_modal(choices))
+    try:
+        open_modal(client, body, modals.open_case_modal(choices))
+    except ModalNotOpened as failure:
+        click_again(context, body, failure)
 
 
 def _my_cases(context: dict[str, Any], client: WebClient, respond: Respond) -> None:
