@@ -26,12 +26,14 @@ from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
 from bot.exports import export as export_files
 from bot.rendering import queue_opened_case
+from bot.settings_record import operator
 from bot.runner import run, run_scheduler
 from config.settings import Settings
 from flows import texts
 from flows.case import State
 from flows.texts import t
 from flows.verdict import describe
+from storage import access_trail
 from storage.audit import jsonable
 from storage.compliance import case_verdict
 from storage.dashboards import Period
@@ -183,6 +185,8 @@ def cases_command(
     today = datetime.now(ZoneInfo(settings().agency_timezone)).date()
     with database() as engine, Session(engine) as session:
         found = list_cases(session, state=state, agent=agent, today=today)
+        access_trail.record(session, access_trail.CASES_LISTED, {"state": state, "agent": agent, "count": len(found)},
+                            actor=operator())
     if as_json:
         _print_json([dataclasses.asdict(c) for c in found])
         return
@@ -216,6 +220,8 @@ def show_command(
             trace = case_trace(session, case_id)
         except CaseNotFound:
             fail(t("cli.show.not_found", id=case_id))
+        access_trail.record(session, access_trail.CASE_SHOWN, {"pdf": pdf is not None}, actor=operator(),
+                            case_id=case_id)
         if pdf is not None:
             write_record(session, case_id, pdf, timezone=settings().agency_timezone)
             typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
@@ -319,6 +325,10 @@ def export_command(
             report = export_files(engine, period, out, timezone=config.agency_timezone, today=today)
         except OSError:
             fail(t("dashboards.export.out_not_writable", path=out))
+        with Session(engine) as session:
+            access_trail.record(session, access_trail.DATA_EXPORTED,
+                                {"from": period.start, "to": period.end, "cases": report.cases,
+                                 "actions": report.actions}, actor=operator())
     typer.echo(t("dashboards.export.done", cases=report.cases, actions=report.actions, events=report.events,
                  calendars=len(report.calendars), path=out))
 

@@ -26,6 +26,7 @@ from bot import agents
 from bot.context import BotDeps
 from bot.payloads import BadPayload, check_shape, decode
 from flows.texts import t
+from storage import access_trail
 from storage.tables import M3Case, ProcessedRequest
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
             if case_id is not None and not _case_exists(deps, case_id):
                 return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
             context["case_id"], context["case_args"] = case_id, case_args
+            if case_id is not None and context["is_lead"]:
+                _note_lead_access(deps, case_id, context["actor"], user_id, kind)
         next()
         return None
 
@@ -165,6 +168,12 @@ def _carried(kind: str, body: dict[str, Any]) -> str | None:
 def _case_exists(deps: BotDeps, case_id: int) -> bool:
     with Session(deps.engine) as session:
         return session.get(M3Case, case_id) is not None
+
+
+def _note_lead_access(deps: BotDeps, case_id: int, actor: str | None, user_id: str | None, kind: str) -> None:
+    """A lead clicking in a case assigned to another agent is a read of client data: the trail records it."""
+    with Session(deps.engine) as session, session.begin():
+        access_trail.lead_opened(session, case_id, actor=actor or f"slack:{user_id}", lead_email=actor, how=kind)
 
 
 def _processed(deps: BotDeps, key: str) -> bool:

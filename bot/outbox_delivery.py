@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import post_once
 from storage import outbox, slack_messages
 from storage.outbox import OutboxMessage
 from storage.tables import Outbox, utcnow
@@ -163,6 +164,9 @@ class OutboxDeliverer:
     def _send(self, message: OutboxMessage) -> dict[str, Any]:
         if message.method == slack_messages.UPSERT:
             return self._upsert(message)
+        if message.method == "chat.postMessage":
+            response = self._post_once(message, message.payload, row_id=message.id, role=None)
+            return {key: response[key] for key in ("channel", "ts") if key in response}
         if message.method in RAW_METHODS:
             response = self._call(message.method, message.payload)
             return {key: response[key] for key in ("channel", "ts", "message_ts") if key in response}
@@ -187,7 +191,7 @@ class OutboxDeliverer:
         if role != slack_messages.CARD:
             card = slack_messages.find(self.engine, case_id, slack_messages.CARD)
             thread = {"thread_ts": card.ts if card else self._card_ahead(message)}
-        return self._post(case_id, role, {"channel": payload["channel"], **thread, **_content(payload)})
+        return self._post(message, role, {"channel": payload["channel"], **thread, **_content(payload)})
 
     def _card_ahead(self, message: OutboxMessage) -> str:
         """A thread reply needs its card's ts: post the newest queued card first, or wait for one to be queued.
@@ -203,16 +207,38 @@ class OutboxDeliverer:
         with Session(self.engine) as session:
             newest = session.get(Outbox, queued[-1])
             payload = dict(newest.payload)
-        result = self._post(message.case_id, slack_messages.CARD, {"channel": payload["channel"], **_content(payload)})
+        result = self._post(message, slack_messages.CARD, {"channel": payload["channel"], **_content(payload)},
+                            row_id=queued[-1])
         for row_id in queued[:-1]:
             outbox.mark_delivered(self.engine, row_id, {"coalesced_into": queued[-1]})
         outbox.mark_delivered(self.engine, queued[-1], {**result, "ahead_of": message.id})
         return result["ts"]
 
-    def _post(self, case_id: int, role: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        response = self._call("chat.postMessage", arguments)
-        slack_messages.record(self.engine, case_id, role, response["channel"], response["ts"])
+    def _post(self, message: OutboxMessage, role: str, arguments: dict[str, Any], *,
+              row_id: int | None = None) -> dict[str, Any]:
+        """Post the case's `role` message (the content of outbox row `row_id`, by default the one delivered)."""
+        response = self._post_once(message, arguments, row_id=row_id or message.id, role=role)
+        slack_messages.record(self.engine, message.case_id, role, response["channel"], response["ts"])
         return {"channel": response["channel"], "ts": response["ts"], "action": "post"}
+
+    def _post_once(self, message: OutboxMessage, arguments: dict[str, Any], *, row_id: int,
+                   role: str | None) -> dict[str, Any]:
+        """chat.postMessage, unless an earlier attempt of `message` already posted it (`bot.post_once`)."""
+        tagged = post_once.tag(arguments, row_id, case_id=message.case_id, role=role)
+        try:
+            found = post_once.earlier_post(self._call, self.engine, tagged, outbox_id=message.id,
+                                           attempts=message.attempts, case_id=message.case_id, role=role)
+        except _Retry as retry:  # the look-up waits its turn; the next attempt looks again
+            raise _Retry(post_once.UNCONFIRMED + retry.error, retry.delay) from retry
+        except _Permanent as failure:  # never re-posted unchecked
+            raise _Permanent(post_once.UNCONFIRMED + str(failure)) from failure
+        if found is None:
+            return self._call("chat.postMessage", tagged)
+        log.info("outbox %s (case %s) already in Slack, not posted again", message.id, message.case_id)
+        if post_once.posted_by(found) != row_id:  # an older content of the role: show this row's
+            self._call("chat.update", {"channel": found["channel"], "ts": found["ts"], **_content(arguments),
+                                       "metadata": tagged["metadata"]})
+        return {"channel": found["channel"], "ts": found["ts"]}
 
     def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:

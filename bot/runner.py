@@ -22,13 +22,14 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import logs
+from bot import channel, logs
 from bot.agents import match_agents
 from bot.health import with_probes
 from bot.metrics import MetricsServer
 from bot.notifier import SlackNotifier
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
+from bot.settings_record import record_at_start
 from config.settings import Settings, reveal
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
@@ -87,7 +88,8 @@ def start_up(settings: Settings) -> tuple[Engine, WebClient]:
         _stop(t("bot.startup.missing", names=", ".join(missing)))
     engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
-    _check_slack(settings, client)
+    check_slack(settings, client)
+    record_at_start(engine, settings, process="run")
     if unknown := match_agents(engine, client).unknown:
         # A count: start-up lines go to the service's logs, the agents' e-mails do not.
         print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
@@ -100,6 +102,7 @@ def run_scheduler(settings: Settings) -> None:
     if not (settings.slack_bot_token and settings.m3_channel):
         _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
     engine = _database(settings, actor="m3bot scheduler")
+    record_at_start(engine, settings, process="scheduler")
     deliverer = OutboxDeliverer(engine, delivery_client(settings))
     deliverer.start()
     metrics = start_metrics(settings, engine)
@@ -176,7 +179,9 @@ def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, 
     server.task_dispatcher.shutdown(timeout=timeout)
 
 
-def _check_slack(settings: Settings, client: WebClient) -> None:
+def check_slack(settings: Settings, client: WebClient) -> None:
+    """The token works and the bot can read M3_CHANNEL (else one line and exit code 2); a public channel
+    is logged as a warning: every member of the workspace could read the clients' data there."""
     try:
         client.auth_test()
     except SlackApiError as error:
@@ -184,9 +189,11 @@ def _check_slack(settings: Settings, client: WebClient) -> None:
     except (URLError, OSError):
         _stop(t("bot.startup.slack_unreachable", url=settings.slack_api_url))
     try:
-        client.conversations_info(channel=settings.m3_channel)
-    except SlackApiError as error:
-        _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.response.get("error")))
+        private = channel.is_private(client, settings.m3_channel)
+    except channel.ChannelUnusable as error:
+        _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.reason))
+    if not private:
+        log.warning(channel.public_warning(settings.m3_channel))
 
 
 def _stop(line: str) -> NoReturn:

@@ -7,5 +7,10 @@ BOT_SCOPES = (
     "users:read",
     "users:read.email",
     "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "im:write",
     "files:write",
 )

@@ -306,6 +306,17 @@ def authorize(case: Case, actor: str | None, *, is_lead: bool, command: Any) -> 
         raise _refuse("not_your_case")
 
 
+def listing_scope(actor: str | None, *, is_lead: bool) -> str | None:
+    """Whose cases a user may see in any list (command, modal, Home): None means every case (a lead); an
+    agent's e-mail means the cases assigned to or sold by him, those `authorize` lets him act on; anyone
+    else (a workspace member who is neither) is refused and sees none."""
+    if is_lead:
+        return None
+    if actor is None:
+        raise _refuse("lists_for_agents")
+    return actor
+
+
 def active_actions(case: Case) -> list[Action]:
     return [a for a in case.actions if a.status is not ActionStatus.cancelled]
 

@@ -196,6 +196,7 @@ class Channel:
     is_im: bool = False
     user: str | None = None  # the other party of an IM
     is_member: bool = True  # whether the bot was invited
+    is_private: bool = False  # a private channel: reading it needs the groups:* scopes
 
 
 @dataclass
@@ -208,9 +209,12 @@ class Message:
     thread_ts: str | None = None
     edited: bool = False
     files: list[dict[str, Any]] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None  # {"event_type", "event_payload"} given to chat.postMessage/update
 
-    def as_slack(self) -> dict[str, Any]:
+    def as_slack(self, *, with_metadata: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {"type": "message", "ts": self.ts, "user": self.user, "text": self.text}
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
         if self.blocks:
             data["blocks"] = self.blocks
         if self.thread_ts:
@@ -317,6 +321,7 @@ class _Fault:
     status: int = 500
     retry_after: int | None = None
     delay: float = 0.0
+    after_answer: bool = False  # the call is carried out at once and only its answer is late
 
 
 class SlackStandIn:
@@ -345,7 +350,7 @@ class SlackStandIn:
         bot_user_id: str = "U0BOT",
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
-        scopes: tuple[str, ...] = (),
+        scopes: frozenset[str] | None = None,
     ):
         self.token = token or f"xoxb-{secrets.token_hex(16)}"
         self.signing_secret = signing_secret or secrets.token_hex(32)
@@ -354,7 +359,9 @@ class SlackStandIn:
         self.app_id = app_id
         self.bot_user_id = bot_user_id
         self.clock = clock
-        self.scopes = scopes  # what the token grants, in each answer's X-OAuth-Scopes header as Slack does
+        # The bot token's scopes (None grants every one): a call needing another is refused, and each answer
+        # names them in its X-OAuth-Scopes header as Slack does.
+        self.scopes = scopes
         self.bot_url: str | None = None  # where interactions go, e.g. http://127.0.0.1:3000/slack/events
         self.users: dict[str, User] = {}
         self.channels: dict[str, Channel] = {}
@@ -396,6 +403,7 @@ class SlackStandIn:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.replies": self._replies,
+            "conversations.history": self._history,
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
@@ -444,9 +452,9 @@ class SlackStandIn:
             self.users[id] = User(id, email, name, real_name)
             return self.users[id]
 
-    def add_channel(self, id: str, name: str) -> Channel:
+    def add_channel(self, id: str, name: str, *, is_private: bool = False) -> Channel:
         with self._lock:
-            self.channels[id] = Channel(id, name)
+            self.channels[id] = Channel(id, name, is_private=is_private)
             return self.channels[id]
 
     def fail(self, method: str, *, times: int = 1, status: int = 500) -> None:
@@ -459,10 +467,11 @@ class SlackStandIn:
         with self._lock:
             self._faults[method].append(_Fault(times, status=429, retry_after=retry_after))
 
-    def slow(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """The next `times` calls of `method` answer after `seconds` (to trigger client timeouts)."""
+    def slow(self, method: str, seconds: float, *, times: int = 1, after_answer: bool = False) -> None:
+        """The next `times` calls of `method` answer after `seconds` (to trigger client timeouts);
+        `after_answer`: the call takes effect at once (a message is posted) and only its answer is late."""
         with self._lock:
-            self._faults[method].append(_Fault(times, status=200, delay=seconds))
+            self._faults[method].append(_Fault(times, status=200, delay=seconds, after_answer=after_answer))
 
     def rate(self, method: str, per_second: float, *, per_channel: bool = False) -> None:
         """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s), without bursts, with
@@ -680,15 +689,17 @@ class SlackStandIn:
             fault = self._take_fault(method)
             call = Call(method, args, time.monotonic())
             self.calls.append(call)
-        if fault and fault.delay:
+        if fault and fault.delay and not fault.after_answer:
             time.sleep(fault.delay)
         with self._changed:
             status, body, headers = self._answer(call, auth, fault)
-            if status == 200 and body.get("error") not in ("not_authed", "invalid_auth"):
-                headers = {**headers, "X-OAuth-Scopes": ",".join(self.scopes)}
+            if status == 200 and self.scopes is not None and body.get("error") not in ("not_authed", "invalid_auth"):
+                headers = {**headers, "X-OAuth-Scopes": ",".join(sorted(self.scopes))}
             call.status, call.response = status, body
             self._changed.notify_all()
-            return status, body, headers
+        if fault and fault.delay and fault.after_answer:
+            time.sleep(fault.delay)
+        return status, body, headers
 
     def _answer(self, call: Call, auth: str | None, fault: _Fault | None) -> tuple[int, dict[str, Any], dict[str, str]]:
         method, args = call.method, call.args
@@ -773,7 +784,8 @@ class SlackStandIn:
         thread_ts = args.get("thread_ts") or None
         if thread_ts:
             self._find(channel.id, thread_ts, error="thread_not_found")
-        message = Message(channel.id, self._next_ts(), text, blocks, self.bot_user_id, thread_ts)
+        message = Message(channel.id, self._next_ts(), text, blocks, self.bot_user_id, thread_ts,
+                          metadata=_metadata_arg(args))
         self.messages[channel.id].append(message)
         return {"channel": channel.id, "ts": message.ts, "message": message.as_slack()}
 
@@ -783,6 +795,7 @@ class SlackStandIn:
         if message.user != self.bot_user_id:
             raise SlackError("cant_update_message")
         message.text, message.blocks = _checked_content(args, MESSAGE_BLOCKS)
+        message.metadata = _metadata_arg(args) or message.metadata
         message.edited = True
         self.edits.append(Edit(channel.id, message.ts, time.monotonic(), "chat.update",
                                content_digest(message.text, message.blocks)))
@@ -877,7 +890,9 @@ class SlackStandIn:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im, "is_im": channel.is_im,
+        self._need_scope(channel, "read")
+        return {"channel": {"id": channel.id, "name": channel.name, "is_channel": not channel.is_im,
+                            "is_im": channel.is_im, "is_private": channel.is_private or channel.is_im,
                             "is_member": channel.is_member}}
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -888,9 +903,20 @@ class SlackStandIn:
 
     def _replies(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
+        self._need_scope(channel, "history")
         parent = self._find(channel.id, args.get("ts"), error="thread_not_found")
         replies = self.thread(channel.id, parent.ts)
-        return {"messages": [parent.as_slack()] + [m.as_slack() for m in replies], "has_more": False}
+        meta = _flag(args.get("include_all_metadata"))
+        return {"messages": [m.as_slack(with_metadata=meta) for m in [parent, *replies]], "has_more": False}
+
+    def _history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages, newest first, after `oldest` if given (one page: the stand-in keeps few)."""
+        channel = self._channel(args.get("channel"))
+        self._need_scope(channel, "history")
+        oldest = float(args.get("oldest") or 0)
+        meta = _flag(args.get("include_all_metadata"))
+        shown = [m for m in self.channel_messages(channel.id) if float(m.ts) > oldest]
+        return {"messages": [m.as_slack(with_metadata=meta) for m in reversed(shown)], "has_more": False}
 
     def _upload_url(self, args: dict[str, Any]) -> dict[str, Any]:
         if not args.get("filename") or not str(args.get("length") or "").isdigit():
@@ -962,6 +988,13 @@ class SlackStandIn:
         if channel is None:
             raise SlackError("channel_not_found")
         return channel
+
+    def _need_scope(self, channel: Channel, access: str) -> None:
+        """Slack's `missing_scope` when the token lacks the scope this kind of channel needs for `access`."""
+        family = "im" if channel.is_im else "groups" if channel.is_private else "channels"
+        needed = f"{family}:{access}"
+        if self.scopes is not None and needed not in self.scopes:
+            raise SlackError("missing_scope", needed=needed, provided=",".join(sorted(self.scopes)))
 
     def _channel_name(self, channel_id: str) -> str:
         channel = self.channels.get(channel_id)
@@ -1109,6 +1142,14 @@ def _json_arg(args: dict[str, Any], name: str) -> Any:
     if value is None:
         raise SlackError("invalid_arguments")
     return value
+
+
+def _metadata_arg(args: dict[str, Any]) -> dict[str, Any] | None:
+    return _json_arg(args, "metadata") if args.get("metadata") else None
+
+
+def _flag(value: Any) -> bool:
+    return value in (True, "true", "1", 1)
 
 
 def _checked_content(args: dict[str, Any], max_blocks: int) -> tuple[str, list[dict[str, Any]]]:

@@ -97,13 +97,19 @@ def _waiting(
 
 
 def waiting_cases(
-    session: Session, *, today: date, catch_up_days: int, leads: bool, limit: int = 100
+    session: Session, *, today: date, catch_up_days: int, leads: bool, visible_to: str | None, limit: int = 100
 ) -> list[WaitingCase]:
     """What `/m3 ouvrir` offers: the cases due and not opened yet, and to a lead the out-of-time ones too
-    (set aside, or that the catch-up rule would set aside); never a case whose M+3 date is to come."""
+    (set aside, or that the catch-up rule would set aside); never a case whose M+3 date is to come.
+
+    `visible_to` is `flows.engine.listing_scope`'s answer: None for every case (a lead), else an agent's
+    e-mail, and then only the cases assigned to or sold by him."""
     first_run = is_first_run(session)
+    conditions = [M3Case.m3_date <= today]
+    if visible_to is not None:
+        conditions.append(sa.or_(M3Case.agent == visible_to, M3Case.seller == visible_to))
     offered = []
-    for case, created_at, set_aside in _waiting(session, M3Case.m3_date <= today):
+    for case, created_at, set_aside in _waiting(session, *conditions):
         status = "out_of_time" if set_aside else due_status(case.m3_date, today, catch_up_days,
                                                             first_seen(created_at, today, first_run))
         if status == "due" or (leads and status == "out_of_time"):

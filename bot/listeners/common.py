@@ -6,19 +6,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.error import URLError
 
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
 from bot.context import BotDeps
-from bot.dispatch import apply, tell
+from bot.dispatch import EPHEMERAL, actor_label, apply, tell
 from bot.payloads import BadPayload
 from flows.case import Case
 from flows.engine import Refused, authorize
 from flows.texts import t
 from storage.repository import load_case
 from storage.tables import Agent
+from storage.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,31 @@ def slack_user_of(context: dict[str, Any], email: str | None) -> str | None:
         return session.exec(select(Agent.slack_user_id).where(Agent.email == email)).first()
 
 
+class ModalNotOpened(Exception):
+    """views.open failed (Slack error, timeout, expired trigger): the user is told to click again."""
+
+
 def open_modal(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
     # trigger_id lives 3 seconds and works once: open the modal before anything else.
-    client.views_open(trigger_id=body["trigger_id"], view=view)
+    try:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+    except SlackApiError as error:
+        raise ModalNotOpened(error.response.get("error") or f"http_{error.response.status_code}") from error
+    except (URLError, OSError) as error:  # a timeout or a reset connection
+        raise ModalNotOpened(type(error).__name__) from error
+
+
+def click_again(context: dict[str, Any], body: dict[str, Any], failure: ModalNotOpened) -> None:
+    """The modal did not open: an ephemeral message asks the user to click again (the click's trigger is spent,
+    the next one brings a new one). Keyed by trigger, so a second failure of the resent click is told too."""
+    log.warning("modal not opened: %s", failure)
+    deps: BotDeps = context["deps"]
+    channel = (body.get("channel") or {}).get("id") or body.get("channel_id") or deps.settings.m3_channel
+    payload = {"channel": channel, "user": context.get("user_id"), "text": t("listeners.modal_failed")}
+    if thread_ts := (body.get("container") or {}).get("thread_ts"):
+        payload["thread_ts"] = thread_ts
+    with unit_of_work(deps.engine, case_id=None, actor=actor_label(context)) as uow:
+        uow.enqueue(EPHEMERAL, payload, dedupe_key=f"modal_failed:{body.get('trigger_id')}")
 
 
 def case_id_of(context: dict[str, Any]) -> int:
@@ -96,6 +121,8 @@ def untrusted(listener: Callable[..., None]) -> Callable[..., None]:
             tell(context, body, t("bot.refusal.unknown_action"))
         except Refused as refusal:
             tell(context, body, refusal.reason)
+        except ModalNotOpened as failure:
+            click_again(context, body, failure)
 
     # Not functools.wraps: Bolt reads the signature to pass arguments, and must see this one (with ack).
     wrapper.__name__ = listener.__name__

@@ -43,14 +43,17 @@ def period_picker(current: str) -> ActionsBlock:
 
 
 def lead_home(dashboard: Dashboard, names: Mapping[str, str],
-              out_of_time: OutOfTimeSection | None = None) -> dict[str, Any]:
+              out_of_time: OutOfTimeSection | None = None, *, warning: str | None = None) -> dict[str, Any]:
     """The team's figures for the period, each with its definition, per agent and per origin; above them,
-    the cases set aside as out of time, for the lead to open or close."""
+    the cases set aside as out of time, for the lead to open or close; `warning` (the M+3 channel is
+    public) comes first."""
     code = dashboard.period.code or PERIODS[0]
     figures: list[Block] = [period_picker(code), *figure_blocks(dashboard, names),
                             context(d("lead_home.definitions_hint"))]
-    waiting = out_of_time_blocks(out_of_time, MAX_HOME_BLOCKS - 1 - len(figures)) if out_of_time else []
-    return _home([header(d("lead_home.title")), *waiting, *figures])
+    alert = [section(f":warning: {warning}")] if warning else []
+    waiting = (out_of_time_blocks(out_of_time, MAX_HOME_BLOCKS - 1 - len(alert) - len(figures))
+               if out_of_time else [])
+    return _home([header(d("lead_home.title")), *alert, *waiting, *figures])
 
 
 def _urgency(row: CaseRow, today_info: AgentToday) -> tuple[int, str]:

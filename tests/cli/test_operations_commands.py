@@ -25,7 +25,7 @@ def test_the_manifest_asks_for_exactly_the_scopes_the_bot_checks():
 
 @pytest.fixture
 def slack():
-    with SlackStandIn(scopes=BOT_SCOPES) as standin:
+    with SlackStandIn(scopes=frozenset(BOT_SCOPES)) as standin:
         standin.add_channel("C0M3", "m3-suivi")
         yield standin
 
@@ -42,7 +42,7 @@ def doctor(engine, slack, monkeypatch):
 
 
 def test_doctor_names_what_is_wrong_and_how_to_fix_it(doctor, slack):
-    slack.scopes = tuple(scope for scope in BOT_SCOPES if scope != "users:read.email")
+    slack.scopes = frozenset(BOT_SCOPES) - {"users:read.email"}
     slack.channels["C0M3"].is_member = False
 
     result = doctor()

@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.error import URLError
 
+from flows.texts import t
 from sandbox.slack_api import BotReply, SlackStandIn
 from tests.bot.driver import CallDriver
 from tests.bot.harness import Harness, wait_until
 
 NO_ANSWER = (URLError, OSError, http.client.HTTPException)
 RESENDS = 5
+CLICK_AGAIN = t("listeners.modal_failed")
 
 
 @dataclass
@@ -41,13 +43,19 @@ class FaultyCall(CallDriver):
         self.struck: list[str] = []
         self.resent = 0
 
-    def _exchange(self, send: Callable[[], BotReply], done: Callable[[], bool], retarget: Callable[[], None]) -> BotReply:
+    def _exchange(self, send: Callable[[], BotReply], done: Callable[[], bool], retarget: Callable[[], None],
+                  again: Callable[[], bool] = lambda: False, stuck: Callable[[], bool] = lambda: False) -> BotReply:
+        """Send until `done`. `again`: the bot asked him to click again (he does at once); `stuck`: the bot
+        answered but nothing he can see happened (a modal that did not open, and nobody told him)."""
         planned = self.faults(self.interactions)
         self.interactions += 1
         reply = self._send_under(send, planned)
         for _ in range(RESENDS):
-            if reply is not None and reply.status == 200 and _within(done, 10.0 if planned is None else 2.0):
+            answered = reply is not None and reply.status == 200
+            if answered and _within(lambda: done() or again(), 10.0 if planned is None else 2.0) and done():
                 return reply
+            if answered and stuck() and not again():
+                raise AssertionError(f"interaction {self.interactions}: the modal did not open and nobody said so")
             retarget()
             self.resent += 1
             reply = self._send_under(send, None)
@@ -73,12 +81,16 @@ class FaultyCall(CallDriver):
         action = payload["actions"][0]
         key = f"action:{action['action_ts']}:{action['action_id']}:{self.user}"
 
+        told = [self._told_to_click_again()]
+
         def retarget() -> None:  # a trigger works once: a new click brings a new one
             payload["trigger_id"] = self.h.slack.new_trigger(self.user)
+            told[0] = self._told_to_click_again()
 
         reply = self._exchange(lambda: self.h.slack.send_interaction(payload),
                                lambda: self._handled(key) or opened_modal(self.h.slack, payload),
-                               retarget)
+                               retarget, lambda: self._told_to_click_again() > told[0],
+                               lambda: opened_modal(self.h.slack, payload, failed=True))
         self.clicks += 1
         self.h.drain()
         return reply
@@ -92,9 +104,16 @@ class FaultyCall(CallDriver):
         return reply
 
 
-def opened_modal(slack: SlackStandIn, payload: dict[str, Any]) -> bool:
-    """The bot opened a modal with this click's trigger (other agents' modals do not count)."""
-    return any(call.args.get("trigger_id") == payload["trigger_id"] for call in slack.calls_to("views.open"))
+    def _told_to_click_again(self) -> int:
+        return sum(1 for e in self.h.slack.ephemerals_for(self.user) if e.text == CLICK_AGAIN)
+
+
+def opened_modal(slack: SlackStandIn, payload: dict[str, Any], *, failed: bool = False) -> bool:
+    """The bot opened a modal with this click's trigger (other agents' modals do not count); `failed`: it
+    tried, and Slack failed every attempt."""
+    calls = [call for call in slack.calls_to("views.open") if call.args.get("trigger_id") == payload["trigger_id"]]
+    opened = any(call.status == 200 and call.response.get("ok") for call in calls)
+    return bool(calls) and not opened if failed else opened
 
 
 def _within(condition: Callable[[], bool], timeout: float) -> bool:

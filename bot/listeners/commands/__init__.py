@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 from sqlmodel import Session
 
 from bot.context import BotDeps
-from bot.listeners.common import open_modal
+from bot.listeners.common import ModalNotOpened, click_again, open_modal
 from bot.listeners.views.opening import offered_cases
 from bot.rendering import agency_today
 from bot.views import modals
@@ -18,6 +18,7 @@ from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
 from bot.listeners.commands.stats import post_stats
 from bot.views.text import day
+from flows.engine import Refused
 from flows.texts import t
 from storage.worklists import agent_queue
 
@@ -27,7 +28,7 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
     ack()
     word = (command.get("text") or "").strip().split(" ")[0].lower()
     if word == "ouvrir":
-        _open(body, context, client)
+        _open(body, context, client, respond)
     elif word in ("mes-dossiers", "dossiers"):
         _my_cases(context, client, respond)
     elif word == "stats":
@@ -37,11 +38,19 @@ def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[st
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral")
 
 
-def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond) -> None:
     """Due cases, and to a lead the out-of-time ones; never a case whose M+3 date is to come."""
+    try:
+        offered = offered_cases(context)
+    except Refused as refusal:
+        respond(text=refusal.reason, response_type="ephemeral")
+        return
     choices = [(str(w.case_id), t("out_of_time.option" if w.out_of_time else "listeners.open_case_option",
-                                  client=w.client, date=day(w.m3_date))) for w in offered_cases(context)]
-    open_modal(client, body, modals.open_case_modal(choices))
+                                  client=w.client, date=day(w.m3_date))) for w in offered]
+    try:
+        open_modal(client, body, modals.open_case_modal(choices))
+    except ModalNotOpened as failure:
+        click_again(context, body, failure)
 
 
 def _my_cases(context: dict[str, Any], client: WebClient, respond: Respond) -> None:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.models.views import View
 from sqlmodel import Session
 
+from bot import channel
 from bot.context import BotDeps
 from bot.listeners.commands import team_url, permalink
 from bot.rendering import agency_today, agent_names
@@ -23,14 +24,15 @@ from storage.tables import utcnow
 from storage.worklists import agent_queue, out_of_time_cases
 
 
-def lead_view(deps: BotDeps, period_code: str) -> dict[str, Any]:
+def lead_view(deps: BotDeps, period_code: str, client: WebClient) -> dict[str, Any]:
     today = agency_today(deps.settings)
+    warning = channel.warning_for_home(client, deps.settings.m3_channel)
     with Session(deps.engine) as session:
         dashboard = build_dashboard(session, Period.preset(period_code, today), today=today,
                                     timezone=deps.settings.agency_timezone)
         cases, total = out_of_time_cases(session, limit=SHOWN)
         waiting = OutOfTimeSection(cases, total, deps.settings.catch_up_days)
-        return lead_home(dashboard, agent_names(session), waiting)
+        return lead_home(dashboard, agent_names(session), waiting, warning=warning)
 
 
 def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebC
         return
     deps: BotDeps = context["deps"]
     if context.get("is_lead"):
-        view = lead_view(deps, DEFAULT_PERIOD)
+        view = lead_view(deps, DEFAULT_PERIOD, client)
     elif context.get("actor") is None:
         # Built through slack_sdk's View so that Slack's limits are checked before the call.
         view = View(type="home", blocks=[section(t("listeners.not_an_agent"))]).to_dict()
@@ -64,7 +66,7 @@ def period_chosen(ack: Ack, body: dict[str, Any], context: dict[str, Any], clien
     code = ((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value")
     if not context.get("is_lead") or code not in PERIODS:
         return  # only a lead's Home has the picker; anything else was not sent by it
-    client.views_publish(user_id=body["user"]["id"], view=lead_view(context["deps"], code))
+    client.views_publish(user_id=body["user"]["id"], view=lead_view(context["deps"], code, client))
 
 
 def register(app: App) -> None:
