@@ -18,7 +18,7 @@ from flows.engine import Refused, authorize, listing_scope
 from flows.texts import t
 from storage.repository import load_case
 from storage import access_trail
-from storage.tables import AuditEntry, M3Case
+from storage.tables import AuditEntry, M3Case, utcnow
 from storage.worklists import waiting_cases
 from tests.bot.harness import AGENT, COLLEAGUE, LEAD, Harness, wait_until
 from tests.bot.test_requests import card_with_button, record_contexts
@@ -36,11 +36,13 @@ def stranger(harness: Harness) -> str:
 
 
 def waiting(factory: Factory) -> dict[str, int]:
-    """Two cases not opened yet: one sold by the agent, one by his colleague."""
+    """Two cases due today and not opened yet: one sold by the agent, one by his colleague."""
+    today = utcnow().date()
     return {
-        "Dupontel": factory.case(client_file(number="W1", last_name="Dupontel"), opened=False),
+        "Dupontel": factory.case(client_file(number="W1", last_name="Dupontel"), m3_date=today, opened=False),
         "Lemercier": factory.case(client_file(number="W2", last_name="Lemercier"),
-                                  [contract(number="HAB-2", seller=COLLEAGUE[1])], agent=COLLEAGUE[1], opened=False),
+                                  [contract(number="HAB-2", seller=COLLEAGUE[1])], agent=COLLEAGUE[1],
+                                  m3_date=today, opened=False),
     }
 
 
@@ -155,7 +157,8 @@ def test_a_list_shows_exactly_the_cases_the_viewer_may_act_on(engine, cases, vie
         assert viewer is None and not is_lead
         return
     with Session(engine) as session:
-        listed = {w.case_id for w in waiting_cases(session, visible_to=scope)}
+        listed = {w.case_id for w in waiting_cases(session, today=date(2026, 6, 2), catch_up_days=30, leads=is_lead,
+                                                   visible_to=scope)}
         for case_id in ids_:
             try:
                 authorize(load_case(session, case_id, lock=False), viewer, is_lead=is_lead, command=None)

@@ -66,7 +66,7 @@ def test_after_the_first_run_a_backlog_imported_late_is_set_aside_not_opened(eng
 
 def waiting(engine, *, leads: bool, today=date(2026, 6, 15)) -> list[int]:
     with Session(engine) as session:
-        return [w.case_id for w in waiting_cases(session, today=today, catch_up_days=30, leads=leads)]
+        return [w.case_id for w in waiting_cases(session, today=today, catch_up_days=30, leads=leads, visible_to=None)]
 
 
 def test_open_case_offers_due_cases_and_out_of_time_ones_to_leads_only_never_one_to_come(engine, factory):
