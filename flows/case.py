@@ -84,6 +84,7 @@ class CloseReason(StrEnum):
     unreachable = "unreachable"
     refused = "refused"
     duplicate = "duplicate"
+    rgpd_erased = "rgpd_erased"  # the client's data was erased (RGPD): not an outcome of the call
 
 
 # The client-file fields the profile step walks through, in the order of the guide (4.3).

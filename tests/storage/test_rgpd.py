@@ -124,13 +124,22 @@ def test_erase_removes_every_personal_value_but_keeps_the_events_and_the_statist
         assert protection.data["insurer"] == "MAIF"
 
 
-def test_erase_refuses_a_client_whose_case_is_in_progress(factory, engine):
-    factory.case()  # opened, in preparation: an agent may be calling
+def test_erase_closes_a_case_in_progress_with_its_own_reason_and_drops_what_was_planned(factory, engine):
+    case_id = factory.case()  # opened, in preparation: an agent may be calling
+    with Session(engine) as session, session.begin():
+        session.add(rows.Action(case_id=case_id, kind="rdv", due_on=date(2026, 7, 1), owner="v@agence.fr",
+                                created_at=NOW, created_by="v"))
+        session.add(rows.Reminder(kind="action", dedupe_key="action:1", due_at=NOW, case_id=case_id))
 
-    with pytest.raises(rgpd.ClientCaseInProgress):
-        rgpd.erase_client(engine, "C001", actor=LEAD)
+    rgpd.erase_client(engine, "C001", actor=LEAD, now=NOW)
+
     with Session(engine) as session:
-        assert session.exec(select(rows.Client.last_name)).one() == "Martin"
+        case = session.get(rows.M3Case, case_id)
+        assert (case.state, case.close_reason, case.closed_at) == (State.closed.value, "rgpd_erased", NOW)
+        assert session.exec(select(rows.Action.status)).one() == "cancelled"
+        assert session.exec(select(rows.Reminder.status)).one() == "cancelled"
+        closing = session.exec(select(rows.AuditEntry).where(rows.AuditEntry.event == "case_closed")).one()
+        assert (closing.case_id, closing.data, closing.actor) == (case_id, {"reason": "rgpd_erased"}, LEAD)
 
 
 def test_erase_closes_a_case_not_opened_yet_so_it_never_opens(factory, engine):
