@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
-from storage.chain import PERSONAL_KEYS, entry_hash, seal
+from storage.chain import entry_hash, has_personal, seal
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case, utcnow
 
 GLOBAL = "global"
@@ -83,12 +83,6 @@ def client_secret(session: Session, client_id: int, *, create: bool = False) -> 
     return secret
 
 
-def _has_personal(data: Any) -> bool:
-    if isinstance(data, dict):
-        return any(k in PERSONAL_KEYS or _has_personal(v) for k, v in data.items())
-    return isinstance(data, list) and any(_has_personal(v) for v in data)
-
-
 def _append(
     session: Session,
     items: list[tuple[str, dict[str, Any] | None]],
@@ -105,7 +99,7 @@ def _append(
     entries = []
     for event, raw in items:
         data = jsonable(raw or {})
-        secret = client_secret(session, owner, create=True) if owner is not None and _has_personal(data) else None
+        secret = client_secret(session, owner, create=True) if owner is not None and has_personal(data, event) else None
         sealed = seal(data, secret, event)
         count += 1
         head = entry_hash(head, seq=count, case_id=case_id, client_id=client_id, at=at, actor=actor, event=event,

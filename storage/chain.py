@@ -44,6 +44,13 @@ def _personal(key: str, value: Any, event: str) -> bool:
     return not (key == "reason" and event in CODED_REASON_EVENTS)
 
 
+def has_personal(data: Any, event: str) -> bool:
+    """Whether sealing `data` would replace anything (so the client needs a secret)."""
+    if isinstance(data, dict):
+        return any(_personal(k, v, event) or has_personal(v, event) for k, v in data.items())
+    return isinstance(data, list) and any(has_personal(v, event) for v in data)
+
+
 def seal(data: Any, secret: str | None, event: str) -> Any:
     """`data` with each personal value replaced by its HMAC; unchanged without a secret (an entry that names
     no client, or a client already erased)."""
