@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.cli import database, fail, guarded
 from flows.texts import t
-from storage.audit_verify import Problem, verify
+from storage.audit_verify import describe, verify
 from storage.tables import M3Case
 
 audit_app = typer.Typer(help=t("audit.cli.help"), no_args_is_help=True)
@@ -21,10 +21,6 @@ audit_app = typer.Typer(help=t("audit.cli.help"), no_args_is_help=True)
 
 def chain_name(case_id: int | None) -> str:
     return t("audit.cli.case", id=case_id) if case_id is not None else t("audit.cli.no_case")
-
-
-def describe(problem: Problem) -> str:
-    return t(f"audit.cli.problems.{problem.kind}", seq=problem.seq)
 
 
 @audit_app.command("verify", help=t("audit.cli.verify_help"))

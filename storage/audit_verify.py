@@ -15,6 +15,7 @@ from itertools import groupby
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from flows.texts import t
 from storage.audit import GLOBAL
 from storage.chain import entry_hash, seal
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case
@@ -28,6 +29,11 @@ class Problem:
     case_id: int | None  # None: the chain of the entries of no case
     kind: str
     seq: int | None = None
+
+
+def describe(problem: Problem) -> str:
+    """The problem in French, without the chain's name."""
+    return t(f"audit.cli.problems.{problem.kind}", seq=problem.seq)
 
 
 @dataclass(frozen=True)

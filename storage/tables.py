@@ -245,6 +245,7 @@ class AuditEntry(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_audit_entry_case_at", "case_id", "at"),
         sa.Index("ix_audit_entry_client_at", "client_id", "at"),
+        sa.Index("ix_audit_entry_at", "at"),  # the digest's chains changed in the last day
         sa.UniqueConstraint("case_id", "seq", name="uq_audit_entry_case_seq"),
         # Entries of no case form one chain: their numbers are unique too (NULLs never clash in the above).
         sa.Index("uq_audit_entry_global_seq", "seq", unique=True, sqlite_where=sa.text("case_id IS NULL"),

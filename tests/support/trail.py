@@ -30,5 +30,9 @@ def triggers_dropped(engine: Engine) -> Iterator[None]:
         yield
     finally:
         with engine.begin() as connection:
-            for _, definition in definitions:
-                connection.exec_driver_sql(definition)
+            # Reading the catalogue first also refreshes a pooled SQLite connection's cached schema, which
+            # would otherwise still hold the dropped triggers and refuse to create them "again".
+            present = {name for name, _ in _definitions(connection)}
+            for name, definition in definitions:
+                if name not in present:
+                    connection.exec_driver_sql(definition)

@@ -127,6 +127,7 @@ def upgrade() -> None:
         batch_op.alter_column('sealed', existing_type=sa.JSON(), nullable=False)
         batch_op.alter_column('hash', existing_type=sa.String(), nullable=False)
         batch_op.create_unique_constraint('uq_audit_entry_case_seq', ['case_id', 'seq'])
+        batch_op.create_index('ix_audit_entry_at', ['at'], unique=False)
         batch_op.create_index('uq_audit_entry_global_seq', ['seq'], unique=True,
                               sqlite_where=sa.text('case_id IS NULL'), postgresql_where=sa.text('case_id IS NULL'))
     triggers = POSTGRESQL_TRIGGERS if op.get_bind().dialect.name == 'postgresql' else SQLITE_TRIGGERS
@@ -143,6 +144,7 @@ def downgrade() -> None:
         op.execute('DROP TRIGGER audit_entry_no_update')
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.drop_index('uq_audit_entry_global_seq')
+        batch_op.drop_index('ix_audit_entry_at')
         batch_op.drop_constraint('uq_audit_entry_case_seq', type_='unique')
         batch_op.drop_column('hash')
         batch_op.drop_column('sealed')
