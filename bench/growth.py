@@ -79,8 +79,7 @@ def unopen(engine: Engine, ids: list[int]) -> None:
     """Put the opened cases back as they were before the job ran."""
     with engine.begin() as connection:
         connection.execute(sa.delete(Outbox).where(Outbox.case_id.in_(ids)))
-        connection.execute(sa.delete(AuditEntry).where(AuditEntry.case_id.in_(ids),
-                                                       AuditEntry.event == "case_opened"))
+        # The trail is append-only (its triggers refuse DELETE): each run's case_opened entries stay.
         connection.execute(sa.update(M3Case).where(M3Case.id.in_(ids)).values(opened_at=None))
 
 
