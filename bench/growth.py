@@ -31,7 +31,7 @@ from bot.views.lists import CaseRow, my_cases
 from config.settings import Settings
 from storage.dashboards import DEFAULT_PERIOD, Period, build_dashboard
 from storage.queries import open_due
-from storage.tables import Action, AuditEntry, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck
+from storage.tables import Action, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck
 from storage.worklists import agent_queue
 
 DUE = 50  # cases due for opening, spread over the database

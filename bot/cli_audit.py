@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.cli import database, fail, guarded
 from flows.texts import t
-from storage.audit_verify import describe, verify
+from storage.audit_verify import describe_problem, verify
 from storage.tables import M3Case
 
 audit_app = typer.Typer(help=t("audit.cli.help"), no_args_is_help=True)
@@ -35,5 +35,5 @@ def verify_command(case_id: Annotated[int | None, typer.Argument(metavar="[CASE]
         return
     typer.echo(t("audit.cli.broken", chains=", ".join(chain_name(c) for c in result.broken)))
     for problem in result.problems:
-        typer.echo(t("audit.cli.problem", chain=chain_name(problem.case_id), what=describe(problem)))
+        typer.echo(t("audit.cli.problem", chain=chain_name(problem.case_id), what=describe_problem(problem)))
     raise typer.Exit(1)

@@ -28,7 +28,7 @@ from bot.rendering import agent_names
 from flows import texts
 from flows.case import Case, ProfileAnswer
 from flows.script import display_name, product_name, protections_for
-from storage.audit_verify import chain_state, describe, verify
+from storage.audit_verify import chain_state, describe_problem, verify
 from storage.queries import case_trace
 from storage.repository import load_case
 from storage.tables import utcnow
@@ -151,7 +151,7 @@ def _chain_line(session: Session, case_id: int) -> str:
     check, kept = verify(session, case_id), chain_state(session, case_id)
     if check.ok:
         return texts.t("audit.pdf.chain_ok", count=kept.count, head=kept.head or "—")
-    problems = "; ".join(describe(problem) for problem in check.problems)
+    problems = "; ".join(describe_problem(problem) for problem in check.problems)
     return texts.t("audit.pdf.chain_broken", problems=problems, count=kept.count, head=kept.head or "—")
 
 

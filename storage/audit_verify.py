@@ -31,7 +31,7 @@ class Problem:
     seq: int | None = None
 
 
-def describe(problem: Problem) -> str:
+def describe_problem(problem: Problem) -> str:
     """The problem in French, without the chain's name."""
     return t(f"audit.cli.problems.{problem.kind}", seq=problem.seq)
 

@@ -349,7 +349,6 @@ def _erase(
     client.updated_at = now
 
     session.flush()
-    pending_before = [row_id for row_id in session.exec(select(rows.Outbox.id).where(rows.Outbox.case_id.in_(case_ids)))]
     for case_id in case_ids:
         if on_erased is not None:
             on_erased(session, case_id)  # queues the anonymised messages; it reads the pending ones first
