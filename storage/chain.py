@@ -38,7 +38,8 @@ def mac(secret: str, value: Any) -> str:
     return MARK + digest
 
 
-def _personal(key: str, value: Any, event: str) -> bool:
+def is_personal(key: str, value: Any, event: str) -> bool:
+    """Whether `value`, found under `key` in the data of an `event`, is replaced by its HMAC when sealed."""
     if key not in PERSONAL_KEYS or value in (None, "", [], {}):
         return False
     return not (key == "reason" and event in CODED_REASON_EVENTS)
@@ -47,7 +48,7 @@ def _personal(key: str, value: Any, event: str) -> bool:
 def has_personal(data: Any, event: str) -> bool:
     """Whether sealing `data` would replace anything (so the client needs a secret)."""
     if isinstance(data, dict):
-        return any(_personal(k, v, event) or has_personal(v, event) for k, v in data.items())
+        return any(is_personal(k, v, event) or has_personal(v, event) for k, v in data.items())
     return isinstance(data, list) and any(has_personal(v, event) for v in data)
 
 
@@ -57,7 +58,7 @@ def seal(data: Any, secret: str | None, event: str) -> Any:
     if secret is None:
         return data
     if isinstance(data, dict):
-        return {k: mac(secret, v) if _personal(k, v, event) else seal(v, secret, event) for k, v in data.items()}
+        return {k: mac(secret, v) if is_personal(k, v, event) else seal(v, secret, event) for k, v in data.items()}
     if isinstance(data, list):
         return [seal(v, secret, event) for v in data]
     return data

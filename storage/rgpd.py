@@ -34,7 +34,7 @@ from flows.texts import t
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
-from storage.chain import CODED_REASON_EVENTS, PERSONAL_KEYS
+from storage.chain import is_personal
 from storage.slack_messages import SlackMessage
 from storage.tables import utcnow
 
@@ -188,7 +188,7 @@ def _personal_in(data: Any, event: str) -> Iterable[str]:
     """The strings an audit entry's data holds under its personal keys (`storage.chain`)."""
     if isinstance(data, dict):
         for key, value in data.items():
-            if key in PERSONAL_KEYS and not (key == "reason" and event in CODED_REASON_EVENTS):
+            if is_personal(key, value, event):
                 yield from _strings(value)
             else:
                 yield from _personal_in(value, event)
@@ -204,7 +204,6 @@ def _held_values(session: Session, client: rows.Client, case_ids: list[int]) -> 
     for model, columns in _FREE_TEXTS:
         for row in _of_cases(session, model, case_ids):
             values |= {getattr(row, column) for column in columns}
-    values |= {case.close_note for case in _of_cases(session, rows.M3Case, []) }
     for case_id in case_ids:
         values.add(session.get(rows.M3Case, case_id).close_note)
     for contract in session.exec(select(rows.Contract).where(rows.Contract.client_id == client.id)):
@@ -290,7 +289,8 @@ def _close_cases(session: Session, cases: list[rows.M3Case], client_id: int, *, 
                      actor=actor, case_id=case.id, client_id=client_id, at=now)
         audit.append(session, "case_closed", {"reason": reason}, actor=actor, case_id=case.id,
                      client_id=client_id, at=now)
-        session.execute(sa.update(rows.Action).where(rows.Action.case_id == case.id, rows.Action.status == ActionStatus.todo.value)
+        session.execute(sa.update(rows.Action)
+                        .where(rows.Action.case_id == case.id, rows.Action.status == ActionStatus.todo.value)
                         .values(status=ActionStatus.cancelled.value))
         # scheduler.reminders' codes (storage does not import the scheduler).
         session.execute(sa.update(rows.Reminder).where(rows.Reminder.case_id == case.id,

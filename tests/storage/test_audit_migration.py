@@ -69,7 +69,8 @@ def test_the_migration_chains_and_seals_the_entries_written_before_it(fresh_engi
         assert result.ok and (result.chains, result.entries) == (3, 5)
         first_case = session.exec(select(AuditEntry).where(AuditEntry.case_id == 1).order_by(AuditEntry.seq)).all()
         assert [e.event for e in first_case] == ["call_started", "need_recorded"]
-        assert first_case[1].data == {"text": "Claire attend un enfant"} and first_case[1].sealed["text"].startswith(MARK)
+        assert first_case[1].data == {"text": "Claire attend un enfant"}
+        assert first_case[1].sealed["text"].startswith(MARK)
         assert session.get(M3Case, 1).audit_count == 2 and session.get(AuditChain, "global").count == 2
         assert session.exec(select(ClientSecret.client_id)).all() == [1]  # client 2 was erased before
     with pytest.raises(sa.exc.IntegrityError), fresh_engine.begin() as connection:
