@@ -31,7 +31,7 @@ from bot.views.lists import CaseRow, my_cases
 from config.settings import Settings
 from storage.dashboards import DEFAULT_PERIOD, Period, build_dashboard
 from storage.queries import open_due
-from storage.tables import Action, AuditEntry, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck
+from storage.tables import Action, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck
 from storage.worklists import agent_queue
 
 DUE = 50  # cases due for opening, spread over the database
@@ -79,8 +79,7 @@ def unopen(engine: Engine, ids: list[int]) -> None:
     """Put the opened cases back as they were before the job ran."""
     with engine.begin() as connection:
         connection.execute(sa.delete(Outbox).where(Outbox.case_id.in_(ids)))
-        connection.execute(sa.delete(AuditEntry).where(AuditEntry.case_id.in_(ids),
-                                                       AuditEntry.event == "case_opened"))
+        # The trail is append-only (its triggers refuse DELETE): each run's case_opened entries stay.
         connection.execute(sa.update(M3Case).where(M3Case.id.in_(ids)).values(opened_at=None))
 
 

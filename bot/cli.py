@@ -349,6 +349,10 @@ from bot.cli_rgpd import rgpd_app  # noqa: E402  (it uses the helpers above)
 
 app.add_typer(rgpd_app, name="rgpd")
 
+from bot.cli_audit import audit_app  # noqa: E402  (it uses the helpers above)
+
+app.add_typer(audit_app, name="audit")
+
 
 @app.command("sandbox", help=t("sandbox.cli.help"))
 def sandbox_command(

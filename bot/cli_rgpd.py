@@ -71,8 +71,6 @@ def erase_command(
             erased = privacy.erase(engine, config, client, actor=_actor(actor))
         except rgpd.ClientNotFound:
             fail(t("rgpd.cli.not_found", number=client))
-        except rgpd.ClientCaseInProgress as busy:
-            fail(t("rgpd.cli.in_progress", ids=", ".join(map(str, busy.case_ids))))
     typer.echo(t("rgpd.cli.erased", number=client, cases=len(erased.case_ids)))
 
 

@@ -5,7 +5,9 @@ for each proposal, then the proposal and the action plan, each part in the order
 and when; then the whole audit trail.
 
 The record is dated and carries the SHA-256 of the case's audit entries exactly as `m3bot show CASE
---json` prints them (`audit_digest`), so a reviewer can check it matches the trail. French text comes from
+--json` prints them (`audit_digest`), so a reviewer can check it matches the trail, and the verification
+of the case's hash chain (`storage.audit_verify`) with its head hash and its length, which the leads'
+daily digest also lists: an earlier tampering shows there. French text comes from
 `flows/texts/rgpd.yml` and `labels.yml`; fpdf2's core fonts in Windows-1252 cover French typography.
 """
 
@@ -30,6 +32,7 @@ from flows.case import Case, ProfileAnswer
 from flows.script import display_name, product_name, protections_for
 from flows.verdict import describe
 from storage.compliance import case_verdict
+from storage.audit_verify import chain_state, describe_problem, verify
 from storage.queries import case_trace
 from storage.repository import load_case
 from storage.tables import utcnow
@@ -147,6 +150,15 @@ def _plan(case: Case, writer: _Writer, timeline: list[dict[str, Any]]) -> list[L
     return lines
 
 
+def _chain_line(session: Session, case_id: int) -> str:
+    """The verification of the case's hash chain, with its head and its length, as of now."""
+    check, kept = verify(session, case_id), chain_state(session, case_id)
+    if check.ok:
+        return texts.t("audit.pdf.chain_ok", count=kept.count, head=kept.head or "—")
+    problems = "; ".join(describe_problem(problem) for problem in check.problems)
+    return texts.t("audit.pdf.chain_broken", problems=problems, count=kept.count, head=kept.head or "—")
+
+
 def compliance_record(session: Session, case_id: int, *, actor: str, now: datetime, timezone: str) -> bytes:
     """The PDF of case `case_id`, dated `now` and issued by `actor`. Raises `storage.repository.CaseNotFound`."""
     trace = case_trace(session, case_id)
@@ -159,7 +171,9 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
     writer.text(t("title", id=case_id), size=15, bold=True, gap=2)
     writer.text(t("generated", date=writer.moment(now), actor=actor, entries=len(trace["timeline"])), size=9)
     writer.text(t("hash", digest=audit_digest(trace["timeline"])), size=8)
-    writer.text(t("hash_help", id=case_id), size=8, gap=3)
+    writer.text(t("hash_help", id=case_id), size=8)
+    writer.text(_chain_line(session, case_id), size=8)
+    writer.text(texts.t("audit.pdf.chain_help", id=case_id), size=8, gap=3)
     name = " ".join(p for p in (client.civility, client.first_name, client.last_name) if p)
     writer.text(t("client", number=client.number, client_type=label("client_type", client.client_type.value),
                   name=name), bold=True)

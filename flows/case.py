@@ -85,6 +85,7 @@ class CloseReason(StrEnum):
     refused = "refused"
     duplicate = "duplicate"
     out_of_time = "out_of_time"  # set aside as out of time, closed by a lead without a call (his reason noted)
+    rgpd_erased = "rgpd_erased"  # the client's data was erased (RGPD): not an outcome of the call
 
 
 # The client-file fields the profile step walks through, in the order of the guide (4.3).

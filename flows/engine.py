@@ -710,6 +710,8 @@ def _close_early(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.CloseEarly = ctx.command
     if command.reason is CloseReason.completed:
         raise _refuse("close_completed_needs_plan")
+    if command.reason is CloseReason.rgpd_erased:
+        raise _refuse("close_rgpd_erased_reserved")  # only the erase itself closes a case so
     _check(case, ctx)
     note = _text(command.note)
     if command.reason is CloseReason.out_of_time:

@@ -1,17 +1,19 @@
 """The leads' morning digest: cases opened this morning, open cases per step, overdue callbacks and
-actions, per agent. Counts and case numbers only: the digest names no client."""
+actions, per agent, and the heads of the audit chains that changed in the last day (a reviewer checks a
+later copy of the trail against them). Counts, case numbers and hashes only: the digest names no client."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
 from flows.case import ActionStatus, State
-from storage.tables import Action, M3Case
+from storage.audit import GLOBAL
+from storage.tables import Action, AuditChain, AuditEntry, M3Case
 
 # A callback whose time has passed while the case still waits for the attempt's outcome is overdue.
 _WAITING_FOR_CALLBACK = (State.scheduled_callback.value, State.contact_attempt.value)
@@ -26,6 +28,13 @@ class AgentLoad:
 
 
 @dataclass(frozen=True)
+class ChainHead:
+    case_id: int | None  # None: the chain of the entries of no case
+    count: int
+    head: str | None
+
+
+@dataclass(frozen=True)
 class Digest:
     day: date
     opened: list[int]  # case ids opened by this morning's run
@@ -33,6 +42,19 @@ class Digest:
     overdue_callbacks: int
     overdue_actions: int
     per_agent: list[AgentLoad] = field(default_factory=list)
+    heads: list[ChainHead] = field(default_factory=list)  # chains with an entry in the last 24 hours
+
+
+def chain_heads(session: Session, *, since: datetime) -> list[ChainHead]:
+    """The head of every audit chain that got an entry since `since`, the chain of no case first."""
+    changed = sa.select(AuditEntry.case_id).where(AuditEntry.at >= since).distinct()
+    heads = [ChainHead(case_id, count, head) for case_id, count, head in session.execute(
+        sa.select(M3Case.id, M3Case.audit_count, M3Case.audit_head).where(M3Case.id.in_(changed)).order_by(M3Case.id))]
+    if session.execute(sa.select(AuditEntry.id).where(AuditEntry.at >= since, AuditEntry.case_id.is_(None))
+                       .limit(1)).first():
+        chain = session.get(AuditChain, GLOBAL)
+        heads.insert(0, ChainHead(None, chain.count, chain.head))
+    return heads
 
 
 def build_digest(session: Session, *, day: date, now: datetime, opened: list[int]) -> Digest:
@@ -59,4 +81,5 @@ def build_digest(session: Session, *, day: date, now: datetime, opened: list[int
             AgentLoad(agent, per_agent_cases[agent], per_agent_callbacks[agent], per_agent_actions[agent])
             for agent in agents
         ],
+        heads=chain_heads(session, since=now - timedelta(days=1)),
     )

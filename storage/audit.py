@@ -1,15 +1,29 @@
-"""The append-only audit trail: who did what, when, on which case or client."""
+"""The append-only audit trail: who did what, when, on which case or client.
+
+Each case's entries form a hash chain (`storage.chain`), numbered from 1; the entries of no case (imports,
+RGPD commands, settings) form one more, "global". An append locks its chain's head first — the case row,
+or the `audit_chain` row of the global chain — `SELECT … FOR UPDATE` on PostgreSQL (SQLite's writers are
+serialised by `BEGIN IMMEDIATE`), so two processes cannot both extend the same head; the unique
+(case, number) constraint is the last guard. The head row keeps the last hash and the count, so losing
+the last entries shows (`storage.audit_verify`).
+"""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, Protocol
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, SQLModel, select
 
-from storage.tables import AuditEntry, utcnow
+from storage.chain import entry_hash, has_personal, seal
+from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case, utcnow
+
+GLOBAL = "global"
 
 
 class FactLike(Protocol):
@@ -32,6 +46,72 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def _insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> None:
+    """INSERT unless the key exists (a concurrent twin waits for the first to commit, then does nothing)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
+
+
+def _lock_head(session: Session, case_id: int | None) -> tuple[str | None, int, int | None]:
+    """(head hash, count, the case's client) of the chain, locked until the transaction ends."""
+    if case_id is not None:
+        query = sa.select(M3Case.audit_head, M3Case.audit_count, M3Case.client_id).where(M3Case.id == case_id)
+        return tuple(session.execute(query.with_for_update()).one())
+    query = sa.select(AuditChain.head, AuditChain.count).where(AuditChain.name == GLOBAL).with_for_update()
+    row = session.execute(query).one_or_none()
+    if row is None:
+        _insert_ignore(session, AuditChain, {"name": GLOBAL, "head": None, "count": 0})
+        row = session.execute(query).one()
+    return row.head, row.count, None
+
+
+def _store_head(session: Session, case_id: int | None, head: str, count: int) -> None:
+    if case_id is not None:
+        session.execute(sa.update(M3Case).where(M3Case.id == case_id).values(audit_head=head, audit_count=count))
+    else:
+        session.execute(sa.update(AuditChain).where(AuditChain.name == GLOBAL).values(head=head, count=count))
+
+
+def client_secret(session: Session, client_id: int, *, create: bool = False) -> str | None:
+    """The client's HMAC key (created on first need); None once erased."""
+    query = select(ClientSecret.secret).where(ClientSecret.client_id == client_id)
+    secret = session.exec(query).first()
+    if secret is None and create:
+        _insert_ignore(session, ClientSecret,
+                       {"client_id": client_id, "secret": secrets.token_hex(32), "created_at": utcnow()})
+        secret = session.exec(query).one()
+    return secret
+
+
+def _append(
+    session: Session,
+    items: list[tuple[str, dict[str, Any] | None]],
+    *,
+    actor: str,
+    case_id: int | None,
+    client_id: int | None,
+    at: datetime,
+) -> list[AuditEntry]:
+    if not items:
+        return []
+    head, count, case_client = _lock_head(session, case_id)
+    owner = client_id if client_id is not None else case_client
+    entries = []
+    for event, raw in items:
+        data = jsonable(raw or {})
+        secret = client_secret(session, owner, create=True) if owner is not None and has_personal(data, event) else None
+        sealed = seal(data, secret, event)
+        count += 1
+        head = entry_hash(head, seq=count, case_id=case_id, client_id=client_id, at=at, actor=actor, event=event,
+                          sealed=sealed)
+        entry = AuditEntry(at=at, actor=actor, case_id=case_id, client_id=client_id, event=event, data=data,
+                           seq=count, sealed=sealed, hash=head)
+        session.add(entry)
+        entries.append(entry)
+    _store_head(session, case_id, head, count)
+    return entries
+
+
 def append(
     session: Session,
     event: str,
@@ -42,11 +122,8 @@ def append(
     client_id: int | None = None,
     at: datetime | None = None,
 ) -> AuditEntry:
-    entry = AuditEntry(
-        at=at or utcnow(), actor=actor, case_id=case_id, client_id=client_id, event=event, data=jsonable(data or {})
-    )
-    session.add(entry)
-    return entry
+    return _append(session, [(event, data)], actor=actor, case_id=case_id, client_id=client_id,
+                   at=at or utcnow())[0]
 
 
 def append_facts(
@@ -58,9 +135,8 @@ def append_facts(
     client_id: int | None,
     at: datetime | None = None,
 ) -> None:
-    at = at or utcnow()
-    for fact in facts:
-        append(session, fact.name, fact.data, actor=actor, case_id=case_id, client_id=client_id, at=at)
+    _append(session, [(fact.name, fact.data) for fact in facts], actor=actor, case_id=case_id,
+            client_id=client_id, at=at or utcnow())
 
 
 def last_entry(session: Session, case_id: int, event: str) -> AuditEntry | None:

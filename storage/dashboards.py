@@ -30,7 +30,9 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
 from flows import texts
-from flows.case import ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer, State
+from flows.case import (
+    ActionStatus, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer, State,
+)
 from storage.compliance import verdicts
 from storage.tables import Action, CallAttempt, Contract, ContractCheck, M3Case, ProfileCheck, ProtectionCheck
 
@@ -333,7 +335,8 @@ def _group_counts(session: Session, period: Period, today: date, timezone: str) 
         if name == "opened":
             counts[("opened",)] += n
             if keys[0] is not None:
-                counts[("closed",)] += n
+                # An erase (RGPD) is no outcome of the programme: listed by its reason, never in the funnel.
+                counts[("closed",)] += n if keys[0] != CloseReason.rgpd_erased.value else 0
                 counts[("closed_by", keys[0])] += n
             for flag, value in zip(FLAGS, keys[1:], strict=True):
                 counts[(flag,)] += n if value == "1" else 0

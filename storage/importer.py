@@ -352,6 +352,11 @@ def _write_row(
     session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport
 ) -> tuple[str, int]:
     now = options.now
+    # The client's cases first, then the client, as a unit of work locks them: an audit entry appended to
+    # one of his cases' chains locks that case, and the opposite order could deadlock with an agent's click.
+    session.exec(select(rows.M3Case.id).join(rows.Client, rows.Client.id == rows.M3Case.client_id)
+                 .where(rows.Client.number == parsed.client.number).order_by(rows.M3Case.id)
+                 .with_for_update(of=rows.M3Case)).all()
     client_row = session.exec(
         select(rows.Client).where(rows.Client.number == parsed.client.number).with_for_update()
     ).one_or_none()

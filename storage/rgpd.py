@@ -1,11 +1,13 @@
 """The client's RGPD rights and the retention period: access (export), erasure, and the retention purge.
 
 - `export_client`: everything held on one client, JSON-able (right of access, art. 15 RGPD).
-- `erase_client`: anonymises the client everywhere he is held (art. 17): his file, his contracts' numbers,
-  the free texts of his cases (needs, reasons, notes), the old and new values the audit trail recorded,
-  and the Slack payloads stored in the outbox. The audit rows themselves stay, with their event, actor and
-  time, so the trail keeps its shape and the anonymous statistics (states, products, dates) still add up.
-  Rewriting `audit_entry.data` here is the one exception to the trail being append-only.
+- `erase_client`: anonymises the client everywhere he is held (art. 17), whatever the length of a value:
+  his file, his contracts' numbers and missing pieces, the free texts of his cases (pieces and recoveries,
+  needs, reasons, notes, the agreement's wording), the personal values of the audit trail, and the Slack
+  payloads stored in the outbox. His cases not closed yet close with their own reason. The audit rows
+  stay, with their event, actor and time, so the trail keeps its shape, its hash chains still verify, and
+  the anonymous statistics (states, products, dates) still add up: their data becomes the sealed form
+  (`storage.chain`), the one change the trail's triggers allow, and the client's HMAC key is destroyed.
 - `purge`: applies the retention period from the client's last activity (the end of his last contract, the
   last event of a call on one of his cases), through the same erasure; a case left open or never opened
   does not keep him for ever, and reading or exporting his data is no activity.
@@ -28,11 +30,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
-from flows.case import CloseReason, State
+from flows.case import ActionStatus, CloseReason, State
 from flows.texts import t
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
+from storage.chain import is_personal
 from storage.slack_messages import SlackMessage
 from storage.tables import utcnow
 
@@ -50,34 +53,27 @@ CLIENT_PERSONAL = (
     "civility", "first_name", "last_name", "email", "phone", "address", "postcode", "marital_status",
     "professional_status", "siren", "naf", "naf_version", "activity",
 )
-# Values searched for inside other texts (Slack payloads, free audit data). Short codes (civility, marital
-# status, NAF) would match ordinary words: they are erased where they are stored, never searched for.
-_SEARCHED = ("first_name", "last_name", "email", "phone", "address", "siren", "activity")
-_MIN_SEARCHED = 3
+# Values this short are replaced as whole words only inside other texts (Slack payloads).
+_SHORT = 3
 _PHONE_LIKE = re.compile(r"\+?[\d .\-()]{8,}")
-# Audit data keys whose value is what the client said or what was typed about him.
-# The import's entries whose `changes` hold a client's old and new values (`storage.importer`).
-_CLIENT_CHANGES = ("client_completed", "client_updated")
-_AUDIT_PERSONAL_KEYS = frozenset({"old_value", "new_value", "previous_value", "text", "reason", "note"})
 # Case children whose free texts are erased (insurers' names and codes are not personal: kept).
 _FREE_TEXTS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
     (rows.ProfileCheck, ("old_value", "new_value")),
+    (rows.ContractCheck, ("piece", "recovery")),
+    (rows.Agreement, ("wording",)),
     (rows.ProtectionCheck, ("reason",)),
     (rows.Need, ("text",)),
     (rows.Action, ("reason",)),
+)
+# Typed texts that are kept for the statistics, his values taken out of them.
+_SCRUBBED_TEXTS: tuple[tuple[type[SQLModel], tuple[str, ...]], ...] = (
+    (rows.ProtectionCheck, ("insurer",)),
+    (rows.Action, ("owner",)),
 )
 
 
 class ClientNotFound(LookupError):
     """No client with this number."""
-
-
-class ClientCaseInProgress(Exception):
-    """The client has a case an agent is working on: it must be closed before he is erased."""
-
-    def __init__(self, case_ids: list[int]) -> None:
-        super().__init__(case_ids)
-        self.case_ids = case_ids
 
 
 @dataclass(frozen=True)
@@ -110,11 +106,14 @@ def _of_cases(session: Session, model: type[SQLModel], case_ids: list[int]) -> l
     return list(session.exec(select(model).where(model.case_id.in_(case_ids)).order_by(model.id)))
 
 
-def _audit_query(client_id: int, case_ids: list[int]) -> Any:
+def _audit_condition(client_id: int, case_ids: list[int]) -> Any:
     condition = rows.AuditEntry.client_id == client_id
-    if case_ids:
-        condition = sa.or_(condition, rows.AuditEntry.case_id.in_(case_ids))
-    return select(rows.AuditEntry).where(condition).order_by(rows.AuditEntry.at, rows.AuditEntry.id)
+    return sa.or_(condition, rows.AuditEntry.case_id.in_(case_ids)) if case_ids else condition
+
+
+def _audit_query(client_id: int, case_ids: list[int]) -> Any:
+    return select(rows.AuditEntry).where(_audit_condition(client_id, case_ids)).order_by(
+        rows.AuditEntry.at, rows.AuditEntry.id)
 
 
 def client_case_ids(session: Session, number: str) -> list[int]:
@@ -175,23 +174,52 @@ def export_client(engine: Engine, number: str, *, actor: str, now: datetime | No
 # ---- erasure -------------------------------------------------------------------------------------------
 
 
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _personal_in(data: Any, event: str) -> Iterable[str]:
+    """The strings an audit entry's data holds under its personal keys (`storage.chain`)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if is_personal(key, value, event):
+                yield from _strings(value)
+            else:
+                yield from _personal_in(value, event)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _personal_in(item, event)
+
+
+def _held_values(session: Session, client: rows.Client, case_ids: list[int]) -> set[str]:
+    """Every text the database holds about the client, whatever its length: his file, the free texts of his
+    cases, the personal values of his audit entries."""
+    values = {getattr(client, name) for name in CLIENT_PERSONAL}
+    for model, columns in _FREE_TEXTS:
+        for row in _of_cases(session, model, case_ids):
+            values |= {getattr(row, column) for column in columns}
+    for case_id in case_ids:
+        values.add(session.get(rows.M3Case, case_id).close_note)
+    for contract in session.exec(select(rows.Contract).where(rows.Contract.client_id == client.id)):
+        values |= set(contract.missing_pieces or [])
+    for entry in session.exec(_audit_query(client.id, case_ids)):
+        values |= set(_personal_in(entry.data, entry.event))
+    found = {v.strip() for v in values if isinstance(v, str) and v.strip()}
+    return found | {variant for v in found for variant in _phone_variants(v)}
+
+
 def _replacements(session: Session, client: rows.Client, case_ids: list[int]) -> dict[str, str]:
     """Each personal string of the client (as he is now and as the trail remembers him) -> what replaces it."""
     erased = t("rgpd.erased")
-    values = {getattr(client, name) for name in _SEARCHED}
-    for check in _of_cases(session, rows.ProfileCheck, case_ids):
-        if check.field in _SEARCHED:
-            values |= {check.old_value, check.new_value}
-    for entry in session.exec(_audit_query(client.id, case_ids)):
-        changes = entry.data.get("changes")
-        if entry.event in _CLIENT_CHANGES and isinstance(changes, dict):
-            values |= {v for name, pair in changes.items() if name in _SEARCHED for v in pair}
-        if entry.data.get("field") in _SEARCHED:
-            values |= {entry.data.get(key) for key in ("old_value", "new_value", "previous_value")}
-    found = {v for v in values if isinstance(v, str) and len(v.strip()) >= _MIN_SEARCHED}
-    found |= {variant for v in found for variant in _phone_variants(v)}
-    mapping = {value: erased for value in found}
-    # Identifiers keep their shape (one pseudonym each) so the trail still tells contracts apart.
+    mapping = {value: erased for value in _held_values(session, client, case_ids)}
+    # Identifiers keep their shape (one pseudonym each) so what is left still tells contracts apart.
     mapping[client.number] = pseudonym("client", client.id)
     contracts = session.exec(select(rows.Contract).where(rows.Contract.client_id == client.id))
     mapping |= {c.number: pseudonym("contract", c.id) for c in contracts}
@@ -219,9 +247,11 @@ def pseudonym(kind: str, row_id: int) -> str:
 
 
 def _scrubber(mapping: dict[str, str]) -> Callable[[Any], Any]:
-    """A function replacing every personal string inside a JSON value (case-insensitive, longest first)."""
+    """A function replacing every personal string inside a JSON value (case-insensitive, longest first).
+    A short value (a two-letter name) is replaced as a whole word only, not inside other words."""
     keys = sorted((k for k in mapping if k), key=len, reverse=True)
-    pattern = re.compile("|".join(re.escape(k) for k in keys), re.IGNORECASE) if keys else None
+    alternatives = [re.escape(k) if len(k) > _SHORT else rf"(?<!\w){re.escape(k)}(?!\w)" for k in keys]
+    pattern = re.compile("|".join(alternatives), re.IGNORECASE) if keys else None
     lowered = {k.lower(): v for k, v in mapping.items()}
 
     def scrub(value: Any) -> Any:
@@ -236,20 +266,6 @@ def _scrubber(mapping: dict[str, str]) -> Callable[[Any], Any]:
     return scrub
 
 
-def _anonymised_data(data: dict[str, Any], scrub: Callable[[Any], Any], event: str) -> dict[str, Any]:
-    erased = t("rgpd.erased")
-    result = {}
-    for key, value in data.items():
-        if key in _AUDIT_PERSONAL_KEYS and value not in (None, ""):
-            result[key] = erased
-        elif key == "changes" and event in _CLIENT_CHANGES and isinstance(value, dict):
-            result[key] = {name: [erased, erased] if name in CLIENT_PERSONAL else scrub(pair)
-                           for name, pair in value.items()}
-        else:
-            result[key] = scrub(value)
-    return result
-
-
 def _lock(session: Session, client_id: int) -> tuple[rows.Client, list[rows.M3Case]]:
     """The client and his cases, locked (PostgreSQL) in the unit of work's order, cases then client, so an
     erasure and an event on one of his cases wait for each other instead of deadlocking."""
@@ -260,39 +276,71 @@ def _lock(session: Session, client_id: int) -> tuple[rows.Client, list[rows.M3Ca
     return client, cases
 
 
-def _check_no_case_in_progress(cases: list[rows.M3Case]) -> None:
-    busy = [c.id for c in cases if c.state != State.closed.value and c.opened_at is not None]
-    if busy:
-        raise ClientCaseInProgress(busy)
+def _close_cases(session: Session, cases: list[rows.M3Case], client_id: int, *, actor: str, now: datetime) -> None:
+    """Every case of the client not closed yet closes with its own reason: opened or not, it must never be
+    called again; its pending reminders and planned actions go with it."""
+    reason = CloseReason.rgpd_erased.value
+    for case in cases:
+        if case.state == State.closed.value:
+            continue
+        before = case.state
+        case.state, case.close_reason, case.closed_at, case.callback_at = State.closed.value, reason, now, None
+        case.version += 1
+        audit.append(session, "state_changed", {"trigger": "rgpd_erase", "from": before, "to": case.state},
+                     actor=actor, case_id=case.id, client_id=client_id, at=now)
+        audit.append(session, "case_closed", {"reason": reason}, actor=actor, case_id=case.id,
+                     client_id=client_id, at=now)
+        session.execute(sa.update(rows.Action)
+                        .where(rows.Action.case_id == case.id, rows.Action.status == ActionStatus.todo.value)
+                        .values(status=ActionStatus.cancelled.value))
+        # scheduler.reminders' codes (storage does not import the scheduler).
+        session.execute(sa.update(rows.Reminder).where(rows.Reminder.case_id == case.id,
+                                                       rows.Reminder.status == "pending").values(status="cancelled"))
+
+
+def _erase_outbox(session: Session, case_ids: list[int], own: Callable[[Any], Any],
+                  foreign: Callable[[Any], Any]) -> None:
+    """His cases' Slack calls: delivered ones keep only what delivery needs (ids, method, status), pending
+    ones are anonymised; any other stored payload (an App Home listing him) loses his values."""
+    query = select(rows.Outbox.id, rows.Outbox.case_id, rows.Outbox.status, rows.Outbox.payload, rows.Outbox.result)
+    for row_id, case_id, status, payload, result in session.execute(query.execution_options(yield_per=500)).all():
+        if case_id in case_ids and status != "pending":
+            kept = {k: v for k, v in (result or {}).items() if k in ("ok", "channel", "ts")}
+            values = {"payload": {}, "result": kept or None}
+        else:
+            scrub = own if case_id in case_ids else foreign
+            values = {"payload": scrub(payload), "result": scrub(result)}
+        if (values["payload"], values["result"]) != (payload, result):
+            session.execute(sa.update(rows.Outbox).where(rows.Outbox.id == row_id).values(**values))
 
 
 def _erase(
     session: Session, client_id: int, *, actor: str, now: datetime, reason: str, on_erased: OnErased | None
 ) -> Erasure:
     client, cases = _lock(session, client_id)
-    if reason == REQUEST:  # the retention purge finds no call for years: nobody can be on the phone
-        _check_no_case_in_progress(cases)
     case_ids = [c.id for c in cases]
     mapping = _replacements(session, client, case_ids)
-    scrub = _scrubber(mapping)
+    own = _scrubber(mapping)
+    # Civility and postcode are shared with many others: searched for in his own rows only.
+    foreign = _scrubber({k: v for k, v in mapping.items() if k not in (client.civility, client.postcode)})
     erased = t("rgpd.erased")
 
+    _close_cases(session, cases, client.id, actor=actor, now=now)
     for case in cases:
         if case.close_note:
             case.close_note = erased
-        if case.state != State.closed.value:
-            # Not opened yet: it must never open on an erased client.
-            refused = CloseReason.refused.value
-            case.state, case.close_reason, case.closed_at = State.closed.value, refused, now
-            audit.append(session, "case_closed", {"reason": refused}, actor=actor, case_id=case.id,
-                         client_id=client.id, at=now)
     for model, columns in _FREE_TEXTS:
         for row in _of_cases(session, model, case_ids):
             for column in columns:
                 if getattr(row, column) not in (None, ""):
                     setattr(row, column, erased)
+    for model, columns in _SCRUBBED_TEXTS:
+        for row in _of_cases(session, model, case_ids):
+            for column in columns:
+                setattr(row, column, own(getattr(row, column)))
     for contract in session.exec(select(rows.Contract).where(rows.Contract.client_id == client.id)):
         contract.number = mapping[contract.number]
+        contract.missing_pieces = [erased for _ in contract.missing_pieces or []]
         contract.updated_at = now
     client.number = mapping[client.number]
     client.last_name = t("rgpd.anonymous_client")
@@ -301,21 +349,17 @@ def _erase(
             setattr(client, name, "" if name in ("first_name", "civility") else None)
     client.updated_at = now
 
-    # The trail's rows stay; only the personal values they carry are replaced (the product's one UPDATE of
-    # audit_entry, see SECURITY.md).
-    for entry in list(session.exec(_audit_query(client.id, case_ids))):
-        data = _anonymised_data(entry.data, scrub, entry.event)
-        if data != entry.data:
-            session.execute(sa.update(rows.AuditEntry).where(rows.AuditEntry.id == entry.id).values(data=data))
-    for message in _of_cases(session, rows.Outbox, case_ids):
-        payload = scrub(message.payload)
-        if payload != message.payload:
-            session.execute(sa.update(rows.Outbox).where(rows.Outbox.id == message.id).values(payload=payload))
-
     session.flush()
     for case_id in case_ids:
         if on_erased is not None:
-            on_erased(session, case_id)
+            on_erased(session, case_id)  # queues the anonymised messages; it reads the pending ones first
+    session.flush()
+    _erase_outbox(session, case_ids, own, foreign)
+    # The trail keeps its entries; their data becomes the sealed form the chain covers (the one UPDATE the
+    # triggers allow, see docs/architecture.md), and the key of his HMACs is destroyed.
+    session.execute(sa.update(rows.AuditEntry).where(_audit_condition(client.id, case_ids))
+                    .values(data=rows.AuditEntry.sealed))
+    session.execute(sa.delete(rows.ClientSecret).where(rows.ClientSecret.client_id == client.id))
     audit.append(session, ERASED_EVENT, {"reason": reason, "cases": case_ids}, actor=actor,
                  client_id=client.id, at=now)
     return Erasure(client_id=client.id, case_ids=case_ids)
@@ -329,8 +373,8 @@ def erase_client(
     now: datetime | None = None,
     on_erased: OnErased | None = None,
 ) -> Erasure:
-    """Anonymise the client `number` everywhere, in one transaction. Raises `ClientNotFound`, or
-    `ClientCaseInProgress` when one of his cases is open (close it first: the agent may be on the phone)."""
+    """Anonymise the client `number` everywhere, in one transaction; his cases not closed yet close with the
+    reason "effacement RGPD". Raises `ClientNotFound`."""
     now = now or utcnow()
     with Session(engine) as session, session.begin():
         client_id = _find_client(session, number).id

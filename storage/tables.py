@@ -114,6 +114,9 @@ class M3Case(SQLModel, table=True):
     # Set when a first run found the case past the catch-up window: listed, never opened automatically.
     out_of_time_at: datetime | None = _ts()
     version: int = 0
+    # The head of the case's audit chain and its length (`storage.audit`): losing the last entries shows.
+    audit_head: str | None = None
+    audit_count: int = 0
     created_at: datetime = _ts(nullable=False, default_now=True)
 
 
@@ -235,12 +238,18 @@ class Action(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """Append-only: who did what, when. Nothing updates or deletes these rows."""
+    """Append-only: who did what, when, chained by hash (`storage.chain`). Database triggers refuse every
+    UPDATE and DELETE but the RGPD erase's, which replaces `data` by `sealed`."""
 
     __tablename__ = "audit_entry"
     __table_args__ = (
         sa.Index("ix_audit_entry_case_at", "case_id", "at"),
         sa.Index("ix_audit_entry_client_at", "client_id", "at"),
+        sa.Index("ix_audit_entry_at", "at"),  # the digest's chains changed in the last day
+        sa.UniqueConstraint("case_id", "seq", name="uq_audit_entry_case_seq"),
+        # Entries of no case form one chain: their numbers are unique too (NULLs never clash in the above).
+        sa.Index("uq_audit_entry_global_seq", "seq", unique=True, sqlite_where=sa.text("case_id IS NULL"),
+                 postgresql_where=sa.text("case_id IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -250,6 +259,29 @@ class AuditEntry(SQLModel, table=True):
     client_id: int | None = Field(default=None, foreign_key="client.id")
     event: str
     data: dict[str, Any] = _json(dict)
+    seq: int  # position in its chain (its case's, or that of the entries of no case), from 1
+    sealed: dict[str, Any] = _json(dict)  # `data`, personal values replaced by their HMAC: what the chain covers
+    hash: str
+
+
+class AuditChain(SQLModel, table=True):
+    """The head of a chain that has no case row to keep it: "global", the entries of no case."""
+
+    __tablename__ = "audit_chain"
+
+    name: str = Field(primary_key=True)
+    head: str | None = None
+    count: int = 0
+
+
+class ClientSecret(SQLModel, table=True):
+    """The key of a client's HMACs in the sealed trail; the RGPD erase deletes it."""
+
+    __tablename__ = "client_secret"
+
+    client_id: int = Field(foreign_key="client.id", primary_key=True)
+    secret: str  # 32 random bytes, hex
+    created_at: datetime = _ts(nullable=False, default_now=True)
 
 
 class Outbox(SQLModel, table=True):

@@ -21,6 +21,7 @@ from flows.case import ClientFile, ClientType, Contract, Origin
 from storage.db import make_engine, metadata, migrate, normalize_url
 from storage.repository import create_case
 from storage.tables import M3Case
+from tests.support.trail import triggers_dropped
 
 # In CI the property and fuzz tests replay the same examples run after run, so that a submission is judged
 # on its code rather than on the draw; on a developer's machine they keep exploring new ones.
@@ -59,12 +60,13 @@ def _postgresql_database() -> Iterator[Engine]:
 
 def empty_tables(engine: Engine) -> None:
     names = [table.name for table in metadata().sorted_tables]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
             connection.exec_driver_sql(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE")
-        else:
-            for name in reversed(names):
-                connection.exec_driver_sql(f"DELETE FROM {name}")
+        return
+    with triggers_dropped(engine), engine.begin() as connection:  # SQLite's triggers refuse to empty the trail
+        for name in reversed(names):
+            connection.exec_driver_sql(f"DELETE FROM {name}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -28,6 +28,24 @@ from scheduler.digest import Digest
 
 # Lines of the digest's per-agent section: a message holds 50 blocks, one section keeps them together.
 DIGEST_AGENTS = 40
+# The audit chains' heads: 20 lines a section (a section's text holds 3000 characters), 40 sections at most.
+HEADS_PER_SECTION, HEAD_SECTIONS = 20, 40
+
+
+def _chain_heads(digest: Digest) -> list[Block]:
+    lines = [
+        texts.t("audit.digest.head_line", count=head.count, head=head.head or "—",
+                chain=texts.t("audit.digest.case", id=head.case_id) if head.case_id is not None
+                else texts.t("audit.digest.no_case"))
+        for head in digest.heads[: HEADS_PER_SECTION * HEAD_SECTIONS]
+    ]
+    if not lines:
+        return []
+    chunks = [lines[i: i + HEADS_PER_SECTION] for i in range(0, len(lines), HEADS_PER_SECTION)]
+    chunks[0].insert(0, texts.t("audit.digest.heads"))
+    if len(digest.heads) > len(lines):
+        chunks[-1].append(texts.t("audit.digest.more", count=len(digest.heads) - len(lines)))
+    return [section("\n".join(chunk)) for chunk in chunks]
 
 
 def t(key: str, **values: object) -> str:
@@ -84,4 +102,5 @@ def digest_message(digest: Digest, names: Mapping[str, str]) -> Message:
     ]
     if agents:
         blocks.append(section("\n".join([t("digest.per_agent"), *agents])))
+    blocks += _chain_heads(digest)
     return message(t("digest.text", day=day(digest.day)), blocks)

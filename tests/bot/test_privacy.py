@@ -20,7 +20,7 @@ from bot.compliance_pdf import audit_digest, compliance_record
 from bot.views import ids
 from flows.script import agreement_wording
 from storage.queries import case_trace
-from storage.tables import AuditEntry
+from storage.tables import AuditEntry, M3Case
 from tests.bot.driver import CallDriver
 from tests.bot.test_call_scenarios import open_case
 
@@ -118,13 +118,19 @@ def test_rgpd_commands_export_erase_and_purge_with_the_actor_in_the_trail(harnes
     assert "Zéphirin" not in shown_in_slack(harness) and call.case().client.email is None
 
 
-def test_erase_command_refuses_a_case_in_progress(harness, factory, monkeypatch):
-    open_case(harness, factory, **CLIENT)
+def test_erase_command_closes_a_case_in_progress_with_its_own_reason(harness, factory, monkeypatch):
+    case_id = open_case(harness, factory, **CLIENT)
     monkeypatch.setenv("DATABASE_URL", harness.engine.url.render_as_string(hide_password=False))
 
-    result = CliRunner().invoke(app, ["rgpd", "erase", "C777", "--yes"])
+    asked = CliRunner().invoke(app, ["rgpd", "erase", "C777"], input="y\n")
 
-    assert result.exit_code == 2 and "dossier en cours" in result.output
+    assert asked.exit_code == 0, asked.output
+    assert "seront clôturés (motif : effacement RGPD)" in asked.output
+    with Session(harness.engine) as session:
+        case = session.get(M3Case, case_id)
+        assert (case.state, case.close_reason) == ("closed", "rgpd_erased")
+    harness.drain()
+    assert "Zéphirin" not in shown_in_slack(harness) and "effacement RGPD" in shown_in_slack(harness)
 
 
 def pdf_text(record: bytes) -> str:

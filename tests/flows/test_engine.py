@@ -272,6 +272,15 @@ def test_refusal_closes_the_case_with_its_reason():
     assert case.state is State.closed and case.close_reason is CloseReason.refused
 
 
+def test_an_agent_cannot_close_a_case_with_the_erase_reason():
+    case = make_case()
+    run(case, cmd.StartCall(caller=AGENT))
+
+    with pytest.raises(Refused, match="effacement RGPD"):
+        run(case, cmd.CloseEarly(CloseReason.rgpd_erased))
+    assert case.state is not State.closed and case.close_reason is None
+
+
 def test_unreachable_closing_needs_enough_unanswered_attempts():
     case = make_case()
     run(case, cmd.StartCall(caller=AGENT))

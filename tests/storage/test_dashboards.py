@@ -13,6 +13,7 @@ from flows import commands as cmd
 from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, Origin, ProfileAnswer, ProtectionAnswer
 from flows.engine import handle
 from flows.rules import Rules
+from storage import rgpd
 from storage.dashboards import Period, agent_today, build_dashboard
 from storage.tables import Contract, M3Case
 from storage.unit_of_work import unit_of_work
@@ -220,3 +221,15 @@ def test_agent_today_ranks_callbacks_passed_m3_dates_and_due_actions(engine):
     assert colleague.week["calls"] == 5 and colleague.week["reached"] == 0 and colleague.week["closed"] == 2
     assert agent.week == {"calls": 2, "reached": 2, "admin_done": 2, "rebound_done": 2, "actions_planned": 3,
                           "actions_done": 1, "closed": 1}
+
+
+def test_a_case_closed_by_an_erase_is_counted_apart_not_as_closed(engine):
+    case_id = Factory(engine).case(client_file(number="C9"), [contract(number="AUTO-C9")])
+    with Session(engine) as session, session.begin():
+        session.get(M3Case, case_id).opened_at = at(16)
+    rgpd.erase_client(engine, "C9", actor="dpo", now=at(17))
+
+    with Session(engine) as session:
+        total = build_dashboard(session, JUNE, today=TODAY, timezone=TZ).total
+    assert total.closed_by_reason == {CloseReason.rgpd_erased.value: 1}
+    assert dict(total.funnel)["opened"] == 1 and dict(total.funnel)["closed"] == 0

@@ -4,17 +4,21 @@ trail nothing in the product can rewrite but the erasure of personal values."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from flows.case import State
 from storage import audit, outbox, rgpd
 from storage import tables as rows
 from storage.audit import jsonable
+from storage.audit_verify import verify
 from tests.conftest import NOW, client_file, contract
 
 ROOT = Path(__file__).parents[2]
@@ -124,13 +128,22 @@ def test_erase_removes_every_personal_value_but_keeps_the_events_and_the_statist
         assert protection.data["insurer"] == "MAIF"
 
 
-def test_erase_refuses_a_client_whose_case_is_in_progress(factory, engine):
-    factory.case()  # opened, in preparation: an agent may be calling
+def test_erase_closes_a_case_in_progress_with_its_own_reason_and_drops_what_was_planned(factory, engine):
+    case_id = factory.case()  # opened, in preparation: an agent may be calling
+    with Session(engine) as session, session.begin():
+        session.add(rows.Action(case_id=case_id, kind="rdv", due_on=date(2026, 7, 1), owner="v@agence.fr",
+                                created_at=NOW, created_by="v"))
+        session.add(rows.Reminder(kind="action", dedupe_key="action:1", due_at=NOW, case_id=case_id))
 
-    with pytest.raises(rgpd.ClientCaseInProgress):
-        rgpd.erase_client(engine, "C001", actor=LEAD)
+    rgpd.erase_client(engine, "C001", actor=LEAD, now=NOW)
+
     with Session(engine) as session:
-        assert session.exec(select(rows.Client.last_name)).one() == "Martin"
+        case = session.get(rows.M3Case, case_id)
+        assert (case.state, case.close_reason, case.closed_at) == (State.closed.value, "rgpd_erased", NOW)
+        assert session.exec(select(rows.Action.status)).one() == "cancelled"
+        assert session.exec(select(rows.Reminder.status)).one() == "cancelled"
+        closing = session.exec(select(rows.AuditEntry).where(rows.AuditEntry.event == "case_closed")).one()
+        assert (closing.case_id, closing.data, closing.actor) == (case_id, {"reason": "rgpd_erased"}, LEAD)
 
 
 def test_erase_closes_a_case_not_opened_yet_so_it_never_opens(factory, engine):
@@ -230,3 +243,116 @@ def test_the_audit_scan_finds_an_update_or_a_delete_of_the_trail():
     source = "import sqlalchemy as sa\nsa.update(AuditEntry).values(actor='x')\nSQL = 'DELETE FROM audit_entry'\n"
 
     assert _audit_writes(source, "sample") == ["sample:2", "sample:3"]
+
+
+# ---- nothing of the client is left anywhere ------------------------------------------------------------
+
+# Distinctive values, short ones included: each is searched for in the whole database after the erase.
+LI_WU = {"number": "LW-0042", "last_name": "Wu", "first_name": "Li", "civility": "Mlle",
+         "email": "li.wu@exemple.cn", "phone": "+33687654321", "address": "7 allée Qilin 97133 Saint-Barthélemy",
+         "postcode": "97133", "marital_status": "pacsé(e)", "professional_status": "salarié Qilin",
+         "siren": "552100554", "naf": "47.11F", "activity": "Épicerie Zhou"}
+FREE_TEXTS = {"piece": "RIB de M. Dupontel", "recovery": "Mlle Wu l'envoie par courrier",
+              "wording": "Acceptez-vous, Mlle Wu, de parler de vos autres contrats ?",
+              "need": "Li veut assurer son scooter", "reason": "Wu n'a aucune PJ", "action": "rappeler Li le soir",
+              "note": "Li Wu déménage", "old_phone": "0611223344", "contract": "LW-AUTO-7"}
+
+
+def li_wus_case(factory, engine) -> int:
+    """An open case of Li Wu whose rows, trail and Slack payloads carry every one of his values."""
+    case_id = factory.case(client_file(**LI_WU), [contract(number=FREE_TEXTS["contract"],
+                                                           missing_pieces=[FREE_TEXTS["piece"]])])
+    f = FREE_TEXTS
+    with Session(engine) as session, session.begin():
+        case = session.get(rows.M3Case, case_id)
+        client_id, at = case.client_id, NOW
+        case.close_note = f["note"]
+        contract_id = session.exec(select(rows.Contract.id)).one()
+        session.add(rows.ProfileCheck(case_id=case_id, field="phone", answer="modified", old_value=f["old_phone"],
+                                      new_value=LI_WU["phone"], at=at, by="v"))
+        session.add(rows.ContractCheck(case_id=case_id, contract_id=contract_id, answer="missing_piece",
+                                       piece=f["piece"], recovery=f["recovery"], at=at, by="v"))
+        session.add(rows.Agreement(case_id=case_id, at=at, by="v", wording=f["wording"], agreed=True))
+        session.add(rows.ProtectionCheck(case_id=case_id, protection="pj", answer="not_covered", priority=True,
+                                         reason=f["reason"], at=at, by="v"))
+        session.add(rows.ProtectionCheck(case_id=case_id, protection="habitation", answer="elsewhere",
+                                         insurer="Mutuelle Wu", at=at, by="v"))
+        session.add(rows.Need(case_id=case_id, text=f["need"], at=at, by="v"))
+        session.add(rows.Action(case_id=case_id, kind="rdv", due_on=date(2026, 7, 1), owner="v@agence.fr",
+                                reason=f["action"], created_at=at, created_by="v"))
+        facts = [
+            ("profile_answered", {"field": "phone", "answer": "modified", "old_value": f["old_phone"],
+                                  "new_value": LI_WU["phone"]}),
+            ("contract_answered", {"contract": f["contract"], "answer": "missing_piece", "piece": f["piece"],
+                                   "recovery": f["recovery"]}),
+            ("contracts_validated", {"missing": [{"contract": f["contract"], "piece": f["piece"]}]}),
+            ("agreement_recorded", {"agreed": True, "wording": f["wording"]}),
+            ("need_recorded", {"text": f["need"]}),
+            ("priority_set", {"protection": "pj", "priority": True, "reason": f["reason"]}),
+            ("action_added", {"kind": "rdv", "owner": "v@agence.fr", "reason": f["action"]}),
+            ("case_closed", {"reason": "unreachable", "note": f["note"]}),
+        ]
+        for event, data in facts:
+            audit.append(session, event, data, actor="v", case_id=case_id, client_id=client_id, at=at)
+        audit.append(session, "client_completed", {"changes": {name: [None, LI_WU[name]] for name in LI_WU}},
+                     actor="import", client_id=client_id, at=at)
+        card = outbox.enqueue(session, "message.upsert",
+                              {"case_id": case_id, "role": "card", "text": "Mlle Li Wu — LW-AUTO-7 — 97133"},
+                              case_id=case_id, now=at)
+        outbox.enqueue(session, "chat.postMessage",
+                       {"channel": "D1", "text": "Rappeler Li Wu au 06 87 65 43 21 (Mlle, 97133)"},
+                       case_id=case_id, now=at)
+        outbox.enqueue(session, "views.publish",
+                       {"user_id": "U1", "view": {"blocks": [{"text": "Wu Li — li.wu@exemple.cn"}]}}, now=at)
+        session.flush()
+        card.status, card.result = "delivered", {"ok": True, "channel": "C1", "ts": "1.2",
+                                                 "message": {"text": "Mlle Li Wu"}}
+    return case_id
+
+
+def whole_database(engine) -> str:
+    """Every table and every column of the database as text, JSON values decoded (non-ASCII included);
+    hashes and HMACs (64 hex digits) taken out, as they could hold a postcode's digits by chance."""
+    cells = []
+    with engine.connect() as connection:
+        for table in sa.inspect(connection).get_table_names():
+            for row in connection.exec_driver_sql(f'SELECT * FROM "{table}"'):
+                for cell in row:
+                    cells.append(str(cell))
+                    if isinstance(cell, str) and cell[:1] in "[{":
+                        with contextlib.suppress(ValueError):  # "[effacé]" is text, not JSON
+                            cells.append(json.dumps(json.loads(cell), ensure_ascii=False))
+                    elif isinstance(cell, dict | list):
+                        cells.append(json.dumps(cell, ensure_ascii=False))
+    return re.sub(r"[0-9a-f]{64}", "", "\n".join(cells))
+
+
+def found_in(text: str, value: str) -> bool:
+    if len(value) <= 3:  # a short value as a word of its own: "Li" is not in "Lieu"
+        return re.search(rf"(?<!\w){re.escape(value)}(?!\w)", text, re.IGNORECASE) is not None
+    return value.lower() in text.lower()
+
+
+def test_erase_leaves_none_of_the_clients_values_anywhere_in_the_database(factory, engine):
+    li_wu = li_wus_case(factory, engine)
+    claire = closed_case_with_history(factory, engine, number="C001", contract_number="AUTO-1")
+    values = [*LI_WU.values(), *FREE_TEXTS.values(), "06 87 65 43 21"]
+    before = whole_database(engine)
+    assert [value for value in values if not found_in(before, value)] == []
+
+    rgpd.erase_client(engine, "LW-0042", actor=LEAD, now=NOW)
+
+    after = whole_database(engine)
+    assert [value for value in values if found_in(after, value)] == []
+    assert "Claire Martin attend un enfant" in after and "Mme Claire Martin" in after  # the other client stays
+    with Session(engine) as session:
+        assert verify(session).ok
+        assert session.get(rows.M3Case, li_wu).close_reason == "rgpd_erased"
+        assert session.get(rows.M3Case, claire).close_reason is None
+        insurers = session.exec(select(rows.ProtectionCheck.insurer).where(rows.ProtectionCheck.case_id == li_wu,
+                                                                           rows.ProtectionCheck.insurer.is_not(None)))
+        assert list(insurers) == ["Mutuelle [effacé]"]
+        card = session.exec(select(rows.Outbox).where(rows.Outbox.case_id == li_wu,
+                                                      rows.Outbox.status == "delivered")).one()
+        assert (card.payload, card.result, card.status) == ({}, {"ok": True, "channel": "C1", "ts": "1.2"},
+                                                            "delivered")
