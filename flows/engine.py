@@ -357,6 +357,12 @@ def action_aim(kind: ActionKind, purpose: str | None, aim: Aim) -> Aim:
     return Aim.commercial if kind is ActionKind.devis or purpose == BILAN_GLOBAL else aim
 
 
+def reminder_barred(case: Case, action: Action, today: date) -> bool:
+    """A commercial action's reminder is not sent once consent is gone (declined, withdrawn, opposition,
+    quiet period): no commercial call may come of it."""
+    return action.aim is Aim.commercial and commercial_refusal(case, today) is not None
+
+
 def _require_consent(case: Case, ctx: _Context) -> None:
     if (refusal := commercial_refusal(case, ctx.today)) is not None:
         raise refusal
@@ -510,9 +516,7 @@ def _answer_profile(case: Case, ctx: _Context) -> list[Fact]:
         or (previous.new_value == new_value and postcode in (None, case.client.postcode))
     ):
         return []  # the same answer again (a double click): nothing happens twice
-    on_file = previous.old_value if previous is not None else case.client.value(command.field)
-    if command.answer is ProfileAnswer.confirmed and not (on_file or "").strip():
-        # Nothing to confirm: an empty field is given (Modifié) or recorded as not communicated.
+    if command.answer is ProfileAnswer.confirmed and not confirmable(case, command.field):
         raise _refuse("confirm_empty", field=texts.t(f"labels.field.{command.field}"))
     facts: list[Fact] = []
     if previous is not None:
@@ -539,6 +543,14 @@ def _answer_profile(case: Case, ctx: _Context) -> list[Fact]:
     if command.field == "professional_status" and command.answer is ProfileAnswer.modified and is_tns(new_value):
         facts += _turn_into_tns(case, ctx)
     return facts
+
+
+def confirmable(case: Case, field: str) -> bool:
+    """Whether `Confirmé` may answer a field: not when the file holds nothing for it (before this call's
+    answers); an empty field is given (Modifié) or recorded as not communicated."""
+    previous = case.profile.get(field)
+    on_file = previous.old_value if previous is not None else case.client.value(field)
+    return bool((on_file or "").strip())
 
 
 def _new_postcode(ctx: _Context, new_address: str | None) -> str | None:
