@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from flows.case import ActionKind, AttemptOutcome, State
+from flows.case import ActionKind, Aim, AttemptOutcome, State
 from flows.commands import AddAction, RecordAttempt
 from flows.engine import handle
 from scheduler.digest import AgentLoad, build_digest
@@ -71,7 +71,9 @@ def test_callback_taken_early_by_the_agent_cancels_its_reminders(engine, setting
 def test_new_action_without_id_is_saved_then_reminded(engine, settings, cases):
     case_id, _ = cases.with_actions([], now=TUE)
     with unit_of_work(engine, case_id=case_id, actor=AGENT, now=TUE) as uow:
-        handle(uow.case, AddAction(ActionKind.rdv, date(2028, 5, 13), AGENT), actor=AGENT, now=TUE,
+        # Administrative (documents to bring): the case has no recorded consent, which a commercial one needs.
+        handle(uow.case, AddAction(ActionKind.rdv, date(2028, 5, 13), AGENT, aim=Aim.administrative), actor=AGENT,
+               now=TUE,
                rules=settings.rules())
         sync_reminders(uow.session, uow.case, TUE, settings)
     # Saturday 13 May: the reminder waits for Monday's opening.
