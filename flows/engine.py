@@ -449,22 +449,26 @@ def _record_attempt(case: Case, ctx: _Context) -> list[Fact]:
     _check(case, ctx)
     _calling_rules(case, ctx)
     wording = None
-    if command.outcome is AttemptOutcome.callback:
+    booked = command.outcome is AttemptOutcome.callback
+    if booked:
         wording = _check_callback(case, ctx)
+    # Only "Rappeler plus tard" books a time: any other outcome ends the booking (and its exception).
+    callback_at = command.callback_at if booked else None
+    client_requested = command.client_requested if booked else False
     facts = _move(case, ctx)
-    attempt = Attempt(at=ctx.now, by=ctx.actor, outcome=command.outcome, callback_at=command.callback_at,
-                      client_requested=command.client_requested, case_id=case.id)
+    attempt = Attempt(at=ctx.now, by=ctx.actor, outcome=command.outcome, callback_at=callback_at,
+                      client_requested=client_requested, case_id=case.id)
     case.client_attempts.append(attempt)
-    case.callback_at = command.callback_at
-    case.callback_client_requested = command.client_requested
+    case.callback_at = callback_at
+    case.callback_client_requested = client_requested
     if command.outcome is AttemptOutcome.refused:
         case.close_reason = CloseReason.refused
         case.closed_at = ctx.now
     data = {"outcome": command.outcome.value, "channel": attempt.channel,
-            "callback_at": _iso(command.callback_at), "client_requested": command.client_requested}
+            "callback_at": _iso(callback_at), "client_requested": client_requested}
     facts.insert(0, Fact("attempt_recorded", data))
     if wording is not None:
-        facts.append(Fact("express_request_booked", {"callback_at": _iso(command.callback_at), "wording": wording,
+        facts.append(Fact("express_request_booked", {"callback_at": _iso(callback_at), "wording": wording,
                                                      "window_minutes": ctx.rules.express_request_minutes}))
     return facts
 
