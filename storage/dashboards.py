@@ -8,7 +8,9 @@ only adds the group rows up into the team total, the per-agent and the per-origi
 
 The cases of a period are those *opened* in it (a cohort): the funnel follows them however far they got,
 so from "opened" to "action plan" each stage counts at most as many cases as the one before ("closed"
-also counts the cases closed early: unreachable, refused, duplicate).
+also counts the cases closed early: unreachable, refused, duplicate). A call whose commercial rebound the
+client declined or withdrew ends as `rebound_refused`, a reason of its own: never counted as `refused`
+(the client refused the call) nor as `completed`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
 from flows import texts
-from flows.case import ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer, State
+from flows.case import ActionStatus, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer, State
 from storage.tables import Action, CallAttempt, Contract, ContractCheck, M3Case, ProfileCheck, ProtectionCheck
 
 PERIODS = ("thirty_days", "month", "last_month", "three_months", "twelve_months")
@@ -137,6 +139,11 @@ class Figures:
     @property
     def closed_by_reason(self) -> dict[str, int]:
         return {reason: n for (reason,), n in self._items("closed_by").items()}
+
+    @property
+    def rebound_refused(self) -> int:
+        """Calls that went through but whose commercial rebound the client declined, withdrew or opposes."""
+        return self.closed_by_reason.get(CloseReason.rebound_refused.value, 0)
 
     @property
     def fields_changed(self) -> dict[str, int]:

@@ -224,3 +224,11 @@ def test_agent_today_ranks_callbacks_passed_m3_dates_and_due_actions(engine):
     assert colleague.week["calls"] == 5 and colleague.week["reached"] == 0 and colleague.week["closed"] == 2
     assert agent.week == {"calls": 2, "reached": 2, "admin_done": 2, "rebound_done": 2, "actions_planned": 3,
                           "actions_done": 1, "closed": 1}
+
+
+def test_a_refused_rebound_is_counted_apart_from_refused_calls_and_completed_ones(engine):
+    data = programme_data_set(engine)
+    apply(engine, data.tns, AGENT, at(17), cmd.Close())  # the TNS client declined the rebound
+    total = june(engine).total
+    assert total.closed_by_reason == {"completed": 1, "unreachable": 1, "refused": 1, "rebound_refused": 1}
+    assert total.rebound_refused == 1
