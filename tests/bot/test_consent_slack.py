@@ -10,11 +10,13 @@ import pytest
 import time_machine
 from sqlmodel import Session, select
 
+from bot.compliance_pdf import compliance_record
 from bot.payloads import encode
 from bot.views import ids
 from flows.case import CloseReason, State
 from storage.tables import AuditEntry, CallAttempt, M3Case
 from tests.bot.driver import CallDriver
+from tests.bot.test_privacy import pdf_text
 from tests.bot.test_call_scenarios import CALL_TIME, open_case
 
 
@@ -119,3 +121,20 @@ def test_call_now_is_refused_with_the_day_calling_is_allowed_again(harness, fact
     # With this call's own attempt, 4 in 30 days: the oldest (17 November) leaves the window on 14 December.
     assert any("Prochain appel possible le 14/12/2026" in text for text in call.ephemerals())
     assert call.case().state is State.scheduled_callback
+
+
+def test_withdrawal_and_opposition_are_in_the_compliance_record(harness, factory):
+    case_id, call = to_rebound(harness, factory)
+    call.click("step:rebound", ids.AGREEMENT, 0, "yes")
+    assert ids.AGREEMENT_WITHDRAW in action_ids(call.message("step:rebound"))
+    call.click("step:rebound", ids.AGREEMENT_WITHDRAW)
+    offered = action_ids(call.message("step:rebound"))
+    assert ids.AGREEMENT_WITHDRAW not in offered and ids.NEED_ADD not in offered
+    call.click("step:rebound", ids.OPPOSITION, value=encode(case_id, on=True))
+    with Session(harness.engine) as session:
+        text = " ".join(pdf_text(compliance_record(session, case_id, actor="chef@agence.fr", now=CALL_TIME,
+                                                   timezone="Europe/Paris")).split())
+    assert "Le client a retiré son accord le 01/12/2026" in text
+    assert "s'oppose à tout démarchage commercial depuis le 01/12/2026" in text
+    names = [name for name, _ in events(harness, case_id)]
+    assert names.index("consent_given") < names.index("consent_withdrawn") < names.index("opposition_set")
