@@ -18,7 +18,16 @@ from bot.views import ids
 from bot.views.choices import Choices, field_choices, pieces, protections
 from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX, POSTCODE_MAX
 from bot.views.text import t
-from flows.case import ActionKind, Aim, AttemptOutcome, Case, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.case import (
+    ActionKind,
+    Aim,
+    AttemptOutcome,
+    Case,
+    CloseReason,
+    ContractAnswer,
+    ProfileAnswer,
+    ProtectionAnswer,
+)
 from flows.commands import (
     AddAction,
     AnswerContract,

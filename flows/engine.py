@@ -267,8 +267,8 @@ def _move(case: Case, ctx: _Context) -> list[Fact]:
     return [Fact("state_changed", {"trigger": trigger, "from": before.value, "to": case.state.value})]
 
 
-_ADMIN_FIRST = {"record_agreement", "withdraw_agreement", "answer_protection", "set_priority", "finish_rebound", "record_need",
-                "add_action", "remove_action", "close"}
+_ADMIN_FIRST = {"record_agreement", "withdraw_agreement", "answer_protection", "set_priority", "finish_rebound",
+                "record_need", "add_action", "remove_action", "close"}
 _ADMIN_STATES = {State.preparation, State.contact_attempt, State.scheduled_callback, State.admin_profile_update,
                  State.admin_contract_validation}
 
