@@ -197,6 +197,10 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
         agreed = t("agreement_yes") if case.agreement.agreed else t("agreement_no")
         writer.lines([(case.agreement.at, case.agreement.by, agreed)])
         writer.text(t("wording", wording=case.agreement.wording))
+        if case.agreement.withdrawn_at is not None:
+            writer.text(t("agreement_withdrawn", when=writer.moment(case.agreement.withdrawn_at)))
+    if case.client.opposition_at is not None:
+        writer.text(t("opposition", since=writer.moment(case.client.opposition_at)))
     writer.heading(t("sections.advice"))
     writer.lines(_advice(case))
     writer.heading(t("sections.plan"))

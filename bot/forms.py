@@ -16,9 +16,18 @@ from typing import Any
 from bot.payloads import BadPayload
 from bot.views import ids
 from bot.views.choices import Choices, field_choices, pieces, protections
-from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX
+from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX, POSTCODE_MAX
 from bot.views.text import t
-from flows.case import ActionKind, AttemptOutcome, Case, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.case import (
+    ActionKind,
+    Aim,
+    AttemptOutcome,
+    Case,
+    CloseReason,
+    ContractAnswer,
+    ProfileAnswer,
+    ProtectionAnswer,
+)
 from flows.commands import (
     AddAction,
     AnswerContract,
@@ -32,7 +41,7 @@ from flows.commands import (
 )
 from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
 from flows.script import recovery_modes
-from flows.validation import Invalid, normalize_field
+from flows.validation import Invalid, normalize_field, normalize_postcode, postcode_from_address
 
 FormErrors = dict[str, str]
 
@@ -134,9 +143,26 @@ def parse_profile_change(values: Any, case: Case, field: str, today: date) -> An
                 value = normalize_field(field, value, postcode=case.client.postcode, on=today)
             except Invalid as error:
                 form.fail(ids.INPUT_VALUE, error.reason)
+    postcode = _postcode(form, value) if field == "address" else None
     if form.errors:
         return form.errors
-    return AnswerProfile(field=field, answer=ProfileAnswer.modified, new_value=value)
+    return AnswerProfile(field=field, answer=ProfileAnswer.modified, new_value=value, postcode=postcode)
+
+
+def _postcode(form: _Form, address: str | None) -> str | None:
+    """The postcode of a changed address: required, five digits, and the address's own when it holds one
+    (the field is pre-filled with the old postcode: left as is, it would keep the old time zone)."""
+    typed = form.text(ids.INPUT_POSTCODE, required=True, limit=POSTCODE_MAX)
+    if typed is None:
+        return None
+    try:
+        postcode = normalize_postcode(typed)
+    except Invalid as error:
+        return form.fail(ids.INPUT_POSTCODE, error.reason)
+    found = postcode_from_address(address)
+    if found is not None and found != postcode:
+        return form.fail(ids.INPUT_POSTCODE, t("errors.postcode_mismatch", found=found))
+    return postcode
 
 
 def parse_missing_piece(values: Any, case: Case, contract_number: str) -> AnswerContract | FormErrors:
@@ -175,19 +201,26 @@ def parse_action(values: Any, today: date, emails: Mapping[str, str]) -> AddActi
     owner = form.user(ids.INPUT_OWNER, emails)
     purpose = form.checked(ids.INPUT_PURPOSE, {BILAN_GLOBAL})
     reason = form.text(ids.INPUT_REASON, required=False)
+    # No aim chosen is taken as commercial: the side that needs the client's agreement.
+    aim = form.choice(ids.INPUT_AIM, {a.value for a in Aim}, required=False) or Aim.commercial.value
     if form.errors or kind is None or due is None or owner is None:
         return form.errors
-    return AddAction(ActionKind(kind), due, owner, purpose=BILAN_GLOBAL if purpose else None, reason=reason)
+    return AddAction(ActionKind(kind), due, owner, purpose=BILAN_GLOBAL if purpose else None, reason=reason,
+                     aim=Aim(aim))
 
 
 def parse_callback(values: Any, now: datetime) -> RecordAttempt | FormErrors:
     """"Rappeler plus tard": a time after `now`; the calling hours are the engine's to check."""
     form = _Form(values)
     at = form.moment(ids.INPUT_CALLBACK_AT, after=now)
-    requested = form.checked(ids.INPUT_CLIENT_REQUESTED, {"yes"})
+    requested = bool(form.checked(ids.INPUT_CLIENT_REQUESTED, {"yes"}))
+    wording = form.text(ids.INPUT_REQUEST_WORDING, required=False, limit=FIELD_MAX)
+    if requested and wording is None and ids.INPUT_REQUEST_WORDING not in form.errors:
+        form.fail(ids.INPUT_REQUEST_WORDING, t("errors.request_wording_required"))
     if form.errors:
         return form.errors
-    return RecordAttempt(AttemptOutcome.callback, callback_at=at, client_requested=bool(requested))
+    return RecordAttempt(AttemptOutcome.callback, callback_at=at, client_requested=requested,
+                         request_wording=wording if requested else None)
 
 
 def parse_close_early(values: Any) -> CloseEarly | FormErrors:

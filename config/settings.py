@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     max_attempts: int = 4
     attempts_window_days: int = 30
     refusal_quiet_days: int = 60
+    express_request_minutes: int = Field(default=15, ge=1)  # the window of a callback the client asked for
     max_priorities: int = 3
     unreachable_after: int = 3
     pro_account_manager: str | None = None  # e-mail of the agency's professional account manager
@@ -78,6 +79,7 @@ class Settings(BaseSettings):
             max_attempts=self.max_attempts,
             attempts_window_days=self.attempts_window_days,
             refusal_quiet_days=self.refusal_quiet_days,
+            express_request_minutes=self.express_request_minutes,
             max_priorities=self.max_priorities,
             unreachable_after=self.unreachable_after,
             pro_account_manager=self.pro_account_manager,

@@ -71,6 +71,14 @@ class ActionKind(StrEnum):
     relance = "relance"  # Programmer relance
 
 
+class Aim(StrEnum):
+    """What an action of the plan serves: the administrative follow-up, or the commercial rebound (a devis
+    and the global review always are); only the latter needs the client's consent."""
+
+    administrative = "administrative"  # a relance for a missing piece, an RDV to bring documents
+    commercial = "commercial"
+
+
 class ActionStatus(StrEnum):
     todo = "todo"
     done = "done"
@@ -86,6 +94,9 @@ class CloseReason(StrEnum):
     duplicate = "duplicate"
     out_of_time = "out_of_time"  # set aside as out of time, closed by a lead without a call (his reason noted)
     rgpd_erased = "rgpd_erased"  # the client's data was erased (RGPD): not an outcome of the call
+    # The call went through but the client declined or withdrew the commercial rebound (or opposes it):
+    # the case ends without one, counted apart from `refused` (the client refused the call itself).
+    rebound_refused = "rebound_refused"
 
 
 # The client-file fields the profile step walks through, in the order of the guide (4.3).
@@ -122,6 +133,10 @@ class ClientFile:
     naf_version: str | None = None
     activity: str | None = None
     account_manager: str | None = None  # e-mail of the chargé de clientèle
+    # The client asked never to be called again for commercial purposes: permanent until a lead lifts it.
+    opposition_at: datetime | None = None
+    # The client declined (or withdrew) a commercial rebound: no commercial call before this day.
+    no_commercial_until: date | None = None
 
     @property
     def is_pro(self) -> bool:
@@ -179,6 +194,12 @@ class Agreement:
     by: str
     wording: str
     agreed: bool = True
+    withdrawn_at: datetime | None = None  # the client withdrew his agreement during the call
+
+    @property
+    def given(self) -> bool:
+        """The agreement holds: given and not withdrawn."""
+        return self.agreed and self.withdrawn_at is None
 
 
 @dataclass
@@ -216,6 +237,7 @@ class Action:
     id: int | None = None  # set by storage once saved
     purpose: str | None = None  # "bilan_global" for the global review proposed by the guide
     reason: str | None = None  # duty of advice: why this is proposed
+    aim: Aim = Aim.commercial
     status: ActionStatus = ActionStatus.todo
     done_at: datetime | None = None
 

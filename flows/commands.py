@@ -11,7 +11,7 @@ from datetime import date, datetime
 
 from typing import ClassVar
 
-from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.case import ActionKind, Aim, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
 
 
 # Each command names the machine trigger it fires (`flows.engine`); an attempt's depends on its outcome.
@@ -39,6 +39,7 @@ class RecordAttempt:
     outcome: AttemptOutcome
     callback_at: datetime | None = None
     client_requested: bool = False  # the client asked for this exact time (out-of-hours allowed)
+    request_wording: str | None = None  # the client's own words for that request, kept as proof
 
     @property
     def trigger(self) -> str:
@@ -47,9 +48,12 @@ class RecordAttempt:
 
 @dataclass(frozen=True)
 class CallbackDue:
-    """scheduled_callback -> contact_attempt: the booked callback has come (sent by the scheduler)."""
+    """scheduled_callback -> contact_attempt: the booked callback has come (sent by the scheduler), or the
+    agent takes it now from its reminder (`dialling`: the calling rules are checked before he dials)."""
 
     trigger: ClassVar[str] = "callback_due"
+
+    dialling: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class AnswerProfile:
     field: str
     answer: ProfileAnswer
     new_value: str | None = None
+    postcode: str | None = None  # a changed address comes with its postcode (time zone, public holidays)
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,25 @@ class RecordAgreement:
 
     agreed: bool
     wording: str
+
+
+@dataclass(frozen=True)
+class WithdrawAgreement:
+    """The client withdraws the agreement he gave: from now on only the administrative part goes on."""
+
+    trigger: ClassVar[str] = "withdraw_agreement"
+
+    wording: str | None = None  # what the client said, when the agent notes it
+
+
+@dataclass(frozen=True)
+class SetOpposition:
+    """The client asks never to be called again for commercial purposes (`opposed`), or, at his request, a
+    lead lifts that opposition. The flag is the client's: every later case honours it."""
+
+    trigger: ClassVar[str] = "set_opposition"
+
+    opposed: bool
 
 
 @dataclass(frozen=True)
@@ -149,6 +173,7 @@ class AddAction:
     owner: str
     purpose: str | None = None  # "bilan_global": the global review the guide proposes
     reason: str | None = None
+    aim: Aim = Aim.commercial  # a devis and the global review are commercial whatever is said here
 
 
 @dataclass(frozen=True)
@@ -204,6 +229,8 @@ Command = (
     | AnswerContract
     | ValidateContracts
     | RecordAgreement
+    | WithdrawAgreement
+    | SetOpposition
     | AnswerProtection
     | SetPriority
     | RecordNeed

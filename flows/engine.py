@@ -21,11 +21,14 @@ from flows import texts
 from flows.calling_hours import is_legal_call_time
 from flows.case import (
     Action,
+    ActionKind,
     ActionStatus,
     Agreement,
+    Aim,
     Attempt,
     AttemptOutcome,
     Case,
+    ClientFile,
     ClientType,
     CloseReason,
     ContractAnswer,
@@ -39,20 +42,20 @@ from flows.case import (
 )
 from flows.rules import Rules
 from flows.script import protections_for
-from flows.validation import Invalid, is_tns, normalize_field, normalize_naf
+from flows.validation import Invalid, is_tns, normalize_field, normalize_naf, normalize_postcode, postcode_from_address
 
 MAX_FREE_TEXT = 1000
 BILAN_GLOBAL = "bilan_global"
-# A booked callback the client asked for may be made a little after the booked time and still count as his.
-CLIENT_REQUESTED_GRACE = timedelta(hours=2)
 
 
 class Refused(Exception):
-    """The command breaks a rule of the guide or the law; `reason` is French, shown to the agent as is."""
+    """The command breaks a rule of the guide or the law; `reason` is French, shown to the agent as is, and
+    `code` (when the rule has one) is its key in `flows/texts/reasons.yml`, stable for callers and tests."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, code: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Fact:
 
 
 def _refuse(key: str, **values: Any) -> Refused:
-    return Refused(texts.t(f"reasons.{key}", **values))
+    return Refused(texts.t(f"reasons.{key}", **values), key)
 
 
 # --- Guards: each returns the refusal reason, or None when the step may go on. ---------------------------
@@ -90,18 +93,12 @@ def _contracts_incomplete(case: Case, _ctx: _Context) -> str | None:
     return None
 
 
-def _agreement_missing(case: Case, _ctx: _Context) -> str | None:
+def _rebound_incomplete(case: Case, ctx: _Context) -> str | None:
+    if client_commercial_bar(case.client, ctx.today) is not None:
+        return None  # opposition or quiet period: there is no rebound to hold, the plan stays administrative
     if case.agreement is None:
         return texts.t("reasons.agreement_missing")
-    if not case.agreement.agreed:
-        return texts.t("reasons.agreement_declined")
-    return None
-
-
-def _rebound_incomplete(case: Case, _ctx: _Context) -> str | None:
-    if case.agreement is None:
-        return texts.t("reasons.agreement_missing")
-    if not case.agreement.agreed:
+    if not case.agreement.given:
         return None  # the client declined the rebound: the plan may hold the administrative follow-ups
     missing = [code for code in structuring_protections(case) if code not in case.protections]
     if missing:
@@ -110,8 +107,8 @@ def _rebound_incomplete(case: Case, _ctx: _Context) -> str | None:
     return None
 
 
-def _plan_missing(case: Case, _ctx: _Context) -> str | None:
-    if not active_actions(case):
+def _plan_missing(case: Case, ctx: _Context) -> str | None:
+    if not active_actions(case) and commercial_refusal(case, ctx.today) is None:
         return texts.t("reasons.action_plan_missing")
     return None
 
@@ -133,7 +130,6 @@ def _not_unreachable(case: Case, ctx: _Context) -> str | None:
 _GUARDS: dict[str, Callable[[Case, _Context], str | None]] = {
     "profile_complete": _profile_incomplete,
     "contracts_complete": _contracts_incomplete,
-    "agreement_given": _agreement_missing,
     "rebound_complete": _rebound_incomplete,
     "dated_plan": _plan_missing,
     "unreachable_proven": _not_unreachable,
@@ -179,13 +175,10 @@ _TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "answer_profile", "source": State.admin_profile_update, "dest": None},
     {"trigger": "answer_contract", "source": State.admin_contract_validation, "dest": None},
     {"trigger": "record_agreement", "source": State.commercial_rebound, "dest": None},
-    {
-        "trigger": "answer_protection",
-        "source": State.commercial_rebound,
-        "dest": None,
-        "conditions": "agreement_given",
-    },
-    {"trigger": "set_priority", "source": State.commercial_rebound, "dest": None, "conditions": "agreement_given"},
+    # Consent gates the commercial answers (`_require_consent`), checked after the state.
+    {"trigger": "withdraw_agreement", "source": [State.commercial_rebound, State.action_plan], "dest": None},
+    {"trigger": "answer_protection", "source": State.commercial_rebound, "dest": None},
+    {"trigger": "set_priority", "source": State.commercial_rebound, "dest": None},
     {"trigger": "record_need", "source": [State.commercial_rebound, State.action_plan], "dest": None},
     {"trigger": "add_action", "source": State.action_plan, "dest": None},
     {"trigger": "remove_action", "source": State.action_plan, "dest": None},
@@ -199,6 +192,8 @@ _TRANSITIONS: list[dict[str, Any]] = [
         "conditions": "unreachable_proven",
     },
     {"trigger": "reassign", "source": _OPEN_STATES, "dest": None},
+    # An opposition is the client's, not the case's: set or lifted from any case, closed ones included.
+    {"trigger": "set_opposition", "source": [s.value for s in State], "dest": None},
 ]
 
 
@@ -272,8 +267,8 @@ def _move(case: Case, ctx: _Context) -> list[Fact]:
     return [Fact("state_changed", {"trigger": trigger, "from": before.value, "to": case.state.value})]
 
 
-_ADMIN_FIRST = {"record_agreement", "answer_protection", "set_priority", "finish_rebound", "record_need",
-                "add_action", "remove_action", "close"}
+_ADMIN_FIRST = {"record_agreement", "withdraw_agreement", "answer_protection", "set_priority", "finish_rebound",
+                "record_need", "add_action", "remove_action", "close"}
 _ADMIN_STATES = {State.preparation, State.contact_attempt, State.scheduled_callback, State.admin_profile_update,
                  State.admin_contract_validation}
 
@@ -300,6 +295,8 @@ def authorize(case: Case, actor: str | None, *, is_lead: bool, command: Any) -> 
         raise _refuse("lead_only")
     if isinstance(command, cmd.CloseEarly) and command.reason is CloseReason.out_of_time and not is_lead:
         raise _refuse("out_of_time_lead_only")
+    if isinstance(command, cmd.SetOpposition) and not command.opposed and not is_lead:
+        raise _refuse("opposition_lift_lead_only")
     if is_lead:
         return
     if actor is None or actor not in {case.agent, case.seller}:
@@ -334,9 +331,71 @@ def checklist_progress(case: Case) -> tuple[int, int]:
         case.agreement is not None,
         bool(active_actions(case)),
     ]
-    if case.agreement is None or case.agreement.agreed:
+    if case.agreement is None or case.agreement.given:
         steps += [code in case.protections for code in structuring]
     return sum(steps), len(steps)
+
+
+# --- Consent: what may be recorded for the commercial part ------------------------------------------------
+
+
+def client_commercial_bar(client: ClientFile, today: date) -> Refused | None:
+    """Why no commercial rebound may even be asked of this client today: his opposition, or the quiet period
+    after he declined one; None when the consent question may be put."""
+    if client.opposition_at is not None:
+        return _refuse("opposition", since=client.opposition_at.strftime("%d/%m/%Y"))
+    if client.no_commercial_until is not None and today < client.no_commercial_until:
+        return _refuse("rebound_quiet_period", until=client.no_commercial_until.strftime("%d/%m/%Y"))
+    return None
+
+
+def commercial_refusal(case: Case, today: date) -> Refused | None:
+    """Why nothing commercial (protection, priority, need, commercial action) may be recorded on this case
+    today, or None when the client's agreement is given and holds. Views use it to offer the buttons."""
+    agreement = case.agreement
+    if (bar := client_commercial_bar(case.client, today)) is not None and (agreement is None or agreement.given):
+        return bar
+    if agreement is None:
+        return _refuse("agreement_missing")
+    if agreement.withdrawn_at is not None:
+        return _refuse("agreement_withdrawn", when=agreement.withdrawn_at.strftime("%d/%m/%Y %H:%M"))
+    if not agreement.agreed:
+        return _refuse("agreement_declined")
+    return None
+
+
+def action_aim(kind: ActionKind, purpose: str | None, aim: Aim) -> Aim:
+    """A devis and the global review are commercial whatever the agent says; a relance or an RDV is what
+    he says it is (a missing piece, documents to bring: administrative)."""
+    return Aim.commercial if kind is ActionKind.devis or purpose == BILAN_GLOBAL else aim
+
+
+def reminder_barred(case: Case, action: Action, today: date) -> bool:
+    """A commercial action's reminder is not sent once consent is gone (declined, withdrawn, opposition,
+    quiet period): no commercial call may come of it."""
+    return action.aim is Aim.commercial and commercial_refusal(case, today) is not None
+
+
+def _require_consent(case: Case, ctx: _Context) -> None:
+    if (refusal := commercial_refusal(case, ctx.today)) is not None:
+        raise refusal
+
+
+def _quiet_after_refusal(case: Case, ctx: _Context) -> None:
+    """A declined or withdrawn rebound: no commercial call to this client for the quiet period."""
+    until = ctx.today + timedelta(days=ctx.rules.refusal_quiet_days)
+    if case.client.no_commercial_until is None or case.client.no_commercial_until < until:
+        case.client.no_commercial_until = until
+
+
+def _cancel_commercial_actions(case: Case, cause: str) -> list[Fact]:
+    """Consent gone: the commercial actions still to do are withdrawn (kept, cancelled, in the trail)."""
+    facts = []
+    for action in case.actions:
+        if action.aim is Aim.commercial and action.status is ActionStatus.todo:
+            action.status = ActionStatus.cancelled
+            facts.append(Fact("action_removed", {"action_id": action.id, "kind": action.kind.value, "cause": cause}))
+    return facts
 
 
 def handle(case: Case, command: Any, *, actor: str, now: datetime, rules: Rules) -> list[Fact]:
@@ -366,13 +425,20 @@ def _calling_rules(case: Case, ctx: _Context) -> None:
         until = min(a.at for a in window) + timedelta(days=rules.attempts_window_days)
         raise _refuse("too_many_attempts", max=rules.max_attempts, days=rules.attempts_window_days,
                       until=_day(until, rules))
-    client_asked = (
-        case.callback_client_requested
-        and case.callback_at is not None
-        and abs(now - case.callback_at) <= CLIENT_REQUESTED_GRACE
-    )
-    if not client_asked and not is_legal_call_time(now, case.client.postcode):
+    if not in_express_window(case, now, rules) and not is_legal_call_time(now, case.client.postcode):
         raise _refuse("outside_calling_hours")
+
+
+def in_express_window(case: Case, now: datetime, rules: Rules) -> bool:
+    """Whether `now` is inside the exception of a callback the client asked for at that exact time: from the
+    booked time to `express_request_minutes` after it, for this case's booking, until its one attempt is
+    recorded (recording it replaces the booking)."""
+    at = case.callback_at
+    return (
+        case.callback_client_requested
+        and at is not None
+        and at <= now <= at + timedelta(minutes=rules.express_request_minutes)
+    )
 
 
 def _day(moment: datetime, rules: Rules) -> str:
@@ -397,23 +463,33 @@ def _record_attempt(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.RecordAttempt = ctx.command
     _check(case, ctx)
     _calling_rules(case, ctx)
-    if command.outcome is AttemptOutcome.callback:
-        _check_callback(case, ctx)
+    wording = None
+    booked = command.outcome is AttemptOutcome.callback
+    if booked:
+        wording = _check_callback(case, ctx)
+    # Only "Rappeler plus tard" books a time: any other outcome ends the booking (and its exception).
+    callback_at = command.callback_at if booked else None
+    client_requested = command.client_requested if booked else False
     facts = _move(case, ctx)
-    attempt = Attempt(at=ctx.now, by=ctx.actor, outcome=command.outcome, callback_at=command.callback_at,
-                      client_requested=command.client_requested, case_id=case.id)
+    attempt = Attempt(at=ctx.now, by=ctx.actor, outcome=command.outcome, callback_at=callback_at,
+                      client_requested=client_requested, case_id=case.id)
     case.client_attempts.append(attempt)
-    case.callback_at = command.callback_at
-    case.callback_client_requested = command.client_requested
+    case.callback_at = callback_at
+    case.callback_client_requested = client_requested
     if command.outcome is AttemptOutcome.refused:
         case.close_reason = CloseReason.refused
         case.closed_at = ctx.now
     data = {"outcome": command.outcome.value, "channel": attempt.channel,
-            "callback_at": _iso(command.callback_at), "client_requested": command.client_requested}
-    return [Fact("attempt_recorded", data), *facts]
+            "callback_at": _iso(callback_at), "client_requested": client_requested}
+    facts.insert(0, Fact("attempt_recorded", data))
+    if wording is not None:
+        facts.append(Fact("express_request_booked", {"callback_at": _iso(callback_at), "wording": wording,
+                                                     "window_minutes": ctx.rules.express_request_minutes}))
+    return facts
 
 
-def _check_callback(case: Case, ctx: _Context) -> None:
+def _check_callback(case: Case, ctx: _Context) -> str | None:
+    """Refuse a callback that may not be booked; returns the client's words when he asked for that time."""
     command: cmd.RecordAttempt = ctx.command
     at = command.callback_at
     if at is None:
@@ -422,12 +498,22 @@ def _check_callback(case: Case, ctx: _Context) -> None:
         raise ValueError("callback_at must be timezone-aware")
     if at <= ctx.now:
         raise _refuse("callback_in_past")
-    if not command.client_requested and not is_legal_call_time(at, case.client.postcode):
-        raise _refuse("callback_outside_calling_hours")
+    if not command.client_requested:
+        if not is_legal_call_time(at, case.client.postcode):
+            raise _refuse("callback_outside_calling_hours")
+        return None
+    if in_express_window(case, ctx.now, ctx.rules):
+        raise _refuse("express_from_express")  # an exception may not be chained into the night
+    wording = _text(command.request_wording)
+    if not wording:
+        raise _refuse("express_wording_missing")
+    return wording
 
 
 def _callback_due(case: Case, ctx: _Context) -> list[Fact]:
     _check(case, ctx)
+    if ctx.command.dialling:
+        _calling_rules(case, ctx)  # "call now": refused before the agent dials
     if case.state is State.contact_attempt:
         return []
     return [Fact("callback_due", {"callback_at": _iso(case.callback_at)}), *_move(case, ctx)]
@@ -442,11 +528,15 @@ def _answer_profile(case: Case, ctx: _Context) -> list[Fact]:
     if command.field not in case.client.profile_fields():
         raise _refuse("unknown_field")
     new_value, naf_version = _new_profile_value(case, ctx)
+    postcode = _new_postcode(ctx, new_value)
     previous = case.profile.get(command.field)
     if previous is not None and previous.answer is command.answer and (
-        command.answer is not ProfileAnswer.modified or previous.new_value == new_value
+        command.answer is not ProfileAnswer.modified
+        or (previous.new_value == new_value and postcode in (None, case.client.postcode))
     ):
         return []  # the same answer again (a double click): nothing happens twice
+    if command.answer is ProfileAnswer.confirmed and not confirmable(case, command.field):
+        raise _refuse("confirm_empty", field=texts.t(f"labels.field.{command.field}"))
     facts: list[Fact] = []
     if previous is not None:
         _undo_profile(case, previous)
@@ -462,9 +552,39 @@ def _answer_profile(case: Case, ctx: _Context) -> list[Fact]:
         case.client.naf_version = naf_version
     facts.append(Fact("profile_answered", {"field": command.field, "answer": command.answer.value,
                                            "old_value": old_value, "new_value": new_value}))
+    if postcode is not None and postcode != case.client.postcode:
+        # The postcode gives the client's time zone and public holidays: it follows the address.
+        case.profile["postcode"] = ProfileCheck(field="postcode", answer=ProfileAnswer.modified,
+                                                old_value=case.client.postcode, new_value=postcode,
+                                                at=ctx.now, by=ctx.actor)
+        facts.append(Fact("postcode_changed", {"old_value": case.client.postcode, "new_value": postcode}))
+        case.client.postcode = postcode
     if command.field == "professional_status" and command.answer is ProfileAnswer.modified and is_tns(new_value):
         facts += _turn_into_tns(case, ctx)
     return facts
+
+
+def confirmable(case: Case, field: str) -> bool:
+    """Whether `Confirmé` may answer a field: not when the file holds nothing for it (before this call's
+    answers); an empty field is given (Modifié) or recorded as not communicated."""
+    previous = case.profile.get(field)
+    on_file = previous.old_value if previous is not None else case.client.value(field)
+    return bool((on_file or "").strip())
+
+
+def _new_postcode(ctx: _Context, new_address: str | None) -> str | None:
+    """The postcode that comes with a changed address (given, else read from it), or None for any other
+    answer; an address without one is refused."""
+    command: cmd.AnswerProfile = ctx.command
+    if command.field != "address" or command.answer is not ProfileAnswer.modified:
+        return None
+    given = command.postcode or postcode_from_address(new_address)
+    if not (given or "").strip():
+        raise _refuse("postcode_missing")
+    try:
+        return normalize_postcode(given)
+    except Invalid as error:
+        raise Refused(str(error)) from error
 
 
 def _new_profile_value(case: Case, ctx: _Context) -> tuple[str | None, str | None]:
@@ -485,6 +605,8 @@ def _new_profile_value(case: Case, ctx: _Context) -> tuple[str | None, str | Non
 def _undo_profile(case: Case, previous: ProfileCheck) -> None:
     """A correction starts again from the file as it was before the mistaken answer."""
     setattr(case.client, previous.field, previous.old_value)
+    if previous.field == "address" and (check := case.profile.pop("postcode", None)) is not None:
+        case.client.postcode = check.old_value
     if previous.field == "professional_status":
         for derived in ("client_type", "account_manager"):
             check = case.profile.pop(derived, None)
@@ -558,19 +680,55 @@ def _validate_contracts(case: Case, ctx: _Context) -> list[Fact]:
 
 
 def _record_agreement(case: Case, ctx: _Context) -> list[Fact]:
+    """The consent question's answer, recorded once: a given agreement can only be withdrawn afterwards,
+    a refusal is final for the case (and starts the quiet period)."""
     command: cmd.RecordAgreement = ctx.command
     _check(case, ctx)
     wording = _text(command.wording)
     if not wording:
         raise _refuse("agreement_wording_missing")
-    if not command.agreed and case.protections:
-        raise _refuse("agreement_after_answers")
     previous = case.agreement
-    if previous is not None and (previous.agreed, previous.wording) == (command.agreed, wording):
-        return []
-    facts = [] if previous is None else [Fact("agreement_corrected", {"previous": previous.agreed})]
+    if previous is not None:
+        if (previous.agreed, previous.wording) == (command.agreed, wording):
+            return []  # a double click
+        raise _refuse("agreement_already_recorded")
+    if (bar := client_commercial_bar(case.client, ctx.today)) is not None:
+        raise bar
     case.agreement = Agreement(at=ctx.now, by=ctx.actor, wording=wording, agreed=command.agreed)
-    return [*facts, Fact("agreement_recorded", {"agreed": command.agreed, "wording": wording})]
+    data = {"wording": wording, "at": _iso(ctx.now)}
+    if command.agreed:
+        return [Fact("consent_given", data)]
+    _quiet_after_refusal(case, ctx)
+    return [Fact("consent_declined", data | {"no_commercial_until": _iso(case.client.no_commercial_until)})]
+
+
+def _withdraw_agreement(case: Case, ctx: _Context) -> list[Fact]:
+    _check(case, ctx)
+    agreement = case.agreement
+    if agreement is None or not agreement.agreed:
+        raise _refuse("agreement_not_given")
+    if agreement.withdrawn_at is not None:
+        return []  # a double click
+    wording = _text(ctx.command.wording)
+    agreement.withdrawn_at = ctx.now
+    _quiet_after_refusal(case, ctx)
+    data = {"wording": wording, "at": _iso(ctx.now), "given_at": _iso(agreement.at),
+            "no_commercial_until": _iso(case.client.no_commercial_until)}
+    return [Fact("consent_withdrawn", data), *_cancel_commercial_actions(case, "consent_withdrawn")]
+
+
+def _set_opposition(case: Case, ctx: _Context) -> list[Fact]:
+    _check(case, ctx)
+    client = case.client
+    if ctx.command.opposed:
+        if client.opposition_at is not None:
+            return []
+        client.opposition_at = ctx.now
+        return [Fact("opposition_set", {"at": _iso(ctx.now)}), *_cancel_commercial_actions(case, "opposition")]
+    if client.opposition_at is None:
+        return []
+    since, client.opposition_at = client.opposition_at, None
+    return [Fact("opposition_lifted", {"at": _iso(ctx.now), "set_at": _iso(since)})]
 
 
 def _protection_label(code: str) -> str:
@@ -583,6 +741,7 @@ def _protection_label(code: str) -> str:
 def _answer_protection(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.AnswerProtection = ctx.command
     _check(case, ctx)
+    _require_consent(case, ctx)
     _protection_label(command.protection)
     elsewhere = command.answer is ProtectionAnswer.elsewhere
     insurer = _text(command.insurer) if elsewhere else None
@@ -608,6 +767,7 @@ def _answer_protection(case: Case, ctx: _Context) -> list[Fact]:
 def _set_priority(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.SetPriority = ctx.command
     _check(case, ctx)
+    _require_consent(case, ctx)
     check = case.protections.get(command.protection)
     if check is None or check.answer is ProtectionAnswer.elsewhere:
         raise _refuse("priority_needs_gap")
@@ -626,6 +786,7 @@ def _set_priority(case: Case, ctx: _Context) -> list[Fact]:
 
 def _record_need(case: Case, ctx: _Context) -> list[Fact]:
     _check(case, ctx)
+    _require_consent(case, ctx)
     text = _text(ctx.command.text)
     if not text:
         raise _refuse("need_missing")
@@ -639,7 +800,7 @@ def _finish_rebound(case: Case, ctx: _Context) -> list[Fact]:
     case.rebound_done_at = ctx.now
     answers = case.protections.values()
     summary = {
-        "agreed": case.agreement.agreed if case.agreement else None,
+        "agreed": case.agreement.given if case.agreement else None,
         "elsewhere": sorted(p.protection for p in answers if p.answer is ProtectionAnswer.elsewhere),
         "gaps": sorted(p.protection for p in answers if p.answer is not ProtectionAnswer.elsewhere),
         "priorities": sorted(p.protection for p in priorities(case)),
@@ -660,11 +821,14 @@ def _add_action(case: Case, ctx: _Context) -> list[Fact]:
         raise _refuse("action_in_past")
     if command.purpose not in (None, BILAN_GLOBAL):
         raise _refuse("unknown_purpose")
+    aim = action_aim(command.kind, command.purpose, command.aim)
+    if aim is Aim.commercial:
+        _require_consent(case, ctx)
     action = Action(kind=command.kind, due_on=command.due_on, owner=owner, created_at=ctx.now,
-                    created_by=ctx.actor, purpose=command.purpose, reason=_text(command.reason))
+                    created_by=ctx.actor, purpose=command.purpose, reason=_text(command.reason), aim=aim)
     case.actions.append(action)
     return [Fact("action_added", {"kind": action.kind.value, "due_on": action.due_on.isoformat(), "owner": owner,
-                                  "purpose": action.purpose, "reason": action.reason})]
+                                  "purpose": action.purpose, "reason": action.reason, "aim": aim.value})]
 
 
 def _find_action(case: Case, action_id: int) -> Action:
@@ -699,16 +863,18 @@ def _complete_action(case: Case, ctx: _Context) -> list[Fact]:
 
 def _close(case: Case, ctx: _Context) -> list[Fact]:
     _check(case, ctx)
+    # Without the client's agreement the call ends as "rebond refusé", not as a completed rebound.
+    reason = CloseReason.completed if commercial_refusal(case, ctx.today) is None else CloseReason.rebound_refused
     facts = _move(case, ctx)
-    case.close_reason = CloseReason.completed
+    case.close_reason = reason
     case.closed_at = ctx.now
     plan = [{"kind": a.kind.value, "due_on": a.due_on.isoformat(), "owner": a.owner} for a in active_actions(case)]
-    return [Fact("case_closed", {"reason": CloseReason.completed.value, "plan": plan}), *facts]
+    return [Fact("case_closed", {"reason": reason.value, "plan": plan}), *facts]
 
 
 def _close_early(case: Case, ctx: _Context) -> list[Fact]:
     command: cmd.CloseEarly = ctx.command
-    if command.reason is CloseReason.completed:
+    if command.reason in (CloseReason.completed, CloseReason.rebound_refused):
         raise _refuse("close_completed_needs_plan")
     if command.reason is CloseReason.rgpd_erased:
         raise _refuse("close_rgpd_erased_reserved")  # only the erase itself closes a case so
@@ -764,6 +930,8 @@ _HANDLERS: dict[type, Callable[[Case, _Context], list[Fact]]] = {
     cmd.AnswerContract: _answer_contract,
     cmd.ValidateContracts: _validate_contracts,
     cmd.RecordAgreement: _record_agreement,
+    cmd.WithdrawAgreement: _withdraw_agreement,
+    cmd.SetOpposition: _set_opposition,
     cmd.AnswerProtection: _answer_protection,
     cmd.SetPriority: _set_priority,
     cmd.RecordNeed: _record_need,

@@ -15,6 +15,9 @@ class Rules:
     attempts_window_days: int = 30
     # After a refusal, no new call for 60 days.
     refusal_quiet_days: int = 60
+    # A callback the client asked for at an exact time (even out of the legal slots) allows one attempt,
+    # from the booked time to this many minutes after it.
+    express_request_minutes: int = 15
     # Guide, section 8: limit the priorities to 2-3 gaps per call.
     max_priorities: int = 3
     # Unanswered attempts after which closing the case as unreachable is offered and allowed.

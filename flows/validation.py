@@ -63,6 +63,14 @@ def postcode_from_address(address: str | None) -> str | None:
     return found[-1] if found else None
 
 
+def normalize_postcode(value: str) -> str:
+    """A French postcode: five digits (spaces allowed in what is typed)."""
+    compact = value.replace(" ", "")
+    if not (len(compact) == 5 and compact.isdigit()):
+        raise Invalid(texts.t("validation.postcode_format"))
+    return compact
+
+
 def normalize_phone(value: str, postcode: str | None = None) -> str:
     """E.164 form of a French number, read first with the region of the client's postcode.
 
@@ -92,6 +100,8 @@ def normalize_siren(value: str) -> str:
     compact = stdnum.fr.siren.compact(value)
     if len(compact) == 14 and compact.isdigit():
         raise Invalid(texts.t("validation.siren_is_siret"))
+    if compact.strip("0") == "" and compact:
+        raise Invalid(texts.t("validation.siren_zero"))  # passes the Luhn key, yet names no company
     try:
         return stdnum.fr.siren.validate(compact)
     except stdnum.exceptions.InvalidChecksum:

@@ -20,7 +20,7 @@ from sqlmodel import Session, select
 from config.settings import Settings
 from flows.case import ActionStatus, State
 from flows.commands import CallbackDue
-from flows.engine import handle, unanswered_attempts
+from flows.engine import handle, reminder_barred, unanswered_attempts
 from scheduler.digest import build_digest
 from scheduler.notifier import Notifier
 from scheduler.reminders import (
@@ -163,7 +163,8 @@ class Ticker:
                 self.notifier.case_changed(session, case, previous=State.scheduled_callback, now=now)
         elif reminder.kind in (ACTION, ACTION_OVERDUE):
             action = next((a for a in case.actions if a.id == reminder.action_id), None)
-            if action is None or action.status is not ActionStatus.todo:
+            if (action is None or action.status is not ActionStatus.todo
+                    or reminder_barred(case, action, self.config.hours.local_day(now))):
                 mark(reminder, CANCELLED, now, self.worker)
                 return CANCELLED
             self.notifier.action_due(session, case, action, reminder_id=reminder.id,

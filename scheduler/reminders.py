@@ -27,6 +27,7 @@ from sqlmodel import Session, select
 
 from config.settings import Settings
 from flows.case import Action, ActionStatus, Case, State
+from flows.engine import reminder_barred
 from scheduler.slots import AgencyHours
 from storage.repository import save_case
 from storage.tables import M3Case, Reminder
@@ -110,7 +111,9 @@ def sync_reminders(session: Session, case: Case, now: datetime, settings: Settin
     withdrawn has none. New actions without a database id are saved first (saving is idempotent).
     """
     config = ReminderConfig.from_settings(settings)
-    todo = [a for a in case.actions if a.status is ActionStatus.todo]
+    today = config.hours.local_day(now)
+    # A commercial action whose client withdrew his consent or opposes commercial calls reminds no one.
+    todo = [a for a in case.actions if a.status is ActionStatus.todo and not reminder_barred(case, a, today)]
     if any(a.id is None for a in todo):
         save_case(session, case, now=now)
     rows = list(session.exec(select(Reminder).where(Reminder.case_id == case.id)))
@@ -153,8 +156,11 @@ def cases_missing_reminders(session: Session) -> list[int]:
     callbacks = sa.select(M3Case.id).where(
         M3Case.state == State.scheduled_callback.value, M3Case.callback_at.is_not(None), ~callback_known
     )
+    # A cancelled reminder of an action still to do is one its client's consent barred: not missing.
     action_known = (
-        sa.select(Reminder.id).where(Reminder.action_id == ActionRow.id, Reminder.status == PENDING).exists()
+        sa.select(Reminder.id)
+        .where(Reminder.action_id == ActionRow.id, Reminder.status.in_((PENDING, CANCELLED)))
+        .exists()
     )
     actions = sa.select(ActionRow.case_id).where(ActionRow.status == ActionStatus.todo.value, ~action_known)
     found = session.execute(sa.union(callbacks, actions)).scalars()

@@ -8,7 +8,9 @@ only adds the group rows up into the team total, the per-agent and the per-origi
 
 The cases of a period are those *opened* in it (a cohort): the funnel follows them however far they got,
 so from "opened" to "action plan" each stage counts at most as many cases as the one before ("closed"
-also counts the cases closed early: unreachable, refused, duplicate).
+also counts the cases closed early: unreachable, refused, duplicate). A call whose commercial rebound the
+client declined or withdrew ends as `rebound_refused`, a reason of its own: never counted as `refused`
+(the client refused the call) nor as `completed`.
 
 The share of compliant closed cases is the one figure SQL cannot give: each closed case of the cohort is
 judged by `flows.verdict` from its audit trail (`storage.compliance`; two more statements), then counted in
@@ -144,6 +146,11 @@ class Figures:
     @property
     def closed_by_reason(self) -> dict[str, int]:
         return {reason: n for (reason,), n in self._items("closed_by").items()}
+
+    @property
+    def rebound_refused(self) -> int:
+        """Calls that went through but whose commercial rebound the client declined, withdrew or opposes."""
+        return self.closed_by_reason.get(CloseReason.rebound_refused.value, 0)
 
     @property
     def fields_changed(self) -> dict[str, int]:

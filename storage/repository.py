@@ -164,7 +164,8 @@ def load_case(
             for c in _children(session, rows.ContractCheck, case_id)
         },
         agreement=(
-            domain.Agreement(at=agreement.at, by=agreement.by, wording=agreement.wording, agreed=agreement.agreed)
+            domain.Agreement(at=agreement.at, by=agreement.by, wording=agreement.wording, agreed=agreement.agreed,
+                             withdrawn_at=agreement.withdrawn_at)
             if agreement
             else None
         ),
@@ -192,6 +193,7 @@ def load_case(
                 created_by=a.created_by,
                 purpose=a.purpose,
                 reason=a.reason,
+                aim=domain.Aim(a.aim),
                 status=domain.ActionStatus(a.status),
                 done_at=a.done_at,
             )

@@ -83,6 +83,8 @@ class Client(SQLModel, table=True):
     naf_version: str | None = None
     activity: str | None = None
     account_manager: str | None = None
+    opposition_at: datetime | None = _ts()  # the client opposes any commercial call (until a lead lifts it)
+    no_commercial_until: date | None = None  # he declined a rebound: nothing commercial before this day
     created_at: datetime = _ts(nullable=False, default_now=True)
     updated_at: datetime = _ts(nullable=False, default_now=True)
 
@@ -192,6 +194,7 @@ class Agreement(SQLModel, table=True):
     by: str
     wording: str
     agreed: bool
+    withdrawn_at: datetime | None = _ts()
 
 
 class ProtectionCheck(SQLModel, table=True):
@@ -231,6 +234,7 @@ class Action(SQLModel, table=True):
     owner: str = Field(index=True)
     purpose: str | None = None
     reason: str | None = None
+    aim: str = Field(default="commercial", sa_column_kwargs={"server_default": "commercial"})
     status: str = "todo"
     done_at: datetime | None = _ts()
     created_at: datetime = _ts(nullable=False)

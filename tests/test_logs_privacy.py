@@ -116,6 +116,7 @@ def test_a_whole_call_and_the_clients_rights_log_no_personal_data(harness, facto
     wait_until(lambda: any("refused" in r.getMessage() for r in logs.records))
     call.profile()
     call.contracts()
+    call.click("step:rebound", ids.AGREEMENT, 0, "yes")  # a need is commercial: after the agreement
     call.click("step:rebound", ids.NEED_ADD)
     call.submit({ids.INPUT_NEED: "Ambroise Quillevéré agrandit son atelier"})
     call.rebound()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from slack_sdk.models.blocks import Block, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import Block, ButtonElement, MarkdownTextObject, SectionBlock
 
 from bot.payloads import encode
 from bot.views import ids
@@ -45,11 +45,21 @@ def status_card(case: Case, names: Mapping[str, str], checklist_done: int, check
             ]
         ),
     ]
+    if case.client.opposition_at is not None:
+        blocks.append(section(t("card.opposition", since=day(case.client.opposition_at))))
     if case.state is State.closed:
         blocks += _closing(case, names)
-    else:
-        blocks.append(buttons([button(t("card.reassign"), ids.REASSIGN, encode(case.id))]))
+    controls = [] if case.state is State.closed else [button(t("card.reassign"), ids.REASSIGN, encode(case.id))]
+    blocks.append(buttons([*controls, _opposition_button(case)]))
     return message(t("card.text", client=escape(client_name(case)), step=step), blocks)
+
+
+def _opposition_button(case: Case) -> ButtonElement:
+    """Record the client's opposition to commercial calls, or (leads only, at the client's request) lift it:
+    the flag is the client's, so it is offered on every case, closed ones too."""
+    if case.client.opposition_at is None:
+        return button(label("buttons", "opposition_set"), ids.OPPOSITION, encode(case.id, on=True))
+    return button(label("buttons", "opposition_lift"), ids.OPPOSITION, encode(case.id, on=False))
 
 
 def closing_notice(case: Case, names: Mapping[str, str]) -> Message:

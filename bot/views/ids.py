@@ -31,6 +31,8 @@ PROFILE_VALIDATE = "m3.profile_validate"  # encode(c)
 CONTRACT_ANSWER = "m3.contract_answer"  # encode(c, n=contract number, a=ContractAnswer); missing_piece: modal
 CONTRACTS_VALIDATE = "m3.contracts_validate"  # encode(c)
 AGREEMENT = "m3.agreement"  # encode(c, a="yes"|"no"); the wording is flows.script.agreement_wording()
+AGREEMENT_WITHDRAW = "m3.agreement_withdraw"  # encode(c); the client withdraws his agreement (WithdrawAgreement)
+OPPOSITION = "m3.opposition"  # encode(c, on=bool); set the client's opposition, or lift it (leads only)
 PROTECTION_ANSWER = "m3.protection_answer"  # encode(c, p=protection, a=ProtectionAnswer); elsewhere: modal
 PROTECTION_ELSEWHERE_OTHER = "m3.protection_other"  # encode(c); opens MODAL_ELSEWHERE with no protection chosen
 PRIORITY_TOGGLE = "m3.priority"  # encode(c, p=protection, on=bool); on=True opens MODAL_PRIORITY
@@ -74,6 +76,9 @@ INPUT_PURPOSE = "purpose"
 INPUT_REASON = "reason"
 INPUT_CALLBACK_AT = "callback_at"
 INPUT_CLIENT_REQUESTED = "client_requested"
+INPUT_REQUEST_WORDING = "request_wording"
+INPUT_POSTCODE = "postcode"
+INPUT_AIM = "aim"
 INPUT_CLOSE_REASON = "close_reason"
 INPUT_NOTE = "note"
 INPUT_NEED = "need"

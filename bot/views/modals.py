@@ -33,7 +33,7 @@ from bot.views.blocks import context, section
 from bot.views.choices import Choices, field_choices, label_of, pieces, protections
 from bot.views.text import client_name, clip, day, escape, label, t
 from flows import texts
-from flows.case import ActionKind, Case, CloseReason, Contract
+from flows.case import ActionKind, Aim, Case, CloseReason, Contract
 from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
 from flows.script import describe_contract, recovery_modes
 
@@ -41,6 +41,7 @@ TITLE_MAX = 24
 OPTION_TEXT = 75
 MAX_OPTIONS = 100
 FIELD_MAX = 250  # one client-file value, an insurer's name
+POSTCODE_MAX = 10
 CLOSE_EARLY_REASONS = (CloseReason.unreachable, CloseReason.refused, CloseReason.duplicate)
 
 
@@ -110,6 +111,11 @@ def profile_field_modal(case: Case, field: str) -> dict[str, Any]:
         context(t("modals.profile_field.current", value=escape(shown) if shown else t("steps.empty"))),
         _input(ids.INPUT_VALUE, t("modals.profile_field.new_value", field=label("field", field)), element, hint=hint),
     ]
+    if field == "address":
+        # The postcode follows the address (time zone, public holidays): required, checked against it.
+        blocks.append(_input(ids.INPUT_POSTCODE, t("modals.profile_field.postcode"),
+                             _text(ids.INPUT_POSTCODE, initial=case.client.postcode, limit=POSTCODE_MAX),
+                             hint=t("modals.profile_field.postcode_hint")))
     return _modal(ids.MODAL_PROFILE_FIELD, "profile_field", encode(case.id, f=field), blocks)
 
 
@@ -143,30 +149,40 @@ def elsewhere_modal(case: Case, protection: str | None) -> dict[str, Any]:
     return _modal(ids.MODAL_ELSEWHERE, "elsewhere", encode(case.id, p=protection), blocks)
 
 
-def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None) -> dict[str, Any]:
+def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None, *, commercial: bool) -> dict[str, Any]:
     """An action of the plan: kind, due date, owner (a Slack user, the agent by default: pass his user ID),
-    "bilan global" purpose and the reason (duty of advice)."""
-    kinds = [(k.value, t(f"plan.kind.{k.value}")) for k in ActionKind]
+    its aim, "bilan global" purpose and the reason (duty of advice). Without the client's agreement
+    (`commercial` false) only administrative actions are offered: no devis, no global review."""
+    kinds = [(k.value, t(f"plan.kind.{k.value}")) for k in ActionKind if commercial or k is not ActionKind.devis]
+    aims = _options([(a.value, label("aim", a.value)) for a in Aim if commercial or a is Aim.administrative])
     blocks: list[Block] = [
         _input(ids.INPUT_KIND, t("modals.action.kind"), _select(ids.INPUT_KIND, kinds, kind.value)),
         _input(ids.INPUT_DUE, t("modals.action.due"), DatePickerElement(action_id=ids.INPUT_DUE)),
         _input(ids.INPUT_OWNER, t("modals.action.owner"),
                UserSelectElement(action_id=ids.INPUT_OWNER, initial_user=owner_user_id)),
-        _input(ids.INPUT_PURPOSE, t("modals.action.purpose"),
-               _check(ids.INPUT_PURPOSE, BILAN_GLOBAL, t("plan.purpose.bilan_global")), optional=True),
-        _input(ids.INPUT_REASON, t("modals.action.reason"), _text(ids.INPUT_REASON, multiline=True), optional=True,
-               hint=t("modals.action.reason_hint")),
+        _input(ids.INPUT_AIM, t("modals.action.aim"),
+               RadioButtonsElement(action_id=ids.INPUT_AIM, options=aims, initial_option=aims[-1]),
+               hint=t("modals.action.aim_hint")),
     ]
+    if commercial:
+        blocks.append(_input(ids.INPUT_PURPOSE, t("modals.action.purpose"),
+                             _check(ids.INPUT_PURPOSE, BILAN_GLOBAL, t("plan.purpose.bilan_global")), optional=True))
+    blocks.append(_input(ids.INPUT_REASON, t("modals.action.reason"), _text(ids.INPUT_REASON, multiline=True),
+                         optional=True, hint=t("modals.action.reason_hint")))
     return _modal(ids.MODAL_ACTION, "action", encode(case.id, k=kind.value), blocks)
 
 
-def callback_modal(case: Case) -> dict[str, Any]:
-    """"Rappeler plus tard": the booked date and time, and whether the client asked for that exact time."""
+def callback_modal(case: Case, express_minutes: int) -> dict[str, Any]:
+    """"Rappeler plus tard": the booked date and time, whether the client asked for that exact time and, if
+    so, his request in his words (it allows one attempt within `express_minutes` of that time)."""
     blocks: list[Block] = [
         _input(ids.INPUT_CALLBACK_AT, t("modals.callback.at"), DateTimePickerElement(action_id=ids.INPUT_CALLBACK_AT),
                hint=t("modals.callback.hours")),
         _input(ids.INPUT_CLIENT_REQUESTED, t("modals.callback.requested_label"),
                _check(ids.INPUT_CLIENT_REQUESTED, "yes", t("modals.callback.requested")), optional=True),
+        _input(ids.INPUT_REQUEST_WORDING, t("modals.callback.wording"),
+               _text(ids.INPUT_REQUEST_WORDING, limit=FIELD_MAX), optional=True,
+               hint=t("modals.callback.wording_hint", minutes=express_minutes)),
     ]
     return _modal(ids.MODAL_CALLBACK, "callback", encode(case.id), blocks)
 

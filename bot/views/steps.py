@@ -33,7 +33,14 @@ from flows.case import (
     ProtectionAnswer,
     State,
 )
-from flows.engine import active_actions, allowed_triggers, structuring_protections
+from flows.engine import (
+    active_actions,
+    allowed_triggers,
+    client_commercial_bar,
+    commercial_refusal,
+    confirmable,
+    structuring_protections,
+)
 from flows.preparation import checklist
 from flows.script import (
     action_plan_script,
@@ -155,6 +162,8 @@ def profile_step(case: Case) -> Message:
     choices = _choices("profile", ProfileAnswer)
     for row, field in enumerate(fields):
         check = case.profile.get(field)
+        # An empty field cannot be confirmed (the engine refuses it): the button is not offered.
+        offered = choices if confirmable(case, field) else [c for c in choices if c[0] != ProfileAnswer.confirmed]
         blocks += answer_row(
             case_id=case.id,
             row=row,
@@ -162,7 +171,7 @@ def profile_step(case: Case) -> Message:
             args={"f": field},
             title=label("field", field),
             detail=_field_value(case, field),
-            choices=choices,
+            choices=offered,
             chosen=check.answer.value if check else None,
             editable=editable,
         )
@@ -269,36 +278,56 @@ def _protection_rows(case: Case, editable: bool) -> list[Block]:
     return blocks
 
 
-def rebound_step(case: Case) -> Message:
-    """The consent question first; once the client agrees, the pivot question and the structuring
-    protections (Contrat ailleurs / Pas couvert / À approfondir, priorities), the needs, then
-    "Terminer le rebond"."""
+def _agreement_detail(case: Case) -> str:
+    agreement = case.agreement
+    if agreement is None:
+        return t("steps.agreement_ask")
+    if agreement.withdrawn_at is not None:
+        return t("steps.agreement_withdrawn_at", given=moment(agreement.at), when=moment(agreement.withdrawn_at))
+    return t("steps.agreement_at", when=moment(agreement.at))
+
+
+def rebound_step(case: Case, today: date) -> Message:
+    """The consent question first (not put to a client who opposes commercial calls or declined a rebound
+    lately); once the client agrees, the pivot question and the structuring protections (Contrat ailleurs /
+    Pas couvert / À approfondir, priorities), the needs, then "Terminer le rebond". Only what the engine
+    would accept is offered: nothing commercial without the agreement, after a withdrawal or under an
+    opposition; the client may withdraw his agreement or oppose commercial calls at any time."""
     editable = case.state is State.commercial_rebound
     agreement = case.agreement
-    blocks: list[Block] = [_title(case, State.commercial_rebound), script([agreement_wording()])]
-    blocks += answer_row(
-        case_id=case.id,
-        row=0,
-        action_id=ids.AGREEMENT,
-        args={},
-        title=t("steps.agreement"),
-        detail=t("steps.agreement_at", when=moment(agreement.at)) if agreement else t("steps.agreement_ask"),
-        choices=[("yes", label("buttons", "agreement_yes")), ("no", label("buttons", "agreement_no"))],
-        chosen=("yes" if agreement.agreed else "no") if agreement else None,
-        editable=editable,
-    )
+    refusal = commercial_refusal(case, today)
+    blocks: list[Block] = [_title(case, State.commercial_rebound)]
+    if agreement is not None or client_commercial_bar(case.client, today) is None:
+        blocks.append(script([agreement_wording()]))
+        blocks += answer_row(
+            case_id=case.id,
+            row=0,
+            action_id=ids.AGREEMENT,
+            args={},
+            title=t("steps.agreement"),
+            detail=_agreement_detail(case),
+            choices=[("yes", label("buttons", "agreement_yes")), ("no", label("buttons", "agreement_no"))],
+            chosen=("yes" if agreement.agreed else "no") if agreement else None,
+            editable=editable and agreement is None,  # answered once: a given agreement is withdrawn, below
+        )
     if agreement is not None and agreement.agreed:
         blocks.append(script(rebound_script(case)))
-        blocks += _protection_rows(case, editable)
-    elif agreement is not None:
-        blocks.append(context(t("steps.agreement_declined")))
+        blocks += _protection_rows(case, editable and refusal is None)
+    if refusal is not None and refusal.code != "agreement_missing":
+        blocks.append(context(t("steps.commercial_closed", reason=refusal.reason)))
     if case.needs:
         lines = [f"• {escape(need.text)}" for need in case.needs[-SHOWN_NEEDS:]]
         blocks.append(section(f"*{t('steps.needs')}*\n" + "\n".join(lines)))
     if editable:
-        controls = [button(t("steps.need_add"), ids.NEED_ADD, encode(case.id))]
-        if agreement is not None and agreement.agreed:
-            controls.insert(0, button(t("steps.elsewhere_other"), ids.PROTECTION_ELSEWHERE_OTHER, encode(case.id)))
+        controls: list[ButtonElement] = []
+        if refusal is None:
+            controls += [button(t("steps.elsewhere_other"), ids.PROTECTION_ELSEWHERE_OTHER, encode(case.id)),
+                         button(t("steps.need_add"), ids.NEED_ADD, encode(case.id)),
+                         button(label("buttons", "agreement_withdraw"), ids.AGREEMENT_WITHDRAW, encode(case.id),
+                                style="danger")]
+        if case.client.opposition_at is None:
+            controls.append(button(label("buttons", "opposition_set"), ids.OPPOSITION, encode(case.id, on=True),
+                                   style="danger"))
         finish = button(label("buttons", "finish_rebound"), ids.REBOUND_FINISH, encode(case.id), style="primary")
         blocks.append(buttons([*controls, finish]))
     return message(_text(case, State.commercial_rebound), blocks)
@@ -318,14 +347,19 @@ def _action_control(case: Case, action: Action) -> ButtonElement | None:
     return None
 
 
-def action_plan_step(case: Case, names: Mapping[str, str]) -> Message:
+def action_plan_step(case: Case, names: Mapping[str, str], today: date) -> Message:
     """The dated action plan: the three guide buttons, each action with its due date and owner (removable
-    until closing, markable done after) and "Clôturer le dossier"."""
+    until closing, markable done after) and "Clôturer le dossier". Without the client's agreement only the
+    administrative follow-ups are offered (no devis: it is always commercial)."""
     blocks: list[Block] = [_title(case, State.action_plan), script(action_plan_script(case))]
+    refusal = commercial_refusal(case, today)
+    if refusal is not None:
+        blocks.append(context(t("steps.plan_administrative_only", reason=refusal.reason)))
     if case.state is State.action_plan:
+        kinds = [k for k in ActionKind if refusal is None or k is not ActionKind.devis]
         add = [
             button(label("action", k.value), ids.suffixed(ids.ACTION_ADD, k.value), encode(case.id, k=k.value))
-            for k in ActionKind
+            for k in kinds
         ]
         blocks.append(buttons(add))
     actions = sorted(active_actions(case), key=lambda a: a.due_on)
@@ -353,7 +387,7 @@ def step_message(case: Case, names: Mapping[str, str], today: date, *, state: St
     if state is State.admin_contract_validation:
         return contracts_step(case)
     if state is State.commercial_rebound:
-        return rebound_step(case)
+        return rebound_step(case, today)
     if state is State.action_plan:
-        return action_plan_step(case, names)
+        return action_plan_step(case, names, today)
     return closing_notice(case, names)

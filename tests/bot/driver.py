@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from bot.views import ids
 from bot.views.ids import suffixed
-from flows.engine import structuring_protections
+from flows.engine import confirmable, structuring_protections
 from sandbox.slack_api import BotReply, Message, View
 from storage import slack_messages
 from storage.repository import load_case
@@ -86,12 +86,14 @@ class CallDriver:
     # ---- whole steps --------------------------------------------------------------------------------
 
     def profile(self, answers: dict[str, str] | None = None) -> None:
-        """Answer every field of the client file (Confirmé unless told), then validate."""
+        """Answer every field of the client file (Confirmé unless told; an empty one, which cannot be
+        confirmed, Non communiqué), then validate."""
         answers = answers or {}
         case = self.case()
         for row, field in enumerate(case.client.profile_fields()):
             if field not in case.profile:
-                self.click("step:profile", ids.PROFILE_ANSWER, row, answers.get(field, "confirmed"))
+                usual = "confirmed" if confirmable(case, field) else "not_given"
+                self.click("step:profile", ids.PROFILE_ANSWER, row, answers.get(field, usual))
         self.click("step:profile", ids.PROFILE_VALIDATE)
 
     def contracts(self) -> None:
@@ -100,7 +102,8 @@ class CallDriver:
         self.click("step:contracts", ids.CONTRACTS_VALIDATE)
 
     def rebound(self) -> None:
-        self.click("step:rebound", ids.AGREEMENT, 0, "yes")
+        if self.case().agreement is None:
+            self.click("step:rebound", ids.AGREEMENT, 0, "yes")
         for row, code in enumerate(structuring_protections(self.case())):
             answer = "elsewhere" if row == 0 else "not_covered"
             self.click("step:rebound", ids.PROTECTION_ANSWER, row, answer)

@@ -50,7 +50,7 @@ def test_actions_csv_marks_what_is_late(engine, tmp_path):
 
     rows = read_csv(tmp_path / "actions-m3_2026-06-01_2026-06-30.csv")
     assert [(int(r["Dossier"]), r["Action"], r["Échéance"], r["Statut"], r["En retard"]) for r in rows] == [
-        (data.tns, "Devis", "17/06/2026", "À faire", "oui"),
+        (data.tns, "Relance", "17/06/2026", "À faire", "oui"),
         (data.full, "Relance", "18/06/2026", "Fait", "non"),
         (data.full, "Rendez-vous", "20/06/2026", "À faire", "non"),
     ]
@@ -60,9 +60,12 @@ def test_calendar_holds_each_agents_rdv_and_relances_still_to_do(engine, tmp_pat
     data = programme_data_set(engine)
     report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
 
-    assert [p.name for p in report.calendars] == ["agenda-m3_vendeur.ics"]  # the devis is no calendar event
+    assert [p.name for p in report.calendars] == ["agenda-m3_vendeur.ics"]
     calendar = Calendar.from_ical((tmp_path / "agenda-m3_vendeur.ics").read_bytes())
-    (event,) = calendar.walk("VEVENT")  # the relance is done: only the RDV is left
+    # The full case's relance is done: its RDV is left, and the declined case's administrative relance.
+    events = sorted(calendar.walk("VEVENT"), key=lambda e: e.decoded("dtstart"))
+    assert [e.decoded("dtstart") for e in events] == [date(2026, 6, 17), date(2026, 6, 20)]
+    event = events[1]
     assert event.decoded("dtstart") == date(2026, 6, 20) and event.decoded("dtend") == date(2026, 6, 21)
     assert str(event["summary"]) == "Rendez-vous M+3 — Mme Claire ClientC1"
     assert f"n° {data.full}" in str(event["description"]) and str(event["uid"]).startswith("m3-action-")

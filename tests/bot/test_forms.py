@@ -13,6 +13,7 @@ from bot.payloads import BadPayload
 from bot.views import ids
 from flows.case import (
     ActionKind,
+    Aim,
     AttemptOutcome,
     ClientType,
     CloseReason,
@@ -160,6 +161,21 @@ def test_an_action_becomes_add_action() -> None:
     assert forms.parse_action(submitted, TODAY, EMAILS) == AddAction(
         ActionKind.rdv, date(2026, 12, 10), AGENT, purpose="bilan_global", reason="Bilan des contrats")
     assert forms.parse_action(_action(TODAY.isoformat()), TODAY, EMAILS).purpose is None
+    administrative = _action(TODAY.isoformat(), kind="relance", aim=option("administrative"))
+    assert forms.parse_action(administrative, TODAY, EMAILS).aim is Aim.administrative
+    assert ids.INPUT_AIM in forms.parse_action(_action(TODAY.isoformat(), aim=option("autre")), TODAY, EMAILS)
+
+
+def test_a_changed_address_needs_its_own_postcode() -> None:
+    case = make_case()
+    moved = "8 place Bellecour 69002 Lyon"
+    kept_old = forms.parse_profile_change(values(value=text(moved), postcode=text("69003")), case, "address", TODAY)
+    assert "69002" in kept_old[ids.INPUT_POSTCODE]
+    assert ids.INPUT_POSTCODE in forms.parse_profile_change(values(value=text(moved)), case, "address", TODAY)
+    assert ids.INPUT_POSTCODE in forms.parse_profile_change(
+        values(value=text("Lieu-dit Les Granges"), postcode=text("123")), case, "address", TODAY)
+    command = forms.parse_profile_change(values(value=text(moved), postcode=text("69 002")), case, "address", TODAY)
+    assert (command.new_value, command.postcode) == (moved, "69002")
 
 
 def test_an_action_in_the_past_or_for_a_stranger_is_refused() -> None:
@@ -171,9 +187,13 @@ def test_an_action_in_the_past_or_for_a_stranger_is_refused() -> None:
 
 def test_callback() -> None:
     later = NOW + timedelta(hours=26)
-    submitted = values(callback_at={"selected_date_time": int(later.timestamp())}, client_requested=checked("yes"))
-    assert forms.parse_callback(submitted, NOW) == RecordAttempt(AttemptOutcome.callback, callback_at=later,
-                                                                 client_requested=True)
+    submitted = values(callback_at={"selected_date_time": int(later.timestamp())}, client_requested=checked("yes"),
+                       request_wording=text("Rappelez-moi à 21h, je rentre tard"))
+    assert forms.parse_callback(submitted, NOW) == RecordAttempt(
+        AttemptOutcome.callback, callback_at=later, client_requested=True,
+        request_wording="Rappelez-moi à 21h, je rentre tard")
+    unworded = values(callback_at={"selected_date_time": int(later.timestamp())}, client_requested=checked("yes"))
+    assert "ses mots" in forms.parse_callback(unworded, NOW)[ids.INPUT_REQUEST_WORDING]
     past = values(callback_at={"selected_date_time": int((NOW - timedelta(minutes=1)).timestamp())})
     assert "passé" in forms.parse_callback(past, NOW)[ids.INPUT_CALLBACK_AT]
     absurd = values(callback_at={"selected_date_time": 10**20})

@@ -19,7 +19,7 @@ from tests.bot.harness import COLLEAGUE
 from tests.conftest import Factory, client_file, contract
 from tests.storage.test_dashboards import apply, at, programme_data_set
 
-# Friday 19 June 2026, 14:00 in Paris: the data set's calls are behind, the devis is overdue.
+# Friday 19 June 2026, 14:00 in Paris: the data set's calls are behind, the declined case's relance is overdue.
 NOW = datetime(2026, 6, 19, 12, 0, tzinfo=UTC)
 
 
@@ -46,7 +46,7 @@ def test_lead_home_shows_the_team_figures_with_their_definitions(harness):
     assert "*Dossiers ouverts* : 5" in text and "*Taux de joignabilité* : 50 %" in text
     assert "clients joints ÷ dossiers où au moins une tentative" in text  # the definition next to it
     assert "Vincent Vendeur" in text and "Recommandation" in text
-    assert "Prévoyance (MAIF : 1)" in text and "Devis : 0 faites, 0 à venir, 1 en retard" in text
+    assert "Prévoyance (MAIF : 1)" in text and "Relance : 1 faites, 0 à venir, 1 en retard" in text
 
 
 def test_lead_picks_another_period_and_the_figures_follow(harness):

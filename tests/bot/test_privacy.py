@@ -46,6 +46,7 @@ def closed_call(harness, factory) -> CallDriver:
     call.click("step:contact", ids.ATTEMPT, "available")
     call.profile()
     call.contracts()
+    call.click("step:rebound", ids.AGREEMENT, 0, "yes")  # a need is commercial: after the agreement
     call.click("step:rebound", ids.NEED_ADD)
     call.submit({ids.INPUT_NEED: NEED})
     call.rebound()

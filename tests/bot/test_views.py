@@ -230,13 +230,13 @@ def test_the_biggest_rebound_stays_under_50_blocks() -> None:
     for code, _ in protections_for(ClientType.tns):
         case.protections.setdefault(code, ProtectionCheck(code, ProtectionAnswer.not_covered, NOW, AGENT))
     case.needs += [Need("x" * 1000, NOW, AGENT) for _ in range(20)]
-    assert_valid(rebound_step(case))
+    assert_valid(rebound_step(case, TODAY))
 
 
 def test_a_long_action_plan_stays_under_50_blocks() -> None:
     case = make_case(ClientType.particulier, 1, State.action_plan)
     case.actions = [Action(ActionKind.relance, TODAY, AGENT, NOW, AGENT, id=n, reason="r" * 1000) for n in range(60)]
-    assert_valid(action_plan_step(case, NAMES))
+    assert_valid(action_plan_step(case, NAMES, TODAY))
     case.state = State.closed
     assert_valid(status_card(case, NAMES, 1, 1))
 
@@ -257,9 +257,11 @@ def test_profile_step_has_three_answers_per_field_then_validate() -> None:
     case = make_case(ClientType.professionnel, 1, State.admin_profile_update)
     message = profile_step(case)
     found = labels(message)
-    fields = len(case.client.profile_fields())
-    for text in ("Confirmé", "Modifié", "Non communiqué"):
-        assert found.count(text) == fields
+    fields = case.client.profile_fields()
+    for text in ("Modifié", "Non communiqué"):
+        assert found.count(text) == len(fields)
+    # An empty field cannot be confirmed: only Modifié and Non communiqué are offered for it.
+    assert found.count("Confirmé") == sum(1 for f in fields if case.client.value(f))
     assert "Valider la fiche" in found
     assert "SIREN" in texts(message) and "Code NAF" in texts(message)
 
@@ -278,7 +280,7 @@ def test_contract_step_rewords_each_contract_with_its_buttons() -> None:
 
 
 def test_rebound_step_has_the_protection_buttons_once_agreed() -> None:
-    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound))
+    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound), TODAY)
     for text in ("Contrat ailleurs", "Pas couvert", "À approfondir"):
         assert text in labels(message)
     assert "Terminer le rebond" in labels(message)
@@ -288,7 +290,7 @@ def test_rebound_step_has_the_protection_buttons_once_agreed() -> None:
 def test_rebound_lists_each_structuring_protection(client_type: ClientType) -> None:
     case = make_case(client_type, 1, State.commercial_rebound)
     case.protections.clear()
-    content = texts(rebound_step(case))
+    content = texts(rebound_step(case, TODAY))
     structuring = protections_for(client_type, structuring_only=True)
     assert structuring
     for _, name in structuring:
@@ -299,14 +301,14 @@ def test_rebound_asks_the_agreement_first() -> None:
     case = make_case(ClientType.particulier, 1, State.commercial_rebound)
     case.agreement = None
     case.protections.clear()
-    message = rebound_step(case)
+    message = rebound_step(case, TODAY)
     assert "Contrat ailleurs" not in labels(message)
     assert {"Le client accepte", "Le client refuse"} <= set(labels(message))
     assert "Acceptez-vous" in texts(message)
 
 
 def test_action_plan_step_has_the_closing_buttons() -> None:
-    message = action_plan_step(make_case(state=State.action_plan), NAMES)
+    message = action_plan_step(make_case(state=State.action_plan), NAMES, TODAY)
     assert {"Créer devis", "Planifier RDV", "Programmer relance", "Clôturer le dossier"} <= set(labels(message))
     assert decode(buttons(message)[ids.suffixed(ids.ACTION_REMOVE, 1)]["value"]) == (42, {"i": 1})
 
@@ -341,7 +343,7 @@ def test_an_answered_contract_shows_the_missing_piece() -> None:
 
 
 def test_rebound_rows_show_insurer_and_priority() -> None:
-    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound))
+    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound), TODAY)
     assert "MAAF" in _row_after(message, "*Protection juridique*")
     gav = _row_after(message, "*Garantie des accidents de la vie (GAV)*")
     assert "✓ *Pas couvert*" in gav and "Enfants en bas âge" in gav
@@ -436,8 +438,9 @@ def test_every_modal_is_valid(client_type: ClientType, count: int) -> None:
     assert_modal(modals.elsewhere_modal(case, "pj"), ids.MODAL_ELSEWHERE)
     assert_modal(modals.elsewhere_modal(case, None), ids.MODAL_ELSEWHERE)
     for kind in ActionKind:
-        assert_modal(modals.action_modal(case, kind, "U_AGENT"), ids.MODAL_ACTION)
-    assert_modal(modals.callback_modal(case), ids.MODAL_CALLBACK)
+        for commercial in (True, False):
+            assert_modal(modals.action_modal(case, kind, "U_AGENT", commercial=commercial), ids.MODAL_ACTION)
+    assert_modal(modals.callback_modal(case, 15), ids.MODAL_CALLBACK)
     assert_modal(modals.close_early_modal(case), ids.MODAL_CLOSE_EARLY)
     assert_modal(modals.need_modal(case), ids.MODAL_NEED)
     assert_modal(modals.priority_modal(case, "gav"), ids.MODAL_PRIORITY)
@@ -466,7 +469,7 @@ def test_missing_piece_offers_the_family_pieces() -> None:
 
 
 def test_action_modal_defaults_to_the_agent_and_kind() -> None:
-    view = modals.action_modal(make_case(state=State.action_plan), ActionKind.rdv, "U_AGENT")
+    view = modals.action_modal(make_case(state=State.action_plan), ActionKind.rdv, "U_AGENT", commercial=True)
     inputs = _inputs(view)
     assert inputs[ids.INPUT_OWNER]["initial_user"] == "U_AGENT"
     assert inputs[ids.INPUT_KIND]["initial_option"]["value"] == "rdv"

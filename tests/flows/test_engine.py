@@ -36,9 +36,11 @@ def reach_profile(case, now=NOW):
 
 
 def answer_all_profile(case, answer=ProfileAnswer.confirmed):
+    """Every field answered `answer`; an empty one cannot be confirmed and is recorded as not communicated."""
     for name in case.client.profile_fields():
         if name not in case.profile:
-            run(case, cmd.AnswerProfile(name, answer))
+            empty = answer is ProfileAnswer.confirmed and not case.client.value(name)
+            run(case, cmd.AnswerProfile(name, ProfileAnswer.not_given if empty else answer))
 
 
 def reach_rebound(case):
@@ -230,7 +232,8 @@ def test_callback_outside_legal_slots_needs_the_clients_request():
     sunday = datetime(2026, 12, 6, 10, 0, tzinfo=timezone.utc)
     with pytest.raises(Refused, match="hors des horaires"):
         run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday))
-    run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday, client_requested=True))
+    run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday, client_requested=True,
+                                request_wording="Rappelez-moi dimanche à 11h"))
     assert case.state is State.scheduled_callback
     run(case, cmd.CallbackDue(), now=sunday, actor="scheduler")
     # The client asked for Sunday: the call is allowed then.

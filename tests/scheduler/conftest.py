@@ -13,7 +13,7 @@ from config.settings import Settings
 from flows.case import ActionKind, State
 from scheduler.reminders import Reminder, sync_reminders
 from storage.repository import load_case
-from storage.tables import Action, Agent, M3Case
+from storage.tables import Action, Agent, Agreement, M3Case
 from tests.conftest import Factory, client_file, contract
 from tests.scheduler.recording import RecordingNotifier
 
@@ -83,6 +83,8 @@ class Cases:
         with Session(self.engine) as session, session.begin():
             rows = [Action(case_id=case_id, kind=kind.value, due_on=due, owner=OWNER, created_at=now,
                            created_by=AGENT) for kind, due in dues]
+            # The plan followed a rebound the client agreed to: its commercial actions remind their owner.
+            session.add(Agreement(case_id=case_id, at=now, by=AGENT, wording="Accord ?", agreed=True))
             session.add_all(rows)
             session.flush()
             ids = [row.id for row in rows]

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from flows.case import ActionKind, AttemptOutcome, State
+from flows.case import ActionKind, Aim, AttemptOutcome, State
 from flows.commands import AddAction, RecordAttempt
 from flows.engine import handle
 from scheduler.digest import AgentLoad, build_digest
@@ -30,7 +30,7 @@ from scheduler.reminders import (
 from scheduler.slots import AgencyHours
 from storage.repository import load_case
 from storage.tables import Action as ActionRow
-from storage.tables import CallAttempt, M3Case
+from storage.tables import CallAttempt, Client, M3Case
 from storage.unit_of_work import unit_of_work
 from tests.scheduler.clock import paris, rows
 from tests.scheduler.conftest import AGENT, OWNER
@@ -71,7 +71,9 @@ def test_callback_taken_early_by_the_agent_cancels_its_reminders(engine, setting
 def test_new_action_without_id_is_saved_then_reminded(engine, settings, cases):
     case_id, _ = cases.with_actions([], now=TUE)
     with unit_of_work(engine, case_id=case_id, actor=AGENT, now=TUE) as uow:
-        handle(uow.case, AddAction(ActionKind.rdv, date(2028, 5, 13), AGENT), actor=AGENT, now=TUE,
+        # Administrative (documents to bring): the case has no recorded consent, which a commercial one needs.
+        handle(uow.case, AddAction(ActionKind.rdv, date(2028, 5, 13), AGENT, aim=Aim.administrative), actor=AGENT,
+               now=TUE,
                rules=settings.rules())
         sync_reminders(uow.session, uow.case, TUE, settings)
     # Saturday 13 May: the reminder waits for Monday's opening.
@@ -174,3 +176,21 @@ def test_digest_counts_open_cases_per_step_and_what_is_overdue_per_agent(engine,
     assert digest.per_state == {State.scheduled_callback.value: 2, State.action_plan.value: 1}
     assert (digest.overdue_callbacks, digest.overdue_actions) == (1, 1)
     assert digest.per_agent == [AgentLoad(AGENT, 3, 1, 0), AgentLoad(OWNER, 0, 0, 1)]
+
+
+def test_an_opposition_stops_the_commercial_reminders_not_the_administrative_ones(engine, settings, cases, notifier):
+    case_id, (devis, relance) = cases.with_actions(
+        [(ActionKind.devis, date(2028, 5, 9)), (ActionKind.relance, date(2028, 5, 9))], now=paris(8, 10))
+    with Session(engine) as session, session.begin():
+        session.get(ActionRow, relance).aim = Aim.administrative.value
+        client = session.get(Client, session.get(M3Case, case_id).client_id)
+        client.opposition_at = paris(8, 11)  # set from another case of the client, after the plan was made
+    ticker = Ticker(engine, notifier, settings)
+    ticker.tick(TUE)
+    reminded = [c for c in notifier.calls if c.event == "action_due"]
+    assert len(reminded) == 1
+    statuses = {r.action_id: r.status for r in rows(engine) if r.kind == ACTION}
+    assert statuses == {devis: CANCELLED, relance: FIRED}
+    # The devis stays to do, barred: the safety sweep does not bring its reminder back.
+    assert ticker.tick(TUE + timedelta(hours=1)).swept == 0
+    assert [c for c in notifier.calls if c.event == "action_due"] == reminded

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flows import commands as cmd
-from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, Origin, ProfileAnswer, ProtectionAnswer
-from flows.engine import handle
+from flows.case import ActionKind, Aim, AttemptOutcome, CloseReason, ContractAnswer, Origin, ProfileAnswer, ProtectionAnswer
+from flows.engine import confirmable, handle
 from flows.rules import Rules
 from storage import rgpd
 from storage.dashboards import Period, agent_today, build_dashboard
@@ -43,6 +43,9 @@ def profile(engine: Engine, case_id: int, actor: str, when: datetime, changes: d
     client turned TNS: Non communiqué)."""
     for name in ("last_name", "first_name", "address", "phone", "email", "marital_status", "professional_status"):
         answer = ProfileAnswer.modified if name in changes else ProfileAnswer.confirmed
+        with unit_of_work(engine, case_id=case_id, actor="test") as uow:
+            if answer is ProfileAnswer.confirmed and not confirmable(uow.case, name):
+                answer = ProfileAnswer.not_given  # an empty field cannot be confirmed
         apply(engine, case_id, actor, when, cmd.AnswerProfile(name, answer, changes.get(name)))
     if "professional_status" in changes:  # the TNS statuses used here make the file pro
         for name in ("siren", "naf", "activity"):
@@ -58,7 +61,7 @@ def action_ids(engine: Engine, case_id: int) -> list[int]:
 @dataclass(frozen=True)
 class DataSet:
     full: int  # chalandise, AGENT: reached, plan, closed completed; already multi-équipé before the call
-    tns: int  # recommandation, AGENT: TNS detected, rebound declined, plan open; multi-équipé since (PJ imported)
+    tns: int  # recommandation, AGENT: TNS detected, rebound declined, administrative plan open; multi-équipé since
     unreachable: int  # apporteur, COLLEAGUE: 3 unanswered attempts, closed unreachable
     waiting: int  # lead, COLLEAGUE: opened, never called
     refused: int  # chalandise, COLLEAGUE: refuses the call
@@ -107,7 +110,8 @@ def programme_data_set(engine: Engine) -> DataSet:
         engine, tns, AGENT, at(16, 11),
         cmd.AnswerContract("AUTO-C2", ContractAnswer.signed), cmd.ValidateContracts(),
         cmd.RecordAgreement(False, "Pouvons-nous parler de vos autres contrats ?"), cmd.FinishRebound(),
-        cmd.AddAction(ActionKind.devis, date(2026, 6, 17), AGENT),
+        # Declined: no devis, only the administrative follow-up (a document the client still has to send).
+        cmd.AddAction(ActionKind.relance, date(2026, 6, 17), AGENT, aim=Aim.administrative),
     )
     with Session(engine) as session, session.begin():  # the PJ the client took after the call, imported since
         client_id = session.get(M3Case, tns).client_id
@@ -164,9 +168,9 @@ def test_commercial_findings_list_contracts_elsewhere_and_gaps(engine):
 
 def test_actions_are_done_due_or_overdue_on_the_day_asked(engine):
     programme_data_set(engine)
-    assert june(engine).total.actions == {("rdv", "due"): 1, ("relance", "done"): 1, ("devis", "overdue"): 1}
+    assert june(engine).total.actions == {("rdv", "due"): 1, ("relance", "done"): 1, ("relance", "overdue"): 1}
     assert june(engine, today=date(2026, 6, 16)).total.actions == {("rdv", "due"): 1, ("relance", "done"): 1,
-                                                                   ("devis", "due"): 1}
+                                                                   ("relance", "due"): 1}
 
 
 def test_multi_equipment_counts_families_held_at_opening_and_today(engine):
@@ -233,3 +237,11 @@ def test_a_case_closed_by_an_erase_is_counted_apart_not_as_closed(engine):
         total = build_dashboard(session, JUNE, today=TODAY, timezone=TZ).total
     assert total.closed_by_reason == {CloseReason.rgpd_erased.value: 1}
     assert dict(total.funnel)["opened"] == 1 and dict(total.funnel)["closed"] == 0
+
+
+def test_a_refused_rebound_is_counted_apart_from_refused_calls_and_completed_ones(engine):
+    data = programme_data_set(engine)
+    apply(engine, data.tns, AGENT, at(17), cmd.Close())  # the TNS client declined the rebound
+    total = june(engine).total
+    assert total.closed_by_reason == {"completed": 1, "unreachable": 1, "refused": 1, "rebound_refused": 1}
+    assert total.rebound_refused == 1

@@ -21,7 +21,8 @@ def start_call(body: dict[str, Any], context: dict[str, Any], client: WebClient)
 @untrusted
 def attempt(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     outcome = arg(context, "o", AttemptOutcome)
-    modal = modals.callback_modal if outcome is AttemptOutcome.callback else None
+    minutes = context["deps"].rules.express_request_minutes
+    modal = (lambda case: modals.callback_modal(case, minutes)) if outcome is AttemptOutcome.callback else None
     answer(context, body, client, cmd.RecordAttempt(outcome), modal=modal)
 
 
@@ -32,7 +33,7 @@ def close_early(body: dict[str, Any], context: dict[str, Any], client: WebClient
 
 @untrusted
 def callback_resume(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
-    run(context, body, cmd.CallbackDue())
+    run(context, body, cmd.CallbackDue(dialling=True))
 
 
 LISTENERS = {

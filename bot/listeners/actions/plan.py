@@ -9,16 +9,20 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.listeners.common import arg, case_of, open_modal, run, slack_user_of, untrusted
+from bot.rendering import agency_today
 from bot.views import ids, modals
 from flows import commands as cmd
 from flows.case import ActionKind
+from flows.engine import commercial_refusal
 
 
 @untrusted
 def action_add(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     kind = arg(context, "k", ActionKind)
     case = case_of(context)
-    open_modal(client, body, modals.action_modal(case, kind, slack_user_of(context, case.agent)))
+    commercial = commercial_refusal(case, agency_today(context["deps"].settings)) is None
+    open_modal(client, body, modals.action_modal(case, kind, slack_user_of(context, case.agent),
+                                                 commercial=commercial))
 
 
 @untrusted

@@ -1,4 +1,5 @@
-"""Rebond commercial: the client's agreement, the protections, the priorities, the needs."""
+"""Rebond commercial: the client's agreement (given, declined, withdrawn), his opposition to commercial calls,
+the protections, the priorities, the needs."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def agreement(body: dict[str, Any], context: dict[str, Any], client: WebClient) 
     if given not in ("yes", "no"):
         raise BadPayload("agreement answer")
     run(context, body, cmd.RecordAgreement(agreed=given == "yes", wording=agreement_wording()))
+
+
+@untrusted
+def agreement_withdraw(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    run(context, body, cmd.WithdrawAgreement())
+
+
+@untrusted
+def opposition(body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+    run(context, body, cmd.SetOpposition(opposed=arg(context, "on", bool)))
 
 
 @untrusted
@@ -53,6 +64,8 @@ def rebound_finish(body: dict[str, Any], context: dict[str, Any], client: WebCli
 
 LISTENERS = {
     ids.AGREEMENT: agreement,
+    ids.AGREEMENT_WITHDRAW: agreement_withdraw,
+    ids.OPPOSITION: opposition,
     ids.PROTECTION_ANSWER: protection_answer,
     ids.PROTECTION_ELSEWHERE_OTHER: protection_other,
     ids.PRIORITY_TOGGLE: priority_toggle,
