@@ -84,7 +84,7 @@ def happy_path(case) -> list:
         cmd.RecordAgreement(agreed=True, wording="Question ?"),
         *(cmd.AnswerProtection(code, ProtectionAnswer.not_covered) for code in PROTECTIONS),
         cmd.FinishRebound(),
-        cmd.AddAction(ActionKind.rdv, date(2026, 12, 20), AGENT),
+        cmd.AddAction(ActionKind.rdv, date(2026, 12, 20), AGENT, reason="revoir ses protections"),
     ]
 
 

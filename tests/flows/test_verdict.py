@@ -10,7 +10,7 @@ import pytest
 from flows import commands as cmd
 from flows import texts
 from flows.case import PERSONAL_FIELDS, ActionKind, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer
-from flows.engine import handle, structuring_protections
+from flows.engine import confirmable, handle, structuring_protections
 from flows.rules import Rules
 from flows.verdict import DEVIATIONS, STEPS, Consent, Proposal, TrailFact, describe, verdict
 from tests.flows.factories import AGENT, NOW, make_case
@@ -68,7 +68,8 @@ def test_a_real_engine_call_through_every_step_is_compliant():
     case = make_case()
     commands = [
         cmd.StartCall(AGENT), cmd.RecordAttempt(AttemptOutcome.available),
-        *(cmd.AnswerProfile(name, ProfileAnswer.confirmed) for name in PERSONAL_FIELDS), cmd.ValidateProfile(),
+        *(cmd.AnswerProfile(name, ProfileAnswer.confirmed if confirmable(case, name) else ProfileAnswer.not_given)
+          for name in PERSONAL_FIELDS), cmd.ValidateProfile(),
         cmd.AnswerContract("AUTO-1", ContractAnswer.signed), cmd.ValidateContracts(),
         cmd.RecordAgreement(True, WORDING),
         *(cmd.AnswerProtection(code, ProtectionAnswer.not_covered) for code in structuring_protections(case)),
