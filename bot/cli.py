@@ -39,7 +39,7 @@ from storage.compliance import case_verdict
 from storage.dashboards import Period
 from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
 from storage.importer import NotALagonExport, import_file, load_mapping
-from storage.queries import WAITING_FILTERS, apply_caller_rule, case_trace, list_cases, open_due
+from storage.queries import WAITING_FILTERS, CaseSummary, apply_caller_rule, case_trace, list_cases, open_due
 from storage.repository import CaseNotFound
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
@@ -194,18 +194,28 @@ def cases_command(
         typer.echo(t("cli.cases.none"))
         return
     typer.echo(t("cli.cases.header"))
-    waiting = t(f"cli.cases.waiting.{state}") if state in WAITING_FILTERS else None
     for case in found:
         typer.echo(
             t(
                 "cli.cases.row",
                 id=case.id,
-                state=waiting or t(f"labels.state.{case.state}"),
+                state=_listed_state(case, today),
                 m3_date=_day(case.m3_date),
                 client=f"{case.client_number} {case.client_name}"[:31],
                 agent=case.agent or "—",
             )
         )
+
+
+def _listed_state(case: CaseSummary, today: date) -> str:
+    """A case not opened yet is not in its first step: it is to come, to open, or set aside."""
+    if case.opened_at is not None or case.state != State.preparation.value:
+        return t(f"labels.state.{case.state}")
+    if case.out_of_time_at is not None:
+        return t("cli.cases.waiting.out_of_time")
+    if case.m3_date > today:
+        return t("cli.cases.waiting.not_due", date=_day(case.m3_date))
+    return t("cli.cases.waiting.to_open")
 
 
 @app.command("show", help=t("cli.show.help"))

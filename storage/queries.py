@@ -60,12 +60,13 @@ def _unopened() -> Any:
 def list_cases(
     session: Session, state: str | None = None, agent: str | None = None, *, today: date | None = None
 ) -> list[CaseSummary]:
-    """The cases, by M+3 date; `state` is a workflow state or one of `WAITING_FILTERS` (`not_due` needs
-    `today`)."""
+    """The cases, opened ones first, each group by M+3 date; `state` is a workflow state or one of
+    `WAITING_FILTERS` (`not_due` needs `today`)."""
     query = (
         select(rows.M3Case, rows.Client)
         .join(rows.Client, rows.Client.id == rows.M3Case.client_id)
-        .order_by(rows.M3Case.m3_date, rows.M3Case.id)
+        # Opened cases first: the ones being worked on; then those still to open, by M+3 date.
+        .order_by(rows.M3Case.opened_at.is_(None), rows.M3Case.m3_date, rows.M3Case.id)
     )
     if state == OUT_OF_TIME:
         query = query.where(_unopened(), rows.M3Case.out_of_time_at.is_not(None))

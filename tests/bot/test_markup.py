@@ -90,8 +90,8 @@ def rendered(value: str) -> list[dict[str, Any]]:
     out += [lead_home(dashboard, names), stats_message(dashboard, names)]
     contract = case.contracts[0].number
     out += [modals.profile_field_modal(case, "email"), modals.missing_piece_modal(case, contract),
-            modals.elsewhere_modal(case, "pj"), modals.action_modal(case, ActionKind.rdv, None),
-            modals.callback_modal(case), modals.close_early_modal(case), modals.need_modal(case),
+            modals.elsewhere_modal(case, "pj"), modals.action_modal(case, ActionKind.rdv, None, commercial=True),
+            modals.callback_modal(case, 15), modals.close_early_modal(case), modals.need_modal(case),
             modals.priority_modal(case, "gav"), modals.reassign_modal(case, None),
             modals.open_case_modal([("1", value), ("2", value)])]
     return [m if isinstance(m, dict) else {"text": {"type": "mrkdwn", "text": m.text}, "blocks": m.blocks} for m in out]

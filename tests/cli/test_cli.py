@@ -96,7 +96,7 @@ def test_cases_not_due_lists_the_cases_whose_m3_date_is_to_come(m3bot, tmp_path)
 
     listing = m3bot("cases", "--state", "not_due")
 
-    assert "Date M+3 à venir" in listing.output and "C9 Jean Petit" in listing.output
+    assert "À venir, M+3 le 23/02/2027" in listing.output and "C9 Jean Petit" in listing.output
 
 
 def test_import_summary_reports_duplicate_contracts_and_conflicts_with_their_lines(m3bot, tmp_path, engine):
@@ -162,3 +162,21 @@ def test_a_fresh_database_is_migrated_by_the_first_command(monkeypatch, tmp_path
 
     assert runner.invoke(app, ["cases"]).output.strip() == "Aucun dossier."
     assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+
+def test_cases_lists_opened_ones_first_and_the_others_as_to_come_or_to_open(m3bot, monkeypatch, tmp_path):
+    from tests.storage.test_importer import csv_bytes, row
+
+    monkeypatch.setenv("CATCH_UP_DAYS", "3650")  # the file's dates are months old on the real clock
+    export = tmp_path / "export.csv"
+    export.write_bytes(csv_bytes(row("C1", "AUTO-1", "01/11/2099"), row("C2", "AUTO-2", "02/03/2026"),
+                                 row("C3", "AUTO-3", "03/03/2026"), row("C4", "AUTO-4", "04/03/2026")))
+    m3bot("import", export)
+    m3bot("open-due", "--today", "2026-06-03")  # opens C2's and C3's cases (M+3 on 2 and 3 June)
+
+    lines = m3bot("cases").output.splitlines()[1:]
+
+    assert [line.split()[0] for line in lines] == ["2", "3", "4", "1"]  # opened first, then by M+3 date
+    assert "Préparation" in lines[0] and "Préparation" in lines[1]
+    assert "À ouvrir" in lines[2]  # due on the real clock, not opened yet
+    assert "À venir, M+3 le 01/02/2100" in lines[3]
