@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.app import web_client
+from bot.progress import progress_bar
 from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
 from bot.exports import export as export_files
@@ -140,10 +141,11 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
         fail(t("cli.errors.file_missing", path=file))
     config = settings()
     mapping = load_mapping(config.import_mapping)
-    with database() as engine:
+    with database() as engine, progress_bar(t("cli.import.progress")) as advance:
         report = import_file(
             engine,
             file,
+            progress=advance,
             window_days=config.case_window_days,
             m3_offset_months=config.m3_offset_months,
             catch_up_days=config.catch_up_days,

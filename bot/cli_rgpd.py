@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
+from bot.progress import progress_bar
 from bot import privacy, private_files
 from bot.cli import database, fail, guarded, settings
 from flows.texts import t
@@ -81,8 +82,8 @@ def purge_command(
     actor: Actor = None,
 ) -> None:
     config = settings()
-    with database() as engine:
-        erased = privacy.purge(engine, config, actor=_actor(actor), dry_run=dry_run)
+    with database() as engine, progress_bar(t("rgpd.cli.purge_progress")) as advance:
+        erased = privacy.purge(engine, config, actor=_actor(actor), dry_run=dry_run, progress=advance)
     years = config.retention_years
     if not erased:
         typer.echo(t("rgpd.cli.purge_none", years=years))

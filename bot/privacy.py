@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.progress import Advance
 from bot.rendering import _STEP_ROLE, agency_today, agent_names
 from bot.views.blocks import message, section
 from bot.views.card import status_card
@@ -75,8 +76,9 @@ def erase(engine: Engine, settings: Settings, number: str, *, actor: str, now: d
 
 
 def purge(
-    engine: Engine, settings: Settings, *, actor: str, now: datetime | None = None, dry_run: bool = False
+    engine: Engine, settings: Settings, *, actor: str, now: datetime | None = None, dry_run: bool = False,
+    progress: Advance | None = None,
 ) -> list[rgpd.Erasure]:
     """Apply the retention period (`Settings.retention_years`), Slack messages included."""
     return rgpd.purge(engine, retention_years=settings.retention_years, actor=actor, now=now, dry_run=dry_run,
-                      on_erased=_hook(settings))
+                      on_erased=_hook(settings), progress=progress)

@@ -19,7 +19,7 @@ import hashlib
 import io
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -421,14 +421,18 @@ def import_bytes(
     mapping: dict[str, str] | None = None,
     caller_rule: CallerRule = "account_manager",
     now: datetime | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
+    """Import an export's rows, each in its own transaction; `progress(done, total)` follows the rows."""
     now = now or utcnow()
     report = ImportReport(file_name=file_name)
     options = ImportOptions(window_days=window_days, months=m3_offset_months, catch_up_days=catch_up_days,
                             now=now, previous_import_at=_previous_import_at(engine), caller_rule=caller_rule)
     lines = list(read_rows(data, mapping))
     duplicates = _duplicate_lines(lines)
-    for line, values in lines:
+    for done, (line, values) in enumerate(lines, start=1):
+        if progress is not None:
+            progress(done, len(lines))
         if line in duplicates:
             others = ", ".join(map(str, duplicates[line]))
             report.rejected.append((line, texts.t("cli.import.duplicate_contract", lines=others)))

@@ -440,8 +440,10 @@ def purge(
     now: datetime | None = None,
     dry_run: bool = False,
     on_erased: OnErased | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[Erasure]:
-    """Erase every client past the retention period, each in his own transaction; `dry_run` only lists them.
+    """Erase every client past the retention period, each in his own transaction; `dry_run` only lists them;
+    `progress(done, total)` follows the clients.
 
     A client who became active again between the listing and his turn (a new case, a new contract) is
     skipped: his candidacy is checked again under lock.
@@ -452,7 +454,9 @@ def purge(
         if dry_run:
             return [Erasure(client_id, _case_ids(session, client_id)) for client_id in candidates]
     done = []
-    for client_id in candidates:
+    for position, client_id in enumerate(candidates, start=1):
+        if progress is not None:
+            progress(position, len(candidates))
         with Session(engine) as session, session.begin():
             _lock(session, client_id)
             if not purge_candidates(session, retention_years=retention_years, now=now, client_id=client_id):
