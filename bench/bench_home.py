@@ -30,6 +30,7 @@ from sqlmodel import Session
 from bot.rendering import agent_names
 from bot.views.home import agent_home, lead_home
 from bot.views.lists import CaseRow
+from storage.chain import entry_hash
 from storage.dashboards import PERIODS, Period, agent_today, build_dashboard
 from storage.db import make_engine, migrate, normalize_url
 from storage.tables import (
@@ -153,8 +154,14 @@ def _trail(rng: random.Random, case_id: int, agent: str, opened: datetime, call:
                                            "reason": "GAV absente" if rng.random() < 0.8 else None}) for a in actions]
     if closed:
         events.append((call, "case_closed", {"reason": closed}))
-    return [{"at": at, "actor": agent, "case_id": case_id, "client_id": case_id, "event": event, "data": data}
-            for at, event, data in events]
+    # Chained as `storage.audit` chains them (no client secret in this data set: sealed is the data itself).
+    entries, head = [], None
+    for seq, (at, event, data) in enumerate(events, start=1):
+        head = entry_hash(head, seq=seq, case_id=case_id, client_id=case_id, at=at, actor=agent, event=event,
+                          sealed=data)
+        entries.append({"at": at, "actor": agent, "case_id": case_id, "client_id": case_id, "event": event,
+                        "data": data, "sealed": data, "seq": seq, "hash": head})
+    return entries
 
 
 def fill(engine: Engine, cases: int) -> float:
