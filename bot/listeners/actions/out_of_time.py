@@ -29,7 +29,7 @@ _CLOSING = cmd.CloseEarly(CloseReason.out_of_time)
 
 
 def _refresh_home(context: dict[str, Any], client: WebClient, user_id: str) -> None:
-    client.views_publish(user_id=user_id, view=lead_view(context["deps"], DEFAULT_PERIOD))
+    client.views_publish(user_id=user_id, view=lead_view(context["deps"], DEFAULT_PERIOD, client))
 
 
 @untrusted
