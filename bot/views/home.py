@@ -114,7 +114,7 @@ def lead_home(dashboard: Dashboard, names: Mapping[str, str],
         rows = min(MAX_GROUP_ROWS, MAX_HOME_BLOCKS - 1 - len(first) - len(waiting) - len(figures) - 4 - origins)
         groups = [DividerBlock(), *groups_section(dashboard, names, max_rows=max(rows, 0))]
     blocks = [header(d("lead_home.title")), *first, *waiting, *figures, *groups]
-    return _home(blocks[:MAX_HOME_BLOCKS])
+    return _home(blocks)
 
 
 def _urgency(row: CaseRow, today_info: AgentToday) -> tuple[int, str]:

@@ -14,8 +14,9 @@ import time_machine
 from bot.views.home import DEFINITIONS, MAX_HOME_BLOCKS, PERIOD_SELECT, agent_home, lead_home
 from bot.views.lists import CaseRow
 from bot.views.out_of_time import OutOfTimeSection
+from bot.views.text import label
 from flows import commands as cmd
-from flows.case import ActionKind, AttemptOutcome, State
+from flows.case import ActionKind, AttemptOutcome, Origin, State
 from storage.dashboards import AgentToday, Dashboard, Figures, Period
 from storage.worklists import AgentAgenda, LeadAttention, TodayRow, WaitingCase
 from tests.bot.harness import AGENT, COLLEAGUE
@@ -209,15 +210,16 @@ def test_homes_stay_within_slacks_100_blocks():
     figures = Figures(Counter({("opened",): 3, ("attempted",): 2, ("reached",): 1}))
     many_agents = {f"agent{i}@agence.fr": figures for i in range(80)}
     dashboard = Dashboard(Period(date(2026, 6, 1), date(2026, 6, 30), "month"), date(2026, 6, 19), figures,
-                          many_agents, {f"origin{i}": figures for i in range(8)})
+                          many_agents, {origin.value: figures for origin in Origin})
     late = [_row(i, at=NOW, due_on=date(2026, 6, 1), kind=ActionKind.devis.value) for i in range(5)]
     attention = LeadAttention(late, 400, late, 300, [(f"agent{i}@agence.fr", 90 - i) for i in range(5)])
     waiting = OutOfTimeSection([WaitingCase(i, f"Client {i}", date(2026, 3, 1)) for i in range(10)], 250, 7)
     lead = lead_home(dashboard, {}, waiting, attention=attention, chart="F123")["blocks"]
     text = json.dumps(lead, ensure_ascii=False)
     assert len(lead) <= MAX_HOME_BLOCKS and "Client 9" in text and '"id": "F123"' in text
-    assert "et 395 autre(s)" in text and "de plus" not in text.split("Entonnoir")[0]
-    assert lead[-1]["type"] == "context" and "autres (voir l'export CSV)" in text  # agents cut, and said so
+    assert "et 395 autre(s)" in text and "et 295 autre(s)" in text
+    assert "autres (voir l'export CSV)" in text  # agents cut, and said so; every origin still listed
+    assert all(label("origin", origin.value) in text for origin in Origin)
     rows = [CaseRow(i, f"Client {i}", State.preparation, date(2026, 6, 2)) for i in range(1, 300)]
     today = AgentToday(frozenset(), frozenset(), {}, {"calls": 0})
     agenda = AgentAgenda([_row(i, at=NOW) for i in range(10)], [_row(i) for i in range(10)],
