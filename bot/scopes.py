@@ -8,4 +8,5 @@ BOT_SCOPES = (
     "users:read.email",
     "channels:read",
     "files:write",
+    "im:write",
 )
