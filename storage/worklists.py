@@ -1,5 +1,6 @@
-"""Read models of an agent's work: his open cases, most urgent first, the cases waiting to be opened, and
-the cases the catch-up rule set aside as out of time (the leads' to open or close).
+"""Read models of an agent's work: his open cases, most urgent first, the cases waiting to be opened, the
+cases the catch-up rule set aside as out of time (the leads' to open or close), and what the Homes put
+first: a lead's late callbacks and actions and busiest agents, an agent's "Aujourd'hui".
 
 Each is one query with its joins and an index behind it, so that `/m3 mes-dossiers` and the App Home stay
 fast whatever the size of the agency.

@@ -19,7 +19,7 @@ from flows import commands as cmd
 from flows.case import ActionKind, AttemptOutcome, Origin, State
 from storage.dashboards import AgentToday, Dashboard, Figures, Period
 from storage.worklists import AgentAgenda, LeadAttention, TodayRow, WaitingCase
-from tests.bot.harness import AGENT, COLLEAGUE
+from tests.bot.harness import COLLEAGUE
 from tests.conftest import Factory, client_file, contract
 from tests.storage.test_dashboards import apply, at, programme_data_set
 
@@ -95,6 +95,9 @@ def test_the_funnel_picture_is_uploaded_once_a_day_into_the_leads_dm_and_shown_b
     assert harness.slack.files[file_id]["content"].startswith(b"\x89PNG")
     (shared,) = [m for m in harness.slack.channel_messages(lead_dm(harness)) if m.files]
     assert shared.files[0]["id"] == file_id
+    # Published before the upload (the event's work is not held up by it), then again with the picture.
+    before, after = (json.dumps(c.args["view"], ensure_ascii=False) for c in harness.slack.calls_to("views.publish"))
+    assert "arrive dans un instant" in before and "slack_file" not in before and file_id in after
     publishes = len(harness.slack.calls_to("views.publish"))
 
     harness.open_home(harness.lead_id)  # the same day: the first publish already shows it, nothing uploaded
