@@ -8,7 +8,7 @@ leaves the case exactly as it was, so the caller's transaction has nothing to ro
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -413,18 +413,29 @@ def handle(case: Case, command: Any, *, actor: str, now: datetime, rules: Rules)
 # --- Contact ----------------------------------------------------------------------------------------------
 
 
+def contact_limit(attempts: Iterable[tuple[datetime, AttemptOutcome]], now: datetime,
+                  rules: Rules) -> tuple[str, datetime] | None:
+    """Whether the client's attempts (moment, outcome) forbid a call at `now`: ("refusal_quiet_period" |
+    "too_many_attempts", the first moment a call is allowed again), or None. The App Home asks it too."""
+    attempts = list(attempts)
+    refusals = [at for at, outcome in attempts if outcome is AttemptOutcome.refused]
+    if refusals and now - max(refusals) < timedelta(days=rules.refusal_quiet_days):
+        return "refusal_quiet_period", max(refusals) + timedelta(days=rules.refusal_quiet_days)
+    window = [at for at, _outcome in attempts if now - at < timedelta(days=rules.attempts_window_days)]
+    if len(window) >= rules.max_attempts:
+        return "too_many_attempts", min(window) + timedelta(days=rules.attempts_window_days)
+    return None
+
+
 def _calling_rules(case: Case, ctx: _Context) -> None:
     """Décret 2022-1313 (art. D.223-9 C. conso.): slots, 4 attempts in 30 days, 60 days after a refusal."""
     now, rules = ctx.now, ctx.rules
-    refusals = [a.at for a in case.client_attempts if a.outcome is AttemptOutcome.refused]
-    if refusals and now - max(refusals) < timedelta(days=rules.refusal_quiet_days):
-        until = max(refusals) + timedelta(days=rules.refusal_quiet_days)
-        raise _refuse("refusal_quiet_period", days=rules.refusal_quiet_days, until=_day(until, rules))
-    window = [a for a in case.client_attempts if now - a.at < timedelta(days=rules.attempts_window_days)]
-    if len(window) >= rules.max_attempts:
-        until = min(a.at for a in window) + timedelta(days=rules.attempts_window_days)
+    limit = contact_limit(((a.at, a.outcome) for a in case.client_attempts), now, rules)
+    if limit and limit[0] == "refusal_quiet_period":
+        raise _refuse("refusal_quiet_period", days=rules.refusal_quiet_days, until=_day(limit[1], rules))
+    if limit:
         raise _refuse("too_many_attempts", max=rules.max_attempts, days=rules.attempts_window_days,
-                      until=_day(until, rules))
+                      until=_day(limit[1], rules))
     if not in_express_window(case, now, rules) and not is_legal_call_time(now, case.client.postcode):
         raise _refuse("outside_calling_hours")
 

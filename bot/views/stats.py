@@ -1,5 +1,6 @@
-"""The programme's figures as Block Kit, each with its written definition: `figure_blocks` is shared by the
-lead's App Home and the `/m3 stats` message."""
+"""The programme's figures as Block Kit: `figure_blocks`, each with its written definition, for the `/m3 stats`
+message; `figure_fields`, compact, for the lead's App Home, whose definitions are one click away
+(`definitions_modal`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from babel.numbers import format_decimal
-from slack_sdk.models.blocks import Block, DividerBlock
+from slack_sdk.models.blocks import Block, DividerBlock, SectionBlock
+from slack_sdk.models.blocks.basic_components import MarkdownTextObject
+from slack_sdk.models.views import View
 
 from bot.views.blocks import Message, context, header, message, section
-from bot.views.text import LOCALE, day, escape, label, person
+from bot.views.text import LOCALE, clip, day, escape, label, person
 from flows import texts
 from storage.dashboards import Dashboard, Figures, Period
 
@@ -49,31 +52,50 @@ def _protection_label(code: str) -> str:
     return escape(next((p["label"] for p in texts.data("catalog.protections") if p["code"] == code), code))
 
 
+# Each part of the figures is a list of (figure code, value shown): `figure_blocks` writes them as lines
+# with their definitions (`/m3 stats`), `figure_fields` as compact fields (the lead's Home).
+Values = list[tuple[str, object]]
+
+
+def _lines(values: Values) -> str:
+    return "\n".join(_figure(code, value) for code, value in values)
+
+
+def funnel_values(figures: Figures) -> Values:
+    values: Values = list(figures.funnel)
+    values.insert(1, ("attempted", figures["attempted",]))
+    values.insert(3, ("reach_rate", percent(figures.reach_rate)))
+    return values
+
+
+def _close_reasons(figures: Figures) -> str:
+    return _listing({label("close_reason", code): n for code, n in figures.closed_by_reason.items()})
+
+
 def funnel_section(figures: Figures) -> list[Block]:
-    lines = [_figure(code, n) for code, n in figures.funnel]
-    lines.insert(1, _figure("attempted", figures["attempted",]))
-    lines.insert(3, _figure("reach_rate", percent(figures.reach_rate)))
-    reasons = {label("close_reason", code): n for code, n in figures.closed_by_reason.items()}
-    lines.append(f"*{d('close_reasons_title')}* : {_listing(reasons)}")
-    return [header(d("lead_home.funnel_title")), section("\n".join(lines))]
+    text = f"{_lines(funnel_values(figures))}\n*{d('close_reasons_title')}* : {_close_reasons(figures)}"
+    return [header(d("lead_home.funnel_title")), section(text)]
 
 
-def admin_section(figures: Figures) -> list[Block]:
+def admin_values(figures: Figures) -> Values:
     fields = {label("field", name): n for name, n in figures.fields_changed.items()}
     findings = figures.contract_findings
     pieces = {_piece_label(piece): n for (answer, piece), n in findings.items() if answer == "missing_piece"}
     follow_ups = sum(n for (answer, _piece), n in findings.items() if answer == "follow_up")
-    lines = [
-        _figure("file_changed", figures["file_changed",]),
-        _figure("field_changed", _listing(fields)),
-        _figure("tns_detected", figures["tns_detected",]),
-        _figure("missing_piece", _listing(pieces)),
-        _figure("follow_up", follow_ups),
+    return [
+        ("file_changed", figures["file_changed",]),
+        ("field_changed", _listing(fields)),
+        ("tns_detected", figures["tns_detected",]),
+        ("missing_piece", _listing(pieces)),
+        ("follow_up", follow_ups),
     ]
-    return [header(d("lead_home.admin_title")), section("\n".join(lines))]
 
 
-def commercial_section(figures: Figures) -> list[Block]:
+def admin_section(figures: Figures) -> list[Block]:
+    return [header(d("lead_home.admin_title")), section(_lines(admin_values(figures)))]
+
+
+def commercial_values(figures: Figures) -> Values:
     elsewhere: dict[str, dict[str, int]] = {}
     for (protection, insurer), n in figures.elsewhere.items():
         insurers = elsewhere.setdefault(_protection_label(protection), {})
@@ -89,12 +111,14 @@ def commercial_section(figures: Figures) -> list[Block]:
         + ")"
         for p, answers in sorted(gaps.items())
     )
-    lines = [_figure("elsewhere", held or d("lead_home.nothing")),
-             _figure("gaps", gap_text or d("lead_home.nothing"))]
-    return [header(d("lead_home.commercial_title")), section("\n".join(lines))]
+    return [("elsewhere", held or d("lead_home.nothing")), ("gaps", gap_text or d("lead_home.nothing"))]
 
 
-def actions_section(figures: Figures) -> list[Block]:
+def commercial_section(figures: Figures) -> list[Block]:
+    return [header(d("lead_home.commercial_title")), section(_lines(commercial_values(figures)))]
+
+
+def actions_values(figures: Figures) -> Values:
     by_kind: dict[str, dict[str, int]] = {}
     for (kind, status), n in figures.actions.items():
         by_kind.setdefault(kind, {})[status] = n
@@ -103,15 +127,22 @@ def actions_section(figures: Figures) -> list[Block]:
         + ", ".join(f"{counts.get(s, 0)} {d(f'action_status.{s}')}" for s in ("done", "due", "overdue"))
         for kind, counts in sorted(by_kind.items())
     ]
-    return [header(d("lead_home.actions_title")), section(_figure("actions", "; ".join(parts) or d("lead_home.nothing")))]
+    return [("actions", "; ".join(parts) or d("lead_home.nothing"))]
+
+
+def actions_section(figures: Figures) -> list[Block]:
+    return [header(d("lead_home.actions_title")), section(_lines(actions_values(figures)))]
+
+
+def multi_values(figures: Figures) -> Values:
+    return [
+        ("multi_before", f"{figures['multi_before',]} ({percent(figures.rate('multi_before'))})"),
+        ("multi_now", f"{figures['multi_now',]} ({percent(figures.rate('multi_now'))})"),
+    ]
 
 
 def multi_section(figures: Figures) -> list[Block]:
-    lines = [
-        _figure("multi_before", f"{figures['multi_before',]} ({percent(figures.rate('multi_before'))})"),
-        _figure("multi_now", f"{figures['multi_now',]} ({percent(figures.rate('multi_now'))})"),
-    ]
-    return [header(d("lead_home.multi_title")), section("\n".join(lines))]
+    return [header(d("lead_home.multi_title")), section(_lines(multi_values(figures)))]
 
 
 def compliance_section(figures: Figures) -> list[Block]:
@@ -162,6 +193,45 @@ def figure_blocks(dashboard: Dashboard, names: Mapping[str, str], *, max_rows: i
                  compliance_section):
         blocks += [DividerBlock(), *part(total)]
     return [*blocks, DividerBlock(), *groups_section(dashboard, names, max_rows=max_rows)]
+
+
+MAX_FIELDS = 10  # Slack's limit per section
+FIELD_TEXT = 2000
+
+
+def _fields(title: str, values: Values) -> list[Block]:
+    """`values` as compact fields under a bold title, 10 to a section."""
+    fields = [MarkdownTextObject(text=clip(f"*{d(f'figures.{code}.label')}*\n{value}", FIELD_TEXT))
+              for code, value in values]
+    return [SectionBlock(text=MarkdownTextObject(text=f"*{title}*"), fields=fields[i:i + MAX_FIELDS])
+            for i in range(0, len(fields), MAX_FIELDS)]
+
+
+def figure_fields(dashboard: Dashboard) -> list[Block]:
+    """The team's figures as compact fields, part by part, without their definitions (see
+    `definitions_modal`)."""
+    blocks: list[Block] = [context(period_line(dashboard.period))]
+    if not dashboard.total.opened:
+        return [*blocks, section(d("none"))]
+    total = dashboard.total
+    funnel = [*funnel_values(total), ("close_reasons", _close_reasons(total))]
+    for title, values in (("funnel_title", funnel), ("admin_title", admin_values(total)),
+                          ("commercial_title", commercial_values(total)),
+                          ("actions_title", [*actions_values(total), *multi_values(total)])):
+        blocks += _fields(d(f"lead_home.{title}"), values)
+    return blocks
+
+
+DEFINITIONS_MODAL = "m3.modal.definitions"  # only shown: no submit
+
+
+def definitions_modal() -> dict[str, Any]:
+    """Every figure's label and written definition, and what a period's cases are."""
+    blocks = [context(d("cohort_note"))]
+    blocks += [section(f"*{entry['label']}* : {entry['definition']}")
+               for entry in texts.data("dashboards.figures").values()]
+    return View(type="modal", callback_id=DEFINITIONS_MODAL, title=d("lead_home.definitions_title"),
+                close=d("lead_home.definitions_close"), blocks=blocks).to_dict()
 
 
 def stats_message(dashboard: Dashboard, names: Mapping[str, str]) -> Message:

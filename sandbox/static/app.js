@@ -222,7 +222,8 @@
       case "image":
         return el("figure", { class: "block block-image" },
           block.title ? el("figcaption", {}, plain(block.title)) : null,
-          el("img", { src: block.image_url, alt: block.alt_text }));
+          // An image uploaded to Slack (slack_file) is served by the page like any file the bot uploaded.
+          el("img", { src: block.slack_file ? `/api/file/${block.slack_file.id}` : block.image_url, alt: block.alt_text }));
       default:
         return el("div", { class: "block unsupported" }, tr("unsupported", { type: block.type }));
     }

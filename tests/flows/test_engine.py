@@ -19,7 +19,7 @@ from flows.case import (
     ProtectionAnswer,
     State,
 )
-from flows.engine import Refused, authorize, checklist_progress, handle, structuring_protections
+from flows.engine import Refused, authorize, checklist_progress, contact_limit, handle, structuring_protections
 from flows.rules import Rules
 from tests.flows.factories import AGENT, COLLEAGUE, NOW, SELLER, make_case
 
@@ -266,6 +266,16 @@ def test_no_call_within_sixty_days_of_a_refusal():
         run(case, cmd.StartCall(caller=AGENT))
     case.client_attempts[0].at = NOW - timedelta(days=61)
     run(case, cmd.StartCall(caller=AGENT))
+
+
+def test_contact_limit_says_when_a_call_is_allowed_again():
+    rules = Rules()
+    attempts = [(NOW - timedelta(days=d), AttemptOutcome.no_answer) for d in (1, 7, 14, 21)]
+    assert contact_limit(attempts, NOW, rules) == ("too_many_attempts", NOW + timedelta(days=9))
+    assert contact_limit(attempts[:3], NOW, rules) is None
+    refused = [(NOW - timedelta(days=59), AttemptOutcome.refused)]
+    assert contact_limit(refused, NOW, rules) == ("refusal_quiet_period", NOW + timedelta(days=1))
+    assert contact_limit(refused, NOW + timedelta(days=1), rules) is None
 
 
 def test_refusal_closes_the_case_with_its_reason():

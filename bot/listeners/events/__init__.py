@@ -1,49 +1,97 @@
-"""Events: the App Home. A lead (`M3_LEADS`) sees the cases set aside as out of time and the team's
-figures, whose period he picks; an agent sees his open cases, most urgent first, and his week."""
+"""Events: the App Home. A lead (`M3_LEADS`) sees what needs a decision today, the cases set aside as out
+of time, the funnel's picture and the team's figures, whose period he picks; an agent sees "Aujourd'hui",
+his open cases, most urgent first, and his week.
+
+The lead's Home is published at once with the picture it has (today's, or yesterday's); when today's is
+not uploaded yet, it is uploaded after (Bolt has acknowledged the event already) and the Home published
+again with it, unless the lead changed it meanwhile (the view's hash tells).
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
 from sqlmodel import Session
 
 from bot import channel
 from bot.context import BotDeps
+from bot.home_chart import chart_of_today, shown_chart, uploaded_today
 from bot.listeners.commands import team_url, permalink
+from bot.listeners.common import open_modal
 from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section
-from bot.views.home import PERIOD_SELECT, agent_home, lead_home
+from bot.views.home import DEFINITIONS, PERIOD_SELECT, agent_home, lead_home
 from bot.views.lists import CaseRow
 from bot.views.out_of_time import SHOWN, OutOfTimeSection
+from bot.views.stats import definitions_modal
 from flows.texts import t
-from storage.dashboards import DEFAULT_PERIOD, PERIODS, Period, agent_today, build_dashboard
+from storage.dashboards import DEFAULT_PERIOD, PERIODS, Dashboard, Period, agent_today, build_dashboard
 from storage.tables import utcnow
-from storage.worklists import agent_queue, out_of_time_cases
+from storage.worklists import TodayRow, agent_agenda, agent_queue, lead_attention, out_of_time_cases
+
+log = logging.getLogger(__name__)
 
 
-def lead_view(deps: BotDeps, period_code: str, client: WebClient) -> dict[str, Any]:
+def _links(client: WebClient, rows: list[TodayRow]) -> dict[int, str]:
+    team = team_url(client)
+    return {row.case_id: url for row in rows if (url := permalink(team, row.channel, row.ts))}
+
+
+def _lead(deps: BotDeps, period_code: str, client: WebClient | None,
+          chart: str | None = None) -> tuple[dict[str, Any], Dashboard]:
     today = agency_today(deps.settings)
-    warning = channel.warning_for_home(client, deps.settings.m3_channel)
+    timezone = deps.settings.agency_timezone
+    warning = channel.warning_for_home(client, deps.settings.m3_channel) if client else None
     with Session(deps.engine) as session:
-        dashboard = build_dashboard(session, Period.preset(period_code, today), today=today,
-                                    timezone=deps.settings.agency_timezone)
+        dashboard = build_dashboard(session, Period.preset(period_code, today), today=today, timezone=timezone)
         cases, total = out_of_time_cases(session, limit=SHOWN)
         waiting = OutOfTimeSection(cases, total, deps.settings.catch_up_days)
-        return lead_home(dashboard, agent_names(session), waiting, warning=warning)
+        attention = lead_attention(session, now=utcnow(), timezone=timezone)
+        names = agent_names(session)
+    links = _links(client, [*attention.callbacks, *attention.actions]) if client else {}
+    view = lead_home(dashboard, names, waiting, attention=attention, links=links,
+                     chart=chart or (shown_chart(client, period_code, today) if client else None), warning=warning)
+    return view, dashboard
+
+
+def lead_view(deps: BotDeps, period_code: str, client: WebClient | None = None) -> dict[str, Any]:
+    """The lead's Home for the period, with the funnel picture already uploaded (today's or yesterday's)."""
+    return _lead(deps, period_code, client)[0]
+
+
+def publish_lead_home(deps: BotDeps, client: WebClient, user: str, period_code: str) -> None:
+    """Publish the lead's Home now, then, if today's funnel picture was not uploaded yet, upload it and
+    publish the Home again with it."""
+    view, dashboard = _lead(deps, period_code, client)
+    published = client.views_publish(user_id=user, view=view)
+    if not dashboard.total.opened or uploaded_today(client, period_code, dashboard.today):
+        return
+    try:
+        chart = chart_of_today(client, user, dashboard)
+        if chart:
+            client.views_publish(user_id=user, view=_lead(deps, period_code, client, chart)[0],
+                                 hash=published["view"]["hash"])
+    except SlackApiError as error:  # hash_conflict: the lead moved on; the next Home shows the picture
+        log.warning("lead Home's funnel picture not shown: %s", error.response.get("error"))
 
 
 def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
     timezone = deps.settings.agency_timezone
+    now = utcnow()
     with Session(deps.engine) as session:
         queue = agent_queue(session, agent, timezone=timezone)
-        today_info = agent_today(session, agent, now=utcnow(), timezone=timezone)
+        today_info = agent_today(session, agent, now=now, timezone=timezone)
+        agenda = agent_agenda(session, agent, now=now, timezone=timezone, rules=deps.rules)
     team = team_url(client)
     rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,
                     thread_url=permalink(team, r.channel, r.ts)) for r in queue]
-    return agent_home(rows, today_info)
+    links = _links(client, [*agenda.callbacks, *agenda.callable_now, *agenda.actions])
+    return agent_home(rows, today_info, agenda, links)
 
 
 def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
@@ -51,8 +99,9 @@ def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebC
         return
     deps: BotDeps = context["deps"]
     if context.get("is_lead"):
-        view = lead_view(deps, DEFAULT_PERIOD, client)
-    elif context.get("actor") is None:
+        publish_lead_home(deps, client, event["user"], DEFAULT_PERIOD)
+        return
+    if context.get("actor") is None:
         # Built through slack_sdk's View so that Slack's limits are checked before the call.
         view = View(type="home", blocks=[section(t("listeners.not_an_agent"))]).to_dict()
     else:
@@ -66,9 +115,16 @@ def period_chosen(ack: Ack, body: dict[str, Any], context: dict[str, Any], clien
     code = ((body.get("actions") or [{}])[0].get("selected_option") or {}).get("value")
     if not context.get("is_lead") or code not in PERIODS:
         return  # only a lead's Home has the picker; anything else was not sent by it
-    client.views_publish(user_id=body["user"]["id"], view=lead_view(context["deps"], code, client))
+    publish_lead_home(context["deps"], client, body["user"]["id"], code)
+
+
+def definitions_shown(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    """The lead's "Définitions des chiffres": a modal listing each figure's definition."""
+    ack()
+    open_modal(client, body, definitions_modal())
 
 
 def register(app: App) -> None:
     app.event("app_home_opened")(app_home_opened)
     app.action(PERIOD_SELECT)(period_chosen)
+    app.action(DEFINITIONS)(definitions_shown)
