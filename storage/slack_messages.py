@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from storage.outbox import PENDING
-from storage.tables import Outbox, UtcDateTime, utcnow
+from storage.outbox import UPSERT
+from storage.tables import UtcDateTime, utcnow
 
 CARD = "card"
-UPSERT = "message.upsert"
+__all__ = ["CARD", "UPSERT", "SlackMessage", "find", "record"]
 
 
 class SlackMessage(SQLModel, table=True):
@@ -49,14 +49,3 @@ def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> No
             session.add(SlackMessage(case_id=case_id, role=role, channel=channel, ts=ts))
         else:
             row.channel, row.ts, row.updated_at = channel, ts, utcnow()
-
-
-def pending_upserts(engine: Engine, case_id: int, role: str, *, after: int) -> list[int]:
-    """Ids of the pending upserts of (case, role) queued after outbox row `after`, oldest first."""
-    with Session(engine) as session:
-        rows = session.exec(
-            select(Outbox.id, Outbox.payload)
-            .where(Outbox.case_id == case_id, Outbox.method == UPSERT, Outbox.status == PENDING, Outbox.id > after)
-            .order_by(Outbox.id)
-        )
-        return [row_id for row_id, payload in rows if payload.get("role") == role]
