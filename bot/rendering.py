@@ -34,7 +34,8 @@ _STEP_ROLE = {
     State.admin_contract_validation: "step:contracts",
     State.commercial_rebound: "step:rebound",
     State.action_plan: "step:action_plan",
-    State.closed: "step:closed",
+    # The closing notice replaces the action plan's message: it lists the dated plan, one post less per call.
+    State.closed: "step:action_plan",
 }
 
 
