@@ -199,6 +199,8 @@ class OutboxDeliverer:
                 for rows in cases.values():
                     self._deliver_case(rows)
             handled += len(batch)
+            if len(batch) < self.batch:
+                break  # that was all; rows committed meanwhile wake the thread again
         return handled
 
     def _deliver_case(self, rows: list[OutboxMessage]) -> None:
@@ -280,8 +282,8 @@ class OutboxDeliverer:
         if now - clicked_at > timedelta(minutes=self.pace.response_url_minutes):
             return False  # expired
         url = respond["url"]
-        uses = self.pace.response_url(hashlib.sha256(url.encode()).hexdigest()[:32])
-        if pacing.acquire(self.engine, self.team, [uses], now=now) > 0:
+        key = f"url:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
+        if not pacing.take_use(self.engine, self.team, key, uses=self.pace.response_url_uses, now=now):
             return False  # used up
         try:
             response = WebhookClient(url, timeout=self.webhook_timeout).send(

@@ -45,6 +45,3 @@ class PaceSettings(BaseSettings):
         if method == "chat.postMessage" and channel:
             buckets.append(Bucket(f"channel:{channel}", self.post_per_channel * self.margin, self.post_channel_burst))
         return buckets
-
-    def response_url(self, digest: str) -> Bucket:
-        return Bucket(f"url:{digest}", 0.0, self.response_url_uses)

@@ -43,6 +43,7 @@ class OutboxMessage:
     priority: int = NORMAL
     posted: tuple[str, str] | None = None  # (channel, ts) of the role's message, when posted
     card_ts: str | None = None  # the ts of the case's card, when posted (a thread reply's parent)
+    older: bool = False  # older rows of its message are pending: its delivery settles them
 
 
 def content_digest(payload: dict[str, Any]) -> str:
@@ -96,6 +97,12 @@ def claim_due(
                other.status == PENDING)
         .exists()
     )
+    older_in_lane = (
+        sa.select(other.id)
+        .where(other.case_id == Outbox.case_id, other.role == Outbox.role, other.id < Outbox.id,
+               other.status == PENDING)
+        .exists()
+    )
     case_held = (
         sa.select(other.id)
         .where(other.case_id == Outbox.case_id, other.status == PENDING, other.locked_until > now)
@@ -103,7 +110,7 @@ def claim_due(
     )
     message, card = sa.orm.aliased(SlackMessage), sa.orm.aliased(SlackMessage)
     query = (
-        sa.select(Outbox, message.channel, message.ts, card.ts)
+        sa.select(Outbox, message.channel, message.ts, card.ts, older_in_lane)
         .outerjoin(message, sa.and_(message.case_id == Outbox.case_id, message.role == Outbox.role))
         .outerjoin(card, sa.and_(card.case_id == Outbox.case_id, card.role == CARD))
         .where(
@@ -130,8 +137,8 @@ def claim_due(
         )
         return [
             OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts + 1, r.dedupe_key, r.priority,
-                          (channel, ts) if ts else None, card_ts)
-            for r, channel, ts, card_ts in claimed
+                          (channel, ts) if ts else None, card_ts, bool(older))
+            for r, channel, ts, card_ts, older in claimed
         ]
 
 
@@ -142,7 +149,8 @@ def pending_of(engine: Engine, case_id: int, role: str) -> list[OutboxMessage]:
             select(Outbox).where(Outbox.case_id == case_id, Outbox.role == role, Outbox.status == PENDING)
             .order_by(Outbox.id)
         )
-        return [OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts, r.dedupe_key, r.priority) for r in rows]
+        return [OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts, r.dedupe_key, r.priority,
+                              older=index > 0) for index, r in enumerate(rows)]
 
 
 def kept(payload: dict[str, Any]) -> dict[str, Any]:
@@ -163,7 +171,7 @@ def mark_delivered(
     values = {"status": DELIVERED, "delivered_at": now or utcnow(), "last_error": None, "locked_until": None,
               "payload": kept(message.payload)}
     with Session(engine) as session, session.begin():
-        if message.method == UPSERT and message.case_id is not None and message.payload.get("role") is not None:
+        if message.older:
             session.execute(sa.update(Outbox).where(
                 Outbox.case_id == message.case_id, Outbox.role == message.payload["role"], Outbox.id < message.id,
                 Outbox.status == PENDING,

@@ -1,7 +1,7 @@
 """Slack's rate limits as token buckets in the database, so that every deliverer of a workspace shares one budget.
 
-A bucket (one per Web API method, one per channel for `chat.postMessage`, one per `response_url` for its five
-uses) holds up to `burst` tokens and gains `rate` a second. `acquire` takes one token from each bucket a
+A bucket (one per Web API method, one per channel for `chat.postMessage`) holds up to `burst` tokens and
+gains `rate` a second; a `response_url`'s five uses are counted down by `take_use`. `acquire` takes one token from each bucket a
 call needs, all or none, under a row lock (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the write
 transaction starts with `BEGIN IMMEDIATE`, which serialises it), and otherwise says how long to wait.
 `hold` records a 429's `Retry-After`: the bucket gives nothing before then.
@@ -71,6 +71,19 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
         for key, tokens in refilled.items():
             rows[key].tokens, rows[key].updated_at, rows[key].held_until = tokens - 1.0, now, None
         return 0.0
+
+
+def take_use(engine: Engine, team: str, key: str, *, uses: int, now: datetime) -> bool:
+    """Count one use of something allowed `uses` times (a response_url): True while some are left.
+    One statement: the bucket is created with the first use, then spent down to zero."""
+    statement = _insert(engine)(SlackPace).values(team=team, bucket=key, tokens=uses - 1.0, updated_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=["team", "bucket"],
+        set_={"tokens": SlackPace.tokens - 1.0, "updated_at": statement.excluded.updated_at},
+        where=SlackPace.tokens >= 1.0,
+    ).returning(SlackPace.tokens)
+    with engine.begin() as connection:
+        return uses >= 1 and connection.execute(statement).first() is not None
 
 
 def hold(engine: Engine, team: str, key: str, *, until: datetime, now: datetime) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -40,12 +41,13 @@ def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
 
 
 def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> None:
-    """Remember where a role's message was posted (or moved); idempotent for the same values."""
-    with Session(engine) as session, session.begin():
-        row = session.exec(
-            select(SlackMessage).where(SlackMessage.case_id == case_id, SlackMessage.role == role)
-        ).first()
-        if row is None:
-            session.add(SlackMessage(case_id=case_id, role=role, channel=channel, ts=ts))
-        else:
-            row.channel, row.ts, row.updated_at = channel, ts, utcnow()
+    """Remember where a role's message was posted (or moved); idempotent for the same values. One statement."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(SlackMessage).values(case_id=case_id, role=role, channel=channel, ts=ts, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=["case_id", "role"],
+        set_={"channel": statement.excluded.channel, "ts": statement.excluded.ts,
+              "updated_at": statement.excluded.updated_at},
+    )
+    with engine.begin() as connection:
+        connection.execute(statement)
