@@ -22,6 +22,8 @@ from sqlmodel import Session, select
 from storage.tables import SlackPace
 
 NEVER = math.inf
+CLOCK_SKEW = timedelta(minutes=1)  # beyond this, a bucket's time ahead of ours means our clock moved back
+MAX_HOLD = timedelta(hours=1)  # no Retry-After is that long: a hold further ahead is a clock moved back
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,13 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
         wait, refilled = 0.0, {}
         for bucket in buckets:
             row = rows[bucket.key]
-            if row.held_until is not None and row.held_until > now:
+            # A clock moved back (a demo's, a badly synchronised host) leaves times far ahead: forget them.
+            moved_back = row.updated_at - now > CLOCK_SKEW
+            if row.held_until is not None and now < row.held_until < now + MAX_HOLD:
                 wait = max(wait, (row.held_until - now).total_seconds())
                 continue
             elapsed = max((now - row.updated_at).total_seconds(), 0.0)
-            tokens = min(bucket.burst, row.tokens + elapsed * bucket.rate)
+            tokens = bucket.burst if moved_back else min(bucket.burst, row.tokens + elapsed * bucket.rate)
             need = 1.0 + min(reserve, max(bucket.burst - 1.0, 0.0))
             if tokens < need:
                 wait = max(wait, (need - tokens) / bucket.rate if bucket.rate > 0 else NEVER)

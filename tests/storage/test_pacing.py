@@ -79,3 +79,11 @@ def test_concurrent_takers_on_postgresql_share_one_budget(pg_engine):
     for thread in threads:
         thread.join()
     assert sum(granted) == 25  # 80 tries, exactly the 25 tokens granted: no token given twice
+
+
+def test_a_clock_moved_back_does_not_stall_a_bucket(engine):
+    for _ in range(3):
+        pacing.acquire(engine, "T", [CHANNEL], now=later(7200))
+    pacing.hold(engine, "T", CHANNEL.key, until=later(7200 + 30), now=later(7200))
+
+    assert pacing.acquire(engine, "T", [CHANNEL], now=NOW) == 0  # two hours earlier: a full bucket again
