@@ -232,3 +232,23 @@ def test_messages_an_agent_waits_for_go_before_bulk_work(engine: Engine, slack) 
     order = [c.args["text"] for c in delivered_posts(slack)]
     assert order.index("étape suivante") <= 1  # right after the post that was going out
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 7
+
+
+# ---- which response_url the bot keeps --------------------------------------------------------------------
+
+
+def test_only_slacks_own_response_urls_are_kept_for_delivery() -> None:
+    from bot.middleware import _respond_to
+
+    api = "http://127.0.0.1:4000/api/"
+    at = utcnow().isoformat()
+    click = {"container": {"type": "message", "message_ts": "1.2"}, "response_url": "https://hooks.slack.com/a/b"}
+    assert _respond_to("block_actions", click, None, api)["url"] == "https://hooks.slack.com/a/b"
+    assert _respond_to("block_actions", {**click, "response_url": "https://evil.example/x"}, None, api) is None
+    ephemeral = {**click, "container": {"type": "message", "message_ts": "1.2", "is_ephemeral": True}}
+    assert _respond_to("block_actions", ephemeral, None, api) is None
+    # A modal's: carried in its metadata by the click that opened it.
+    assert _respond_to("view_submission", {}, ["http://127.0.0.1:4000/response/r1", "1.2", at], api)["ts"] == "1.2"
+    for forged in (["http://127.0.0.1:4001/response/r1", "1.2", at], ["https://hooks.slack.com/a", "1.2", "hier"],
+                   "https://hooks.slack.com/a", ["https://hooks.slack.com/a", "", at]):
+        assert _respond_to("view_submission", {}, forged, api) is None
