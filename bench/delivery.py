@@ -31,6 +31,7 @@ from bench.figures import Profile
 from bot.app import delivery_client
 from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
+from config.pacing import PaceSettings
 from config.settings import Settings
 from sandbox.slack_api import SlackStandIn
 from scheduler.jobs import Ticker
@@ -107,7 +108,10 @@ def run_once(pg_admin_url: str, openings: int, reminders: int, rate: float,
         scheduler_s = time.monotonic() - started
 
         slack.rate(POSTS, rate, per_channel=True)
-        deliverer = OutboxDeliverer(engine, delivery_client(settings))
+        # Paced to the stand-in's rate: Slack's limits `rate` times faster (its 1 post a second per channel
+        # becomes `rate`), no burst, since the stand-in's steady rate tolerates none.
+        pace = PaceSettings(_env_file=None).faster(rate, bursts=1)
+        deliverer = OutboxDeliverer(engine, delivery_client(settings), pace=pace)
         profiler = profile() if profile else None
         started = time.monotonic()
         deliverer.start()

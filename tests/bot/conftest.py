@@ -39,12 +39,7 @@ def bot_settings(slack: SlackStandIn, engine: Engine) -> Settings:
 
 def fast_pace(factor: float = 50) -> PaceSettings:
     """Slack's limits `factor` times faster: tests that are not about pacing do not wait for it."""
-    slack = PaceSettings(_env_file=None)
-    return PaceSettings(
-        _env_file=None,
-        methods={method: (rate * factor, burst * factor) for method, (rate, burst) in slack.methods.items()},
-        post_per_channel=slack.post_per_channel * factor, post_channel_burst=slack.post_channel_burst * factor,
-    )
+    return PaceSettings(_env_file=None).faster(factor)
 
 
 def fast_deliverer(engine: Engine, settings: Settings, **options: Any) -> OutboxDeliverer:
