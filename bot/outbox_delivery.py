@@ -101,7 +101,7 @@ class OutboxDeliverer:
         self.webhook_timeout = webhook_timeout
         self._held: dict[str, tuple[datetime, int]] = {}  # bucket -> (until, lowest priority it stops)
         self._held_lock = threading.Lock()
-        self._next_due: datetime | None = None  # the earliest row put back during this round
+        self._next_due: datetime | None = None  # the earliest row put back since the thread last waited
         self._swept_at: datetime | None = None
         self.poll_seconds = poll_seconds
         self.backoff_base = backoff_base
@@ -156,7 +156,6 @@ class OutboxDeliverer:
     def _run(self) -> None:
         while not self._stopping.is_set():
             self._wakeup.clear()  # before draining: a wake() during the drain triggers another round
-            self._next_due = None
             try:
                 delivered = self.deliver_pending()
                 self._sweep()
@@ -169,9 +168,11 @@ class OutboxDeliverer:
 
     def _idle_wait(self) -> float:
         """Until the next poll, or sooner when a row put back this round is due before it."""
-        if self._next_due is None:
+        with self._held_lock:
+            due, self._next_due = self._next_due, None
+        if due is None:
             return self.poll_seconds
-        return min(self.poll_seconds, max((self._next_due - self.clock()).total_seconds(), 0.005))
+        return min(self.poll_seconds, max((due - self.clock()).total_seconds(), 0.005))
 
     def _due_again(self, at: datetime) -> None:
         with self._held_lock:
