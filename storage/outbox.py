@@ -6,7 +6,7 @@ it becomes claimable again when the lease ends. Claims are serialised (an adviso
 `BEGIN IMMEDIATE` on SQLite) and never hand out a row of a case another worker holds, so one worker at a
 time speaks for a case. The rows of one message (a `message.upsert` role, its lane) are coalesced: only
 the newest pending one is claimed and its delivery settles the older ones. Rows go out by `priority` (an
-agent waiting first, bulk work last), then in the order they were queued.
+agent waiting first, bulk work last) aged by the order they were queued (`PRIORITY_STEP`).
 Once delivered, a row keeps what delivery and its audit need (ids, method, status, channel, ts, digest),
 never the message's content.
 """
@@ -29,6 +29,9 @@ PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 UPSERT = "message.upsert"  # post a case's message once (its role), then edit it in place
 URGENT, NORMAL, BULK = 0, 1, 2  # an agent waits for it; the card; openings, digests, reminders
 CONTENT = frozenset({"text", "blocks", "attachments", "respond"})  # dropped once delivered
+# A row of priority p ranks with the rows queued p × this many rows after it: urgent work goes first, and
+# bulk work still goes when agents keep the deliverer busy (it never starves).
+PRIORITY_STEP = 100
 _CLAIM_LOCK = 0x4D33_0B0C  # pg_advisory_xact_lock key of the claim
 
 
@@ -120,7 +123,7 @@ def claim_due(
             sa.or_(Outbox.case_id.is_(None), ~case_held),
             sa.or_(Outbox.role.is_(None), ~newer_in_lane),
         )
-        .order_by(Outbox.priority, Outbox.id)
+        .order_by(Outbox.id + Outbox.priority * PRIORITY_STEP, Outbox.id)
         .limit(limit)
     )
     with Session(engine) as session, session.begin():

@@ -143,3 +143,13 @@ def test_concurrent_claimers_on_postgresql_never_get_the_same_row(pg_engine):
     every = [message_id for ids in claimed for message_id in ids]
     assert len(every) == len(set(every)) == 200
     assert sum(1 for ids in claimed if ids) > 1  # the claimers really ran side by side
+
+
+def test_bulk_work_waits_behind_urgent_rows_but_never_starves(engine):
+    with Session(engine) as session, session.begin():
+        outbox.enqueue(session, "chat.postMessage", {"text": "ouverture"}, now=NOW, priority=outbox.BULK)
+        for index in range(3 * outbox.PRIORITY_STEP):
+            outbox.enqueue(session, "chat.postMessage", {"text": str(index)}, now=NOW, priority=outbox.URGENT)
+
+    order = [m.payload["text"] for m in outbox.claim_due(engine, NOW, limit=4 * outbox.PRIORITY_STEP)]
+    assert order.index("ouverture") == 2 * outbox.PRIORITY_STEP - 1  # the urgent rows queued up to 200 after it
