@@ -33,6 +33,7 @@ from bench.figures import Profile
 from bot.app import delivery_client
 from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
+from config.pacing import PaceSettings
 from config.settings import Settings
 from sandbox.slack_api import Limits, SlackStandIn
 from scheduler.jobs import Ticker
@@ -111,7 +112,10 @@ def run_once(pg_admin_url: str, openings: int, reminders: int, speedup: float,
         scheduler_s = time.monotonic() - started
 
         limits = slack.limits = Limits().scaled(speedup)  # the scheduler's ticks above called no limited method
-        deliverer = OutboxDeliverer(engine, delivery_client(settings))
+        # The deliverer paces to Slack's limits as many times faster as the stand-in applies them (whose
+        # bursts stay Slack-sized: the pacing's bursts must fit inside them).
+        pace = PaceSettings(_env_file=None).faster(speedup, bursts=2)
+        deliverer = OutboxDeliverer(engine, delivery_client(settings), pace=pace)
         profiler = profile() if profile else None
         started = time.monotonic()
         deliverer.start()

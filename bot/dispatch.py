@@ -19,6 +19,7 @@ from bot.views.text import escape
 from flows.engine import Refused, authorize, handle
 from scheduler.reminders import sync_reminders
 from storage.audit import last_entry
+from storage.outbox import URGENT
 from storage.repository import save_case
 from storage.tables import utcnow
 from storage.unit_of_work import unit_of_work
@@ -56,7 +57,8 @@ def apply(context: dict[str, Any], command: Any) -> Refused | None:
                 uow.record(facts)
                 # Saved before rendering: a new action's remove button needs the id the database gives it.
                 save_case(uow.session, uow.case, now=uow.now)
-                queue_case_messages(uow.session, uow.case, deps.settings, previous=previous)
+                queue_case_messages(uow.session, uow.case, deps.settings, previous=previous,
+                                    respond=context.get("respond"))
                 sync_reminders(uow.session, uow.case, uow.now, deps.settings)
     except Refused as refusal:
         if _repeated_transition(deps, context, command, actor):
@@ -93,4 +95,4 @@ def tell(context: dict[str, Any], body: dict[str, Any], text: str) -> None:
         payload["thread_ts"] = thread_ts
     key = context.get("request_key")
     with unit_of_work(deps.engine, case_id=None, actor=actor_label(context)) as uow:
-        uow.enqueue(EPHEMERAL, payload, dedupe_key=f"tell:{key}" if key else None)
+        uow.enqueue(EPHEMERAL, payload, dedupe_key=f"tell:{key}" if key else None, priority=URGENT)

@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
@@ -24,14 +25,15 @@ from sqlmodel import Session
 
 from bot import agents
 from bot.context import BotDeps
-from bot.payloads import BadPayload, check_shape, decode
+from bot.payloads import ORIGIN, BadPayload, check_shape, decode
 from flows.texts import t
 from storage import access_trail
-from storage.tables import M3Case, ProcessedRequest
+from storage.tables import M3Case, ProcessedRequest, utcnow
 
 log = logging.getLogger(__name__)
 
 REMEMBERED_EVENTS = 10_000
+MAX_URL = 500  # a response_url is about 100 characters
 
 
 class _RecentKeys:
@@ -81,6 +83,7 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
                 return _refuse(kind, body, client, background, t("bot.refusal.unknown_action"), str(error))
             if case_id is not None and not _case_exists(deps, case_id):
                 return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
+            context["respond"] = _respond_to(kind, body, case_args.pop(ORIGIN, None), deps.settings.slack_api_url)
             context["case_id"], context["case_args"] = case_id, case_args
             if case_id is not None and context["is_lead"]:
                 _note_lead_access(deps, case_id, context["actor"], user_id, kind)
@@ -163,6 +166,29 @@ def _carried(kind: str, body: dict[str, Any]) -> str | None:
     if body.get("view"):
         return body["view"].get("private_metadata")
     return (action.get("selected_option") or {}).get("value")
+
+
+def _respond_to(kind: str, body: dict[str, Any], origin: Any, api_url: str) -> dict[str, str] | None:
+    """The clicked message's response_url, its ts and the click's time, for delivery to replace that message
+    (`bot.outbox_delivery`): a button's comes with the click, a modal's from the click that opened it (its
+    private_metadata, see `listeners.common.open_modal`). Only Slack's own hosts (or the configured API's,
+    a stand-in) are accepted: delivery posts the message's content there."""
+    if kind == "block_actions":
+        container = body.get("container") or {}
+        if container.get("type") != "message" or container.get("is_ephemeral"):
+            return None
+        origin = [body.get("response_url"), container.get("message_ts"), utcnow().isoformat()]
+    if not (isinstance(origin, list) and len(origin) == 3 and all(isinstance(part, str) for part in origin)):
+        return None
+    url, ts, at = origin
+    allowed = ("https://hooks.slack.com/", api_url.rstrip("/").removesuffix("/api") + "/")
+    try:
+        datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    if len(url) > MAX_URL or not url.startswith(allowed) or not ts:
+        return None
+    return {"url": url, "ts": ts, "at": at}
 
 
 def _case_exists(deps: BotDeps, case_id: int) -> bool:

@@ -21,6 +21,7 @@ from config.settings import Settings
 from flows.case import Action, Case, State
 from scheduler.digest import Digest
 from storage import outbox
+from storage.outbox import BULK
 from storage.slack_messages import UPSERT
 from storage.tables import Agent
 
@@ -32,7 +33,7 @@ class SlackNotifier:
         self.settings = settings
 
     def case_opened(self, session: Session, case: Case, *, now: datetime) -> None:
-        queue_case_messages(session, case, self.settings, previous=None)
+        queue_case_messages(session, case, self.settings, previous=None, bulk=True)
 
     def case_changed(self, session: Session, case: Case, *, previous: State, now: datetime) -> None:
         queue_case_messages(session, case, self.settings, previous=previous)
@@ -57,7 +58,7 @@ class SlackNotifier:
             self._in_thread(session, case, reminder_id, shown, now)
             return
         outbox.enqueue(session, POST, {"channel": slack_id, "text": shown.text, "blocks": shown.blocks},
-                       case_id=case.id, dedupe_key=f"reminder:{reminder_id}", now=now)
+                       case_id=case.id, dedupe_key=f"reminder:{reminder_id}", now=now, priority=BULK)
 
     def digest(self, session: Session, digest: Digest, *, reminder_id: int, now: datetime) -> None:
         shown = digest_message(digest, agent_names(session))
@@ -65,7 +66,7 @@ class SlackNotifier:
         channel = [self.settings.m3_channel] if self.settings.m3_channel else []
         for destination in self.settings.m3_leads or channel:
             outbox.enqueue(session, POST, {"channel": destination, **payload},
-                           dedupe_key=f"reminder:{reminder_id}:{destination}", now=now)
+                           dedupe_key=f"reminder:{reminder_id}:{destination}", now=now, priority=BULK)
 
     def case_erased(self, session: Session, case_id: int) -> None:
         queue_anonymised_messages(session, case_id, self.settings)

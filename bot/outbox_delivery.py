@@ -1,18 +1,30 @@
 """Delivers the outbox to Slack after each commit: one background thread, woken at once, polling as a fallback.
 
-Rows of one case go out in order (storage's claim only hands out a case's oldest pending row), so a failing
-row holds back its own case and no other. Slack's answers decide what happens next: 429 waits `Retry-After`,
-5xx / timeouts / connection errors back off exponentially with jitter, other Slack errors are permanent.
-Retries are written to the outbox, never slept in the thread, so a rate-limited channel does not stall others.
+Each claim hands out the due rows of several cases (storage's claim gives one worker a case at a time and
+only the newest row of each message); a case's rows go out in one worker, those an agent waits for first,
+the card after. Every Web API call first takes a token from the buckets of Slack's limits it counts
+against (`storage.pacing`, shared through the database by every deliverer of the workspace, limits from
+`config.pacing`): a row that would exceed them is put back until its token is there, without counting an
+attempt, so delivery stays ahead of the 429s; bulk work leaves headroom for the agents' messages. The
+message the agent clicked is replaced through the click's `response_url` (5 uses in 30 minutes, no tier
+limit), falling back to `chat.update` when it is expired, used up or failing. Every post carries its
+outbox row in the message's metadata, and a post whose earlier attempt has an unknown outcome is first looked
+for in Slack (`bot.post_once`), so that it never shows twice.
+Slack's answers decide what happens next: 429 holds the method (or, for posts, the channel) for
+`Retry-After`, 5xx / timeouts / connection errors back off exponentially with jitter, other Slack errors are
+permanent. Retries are written to the outbox, never slept in the thread, so a rate-limited channel does not
+stall others.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import URLError
@@ -22,10 +34,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
 from bot import post_once
-from storage import outbox, slack_messages
-from storage.outbox import OutboxMessage
+from config.pacing import PaceSettings
+from storage import outbox, pacing, slack_messages
+from storage.outbox import BULK, OutboxMessage
 from storage.tables import Outbox, utcnow
 
 log = logging.getLogger(__name__)
@@ -35,6 +49,23 @@ RAW_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "views.publis
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # How many times a thread reply waits for its card before giving up (the card failed for good).
 CARD_WAIT_ATTEMPTS = 20
+# Spent response_url buckets are deleted this long after their last use, checked this often.
+URL_BUCKETS_IDLE, URL_BUCKETS_SWEEP = timedelta(hours=1), timedelta(minutes=10)
+
+
+class _Deferred(Exception):
+    """Paced: the call would exceed a limit; the row goes back until `until`."""
+
+    def __init__(self, until: datetime):
+        super().__init__(until.isoformat())
+        self.until = until
+
+
+@dataclass
+class _CaseRound:
+    """What one worker learns while sending one case's rows of a claim."""
+
+    card_ts: str | None
 
 
 class _Retry(Exception):
@@ -61,9 +92,20 @@ class OutboxDeliverer:
         batch: int = 20,
         workers: int = 4,
         clock: Callable[[], datetime] = utcnow,
+        pace: PaceSettings | None = None,
+        team: str | None = None,
+        webhook_timeout: int = 5,
     ):
         self.engine = engine
         self.client = client
+        self.pace = pace or PaceSettings()
+        # The workspace whose limits apply: one bot token is one workspace (no call needed to learn it).
+        self.team = team or hashlib.sha256((client.token or "").encode()).hexdigest()[:16]
+        self.webhook_timeout = webhook_timeout
+        self._held: dict[str, tuple[datetime, int]] = {}  # bucket -> (until, lowest priority it stops)
+        self._held_lock = threading.Lock()
+        self._next_due: datetime | None = None  # the earliest row put back since the thread last waited
+        self._swept_at: datetime | None = None
         self.poll_seconds = poll_seconds
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -119,35 +161,78 @@ class OutboxDeliverer:
             self._wakeup.clear()  # before draining: a wake() during the drain triggers another round
             try:
                 delivered = self.deliver_pending()
+                self._sweep()
             except Exception as error:  # the database is away: keep the thread alive, try at the next poll
                 # The type only: a database error's text carries the row's payload, personal data included.
                 log.error("outbox delivery round failed: %s", type(error).__name__)
                 delivered = 0
             if not delivered:
-                self._wakeup.wait(self.poll_seconds)
+                self._wakeup.wait(self._idle_wait())
+
+    def _idle_wait(self) -> float:
+        """Until the next poll, or sooner when a row put back this round is due before it."""
+        with self._held_lock:
+            due, self._next_due = self._next_due, None
+        if due is None:
+            return self.poll_seconds
+        return min(self.poll_seconds, max((due - self.clock()).total_seconds(), 0.005))
+
+    def _due_again(self, at: datetime) -> None:
+        with self._held_lock:
+            self._next_due = at if self._next_due is None else min(self._next_due, at)
+
+    def _sweep(self) -> None:
+        now = self.clock()
+        if self._swept_at is None or now - self._swept_at >= URL_BUCKETS_SWEEP:
+            self._swept_at = now
+            pacing.forget(self.engine, self.team, "url:", idle=URL_BUCKETS_IDLE, now=now)
 
     # ---- delivery ----------------------------------------------------------------------------------
 
     def deliver_pending(self) -> int:
-        """Deliver every row due now, case by case in order; returns how many rows were handled."""
+        """Deliver every row due now; returns how many rows were handled (sent, put back or failed)."""
         handled = 0
         while batch := outbox.claim_due(self.engine, self.clock(), self.batch):
-            # A batch holds at most one row per case, so its rows may go out in parallel.
-            if self._pool is not None and len(batch) > 1:
-                list(self._pool.map(self._deliver, batch))
+            cases: dict[object, list[OutboxMessage]] = {}
+            for message in batch:  # claimed by priority: each case's list keeps that order
+                cases.setdefault(message.case_id if message.case_id is not None else ("row", message.id), []).append(message)
+            # One case's rows in one worker, the cases in parallel.
+            if self._pool is not None and len(cases) > 1:
+                list(self._pool.map(self._deliver_case, cases.values()))
             else:
-                for message in batch:
-                    self._deliver(message)
+                for rows in cases.values():
+                    self._deliver_case(rows)
             handled += len(batch)
+            if len(batch) < self.batch:
+                break  # that was all; rows committed meanwhile wake the thread again
         return handled
 
-    def _deliver(self, message: OutboxMessage) -> None:
+    def _deliver_case(self, rows: list[OutboxMessage]) -> None:
+        round_ = _CaseRound(card_ts=rows[0].card_ts)
+        if round_.card_ts is None:  # a new case: its card first, the thread replies need its ts
+            rows = sorted(rows, key=lambda m: m.payload.get("role") != slack_messages.CARD)
+        for index, message in enumerate(rows):
+            if (put_back := self._deliver(message, round_)) is not None:
+                # The rest of the case waits with it, so that its messages still reach the thread in order.
+                for later in rows[index + 1:]:
+                    outbox.mark_deferred(self.engine, later.id, put_back)
+                return
+
+    def _deliver(self, message: OutboxMessage, round_: _CaseRound) -> datetime | None:
+        """Send one row; returns when it is due again if it was put back (paced or to retry)."""
         try:
-            result = self._send(message)
+            result = self._send(message, round_)
+        except _Deferred as deferred:
+            outbox.mark_deferred(self.engine, message.id, deferred.until)
+            self._due_again(deferred.until)
+            return deferred.until
         except _Retry as retry:
             delay = retry.delay if retry.delay is not None else self._backoff(message.attempts)
             log.warning("outbox %s (%s, case %s) retried in %.1fs: %s", message.id, message.method, message.case_id, delay, retry.error)
-            outbox.mark_retry(self.engine, message.id, retry.error, self.clock() + timedelta(seconds=delay))
+            retry_at = self.clock() + timedelta(seconds=delay)
+            outbox.mark_retry(self.engine, message.id, retry.error, retry_at)
+            self._due_again(retry_at)
+            return retry_at
         except _Permanent as failure:
             log.error("outbox %s (%s, case %s) failed: %s", message.id, message.method, message.case_id, failure)
             outbox.mark_failed(self.engine, message.id, str(failure))
@@ -155,63 +240,85 @@ class OutboxDeliverer:
             log.error("outbox %s (%s) malformed: %s", message.id, message.method, type(error).__name__)
             outbox.mark_failed(self.engine, message.id, f"malformed_payload:{type(error).__name__}")
         else:
-            outbox.mark_delivered(self.engine, message.id, result)
+            outbox.mark_delivered(self.engine, message, result)
+        return None
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0))
         return random.uniform(ceiling / 2, ceiling)  # jitter keeps several workers from retrying in step
 
-    def _send(self, message: OutboxMessage) -> dict[str, Any]:
+    def _send(self, message: OutboxMessage, round_: _CaseRound) -> dict[str, Any]:
         if message.method == slack_messages.UPSERT:
-            return self._upsert(message)
+            return self._upsert(message, round_)
         if message.method == "chat.postMessage":
             response = self._post_once(message, message.payload, row_id=message.id, role=None)
             return {key: response[key] for key in ("channel", "ts") if key in response}
         if message.method in RAW_METHODS:
-            response = self._call(message.method, message.payload)
+            response = self._call(message.method, message.payload, message.priority)
             return {key: response[key] for key in ("channel", "ts", "message_ts") if key in response}
         raise _Permanent(f"unknown outbox method {message.method}")
 
-    def _upsert(self, message: OutboxMessage) -> dict[str, Any]:
+    def _upsert(self, message: OutboxMessage, round_: _CaseRound) -> dict[str, Any]:
         payload = message.payload
         case_id, role = payload["case_id"], payload["role"]
-        if newer := slack_messages.pending_upserts(self.engine, case_id, role, after=message.id):
-            # The newest content of this message is already queued: sending this one would only flash by.
-            return {"coalesced_into": newer[-1]}
-        posted = slack_messages.find(self.engine, case_id, role)
-        if posted is not None:
+        if message.posted is not None:
+            channel, ts = message.posted
+            respond = payload.get("respond")
+            if respond and respond.get("ts") == ts and self._respond(respond, payload):
+                return {"channel": channel, "ts": ts, "action": "respond"}
             try:
-                self._call("chat.update", {"channel": posted.channel, "ts": posted.ts, **_content(payload)})
-                return {"channel": posted.channel, "ts": posted.ts, "action": "update"}
+                self._call("chat.update", {"channel": channel, "ts": ts, **_content(payload)}, message.priority)
+                return {"channel": channel, "ts": ts, "action": "update"}
             except _Permanent as failure:
                 if str(failure) != "message_not_found":
                     raise
                 # Someone deleted the message: post it again rather than lose every later edit.
         thread: dict[str, str] = {}
         if role != slack_messages.CARD:
-            card = slack_messages.find(self.engine, case_id, slack_messages.CARD)
-            thread = {"thread_ts": card.ts if card else self._card_ahead(message)}
-        return self._post(message, role, {"channel": payload["channel"], **thread, **_content(payload)})
+            thread = {"thread_ts": round_.card_ts or self._card_ahead(message, round_)}
+        result = self._post(message, role, {"channel": payload["channel"], **thread, **_content(payload)})
+        if role == slack_messages.CARD:
+            round_.card_ts = result["ts"]
+        return result
 
-    def _card_ahead(self, message: OutboxMessage) -> str:
+    def _respond(self, respond: dict[str, Any], payload: dict[str, Any]) -> bool:
+        """Replace the clicked message through the click's response_url; False: use chat.update instead."""
+        clicked_at = datetime.fromisoformat(respond["at"])
+        now = self.clock()
+        if now - clicked_at > timedelta(minutes=self.pace.response_url_minutes):
+            return False  # expired
+        url = respond["url"]
+        key = f"url:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
+        if not pacing.take_use(self.engine, self.team, key, uses=self.pace.response_url_uses, now=now):
+            return False  # used up
+        try:
+            response = WebhookClient(url, timeout=self.webhook_timeout).send(
+                replace_original=True, **_content(payload))
+        except (URLError, OSError) as error:
+            log.warning("response_url failed (%s): chat.update instead", type(error).__name__)
+            return False
+        if response.status_code != 200:
+            log.warning("response_url answered %s: chat.update instead", response.status_code)
+            return False
+        return True
+
+    def _card_ahead(self, message: OutboxMessage, round_: _CaseRound) -> str:
         """A thread reply needs its card's ts: post the newest queued card first, or wait for one to be queued.
 
-        Only this row's case is held meanwhile, and the later card rows cannot be claimed by anyone else
-        (they are not the case's oldest pending row), so taking them here is safe.
+        Only this row's case is held meanwhile (storage's claim hands out no row of a case another worker
+        holds), so taking its card rows here is safe.
         """
-        queued = slack_messages.pending_upserts(self.engine, message.case_id, slack_messages.CARD, after=message.id)
+        queued = outbox.pending_of(self.engine, message.case_id, slack_messages.CARD)
         if not queued:
             if message.attempts >= CARD_WAIT_ATTEMPTS:
                 raise _Permanent("card_not_posted")
             raise _Retry("card_not_posted_yet")
-        with Session(self.engine) as session:
-            newest = session.get(Outbox, queued[-1])
-            payload = dict(newest.payload)
+        newest = queued[-1]
+        payload = newest.payload
         result = self._post(message, slack_messages.CARD, {"channel": payload["channel"], **_content(payload)},
-                            row_id=queued[-1])
-        for row_id in queued[:-1]:
-            outbox.mark_delivered(self.engine, row_id, {"coalesced_into": queued[-1]})
-        outbox.mark_delivered(self.engine, queued[-1], {**result, "ahead_of": message.id})
+                            row_id=newest.id)
+        outbox.mark_delivered(self.engine, newest, {**result, "ahead_of": message.id})
+        round_.card_ts = result["ts"]
         return result["ts"]
 
     def _post(self, message: OutboxMessage, role: str, arguments: dict[str, Any], *,
@@ -223,7 +330,8 @@ class OutboxDeliverer:
 
     def _post_once(self, message: OutboxMessage, arguments: dict[str, Any], *, row_id: int,
                    role: str | None) -> dict[str, Any]:
-        """chat.postMessage, unless an earlier attempt of `message` already posted it (`bot.post_once`)."""
+        """chat.postMessage, unless an earlier attempt of `message` already posted it (`bot.post_once`). A
+        look-up that must wait for its token (paced) puts the row back like any call."""
         tagged = post_once.tag(arguments, row_id, case_id=message.case_id, role=role)
         try:
             found = post_once.earlier_post(self._call, self.engine, tagged, outbox_id=message.id,
@@ -233,21 +341,58 @@ class OutboxDeliverer:
         except _Permanent as failure:  # never re-posted unchecked
             raise _Permanent(post_once.UNCONFIRMED + str(failure)) from failure
         if found is None:
-            return self._call("chat.postMessage", tagged)
+            return self._call("chat.postMessage", tagged, message.priority)
         log.info("outbox %s (case %s) already in Slack, not posted again", message.id, message.case_id)
         if post_once.posted_by(found) != row_id:  # an older content of the role: show this row's
             self._call("chat.update", {"channel": found["channel"], "ts": found["ts"], **_content(arguments),
-                                       "metadata": tagged["metadata"]})
+                                       "metadata": tagged["metadata"]}, message.priority)
         return {"channel": found["channel"], "ts": found["ts"]}
 
-    def _call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
+    # ---- pacing ------------------------------------------------------------------------------------
+
+    def _pace(self, method: str, channel: str | None, priority: int) -> None:
+        """Take this call's tokens, or raise `_Deferred` until they are there."""
+        buckets = self.pace.buckets(method, channel)
+        if not buckets:
+            return
+        now = self.clock()
+        with self._held_lock:  # known in this process already: no database round trip to learn it again
+            held = [until for key, (until, lowest) in self._held.items()
+                    if until > now and priority >= lowest and any(b.key == key for b in buckets)]
+        if held:
+            raise _Deferred(max(held))
+        wait = pacing.acquire(self.engine, self.team, buckets, now=now,
+                              reserve=self.pace.bulk_reserve if priority >= BULK else 0.0)
+        if wait > 0:
+            until = now + timedelta(seconds=min(wait, self.backoff_cap))
+            self._hold_here([b.key for b in buckets if b.key.startswith("channel:")] or [buckets[0].key], until,
+                            priority)
+            raise _Deferred(until)
+
+    def _hold_here(self, keys: list[str], until: datetime, priority: int) -> None:
+        with self._held_lock:
+            for key in keys:
+                self._held[key] = (until, priority)
+
+    def _rate_limited(self, method: str, channel: str | None, retry_after: float) -> None:
+        """Slack said 429: hold the channel (posts) or the method for `Retry-After`, for every deliverer."""
+        now = self.clock()
+        key = f"channel:{channel}" if method == "chat.postMessage" and channel else f"method:{method}"
+        until = now + timedelta(seconds=retry_after)
+        pacing.hold(self.engine, self.team, key, until=until, now=now)
+        self._hold_here([key], until, 0)
+
+    def _call(self, method: str, payload: dict[str, Any], priority: int = outbox.NORMAL) -> dict[str, Any]:
+        self._pace(method, payload.get("channel"), priority)
         try:
             return self.client.api_call(method, json=payload).data  # type: ignore[return-value]
         except SlackApiError as error:
             status = error.response.status_code
             code = error.response.get("error") or f"http_{status}"
             if status == 429:
-                raise _Retry(code, float(error.response.headers.get("Retry-After", 1))) from error
+                retry_after = float(error.response.headers.get("Retry-After", 1))
+                self._rate_limited(method, payload.get("channel"), retry_after)
+                raise _Retry(code, retry_after) from error
             if status >= 500 or code in TRANSIENT_ERRORS:
                 raise _Retry(code) from error
             raise _Permanent(code) from error

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 MAX_VALUE = 2000  # Slack's limit for a button value (private_metadata allows 3,000)
+ORIGIN = "r"  # in a modal's metadata: [response_url, ts, clicked at] of the message whose click opened it
 MAX_CASE_ID = 2**31 - 1  # the id column's range: a larger number would make the database fail, not refuse
 
 
@@ -23,6 +24,13 @@ def encode(case_id: int | None, **args: Any) -> str:
     if len(text) > MAX_VALUE:
         raise ValueError("payload too long for a Slack button value")
     return text
+
+
+def with_origin(metadata: str, origin: list[str]) -> str:
+    """A modal's metadata that also carries the click's response_url (`ORIGIN`), when it fits Slack's 3,000."""
+    case_id, args = decode(metadata)
+    text = json.dumps({"c": case_id, **args, ORIGIN: origin}, separators=(",", ":"), ensure_ascii=False)
+    return text if len(text) <= 3000 else metadata
 
 
 def decode(text: str | None) -> tuple[int | None, dict[str, Any]]:

@@ -20,7 +20,6 @@ from bot.views.blocks import message, section
 from bot.views.card import status_card
 from bot.views.steps import step_message
 from config.settings import Settings
-from flows.engine import checklist_progress
 from flows.texts import t
 from storage import outbox, rgpd
 from storage.outbox import DELIVERED
@@ -39,16 +38,12 @@ def queue_anonymised_messages(session: Session, case_id: int, settings: Settings
     names = agent_names(session)
     roles = set(session.exec(select(SlackMessage.role).where(SlackMessage.case_id == case_id)))
     # Messages queued but not posted yet are posted anonymised, not left with the erased content.
-    roles |= {
-        payload["role"]
-        for payload in session.exec(
-            select(Outbox.payload).where(Outbox.case_id == case_id, Outbox.method == UPSERT,
-                                         Outbox.status == outbox.PENDING)
-        )
-    }
+    roles |= set(session.exec(
+        select(Outbox.role).where(Outbox.case_id == case_id, Outbox.method == UPSERT, Outbox.status == outbox.PENDING)
+    ))
     for role in sorted(roles):
         if role == CARD:
-            shown = status_card(case, names, *checklist_progress(case))
+            shown = status_card(case, names)
         elif role in _ROLE_STATE:
             state = case.state if _STEP_ROLE.get(case.state) == role else _ROLE_STATE[role]
             shown = step_message(case, names, agency_today(settings), state=state)
@@ -57,13 +52,14 @@ def queue_anonymised_messages(session: Session, case_id: int, settings: Settings
             shown = message(notice, [section(notice)])
         payload = {"case_id": case_id, "role": role, "channel": settings.m3_channel, "text": shown.text,
                    "blocks": shown.blocks}
-        outbox.enqueue(session, UPSERT, payload, case_id=case_id)
+        outbox.enqueue(session, UPSERT, payload, case_id=case_id, priority=outbox.BULK)
     direct = session.exec(
         select(Outbox.result).where(Outbox.case_id == case_id, Outbox.method == POST, Outbox.status == DELIVERED)
     )
     for result in direct:
         if result and result.get("ts"):
-            outbox.enqueue(session, DELETE, {"channel": result["channel"], "ts": result["ts"]}, case_id=case_id)
+            outbox.enqueue(session, DELETE, {"channel": result["channel"], "ts": result["ts"]}, case_id=case_id,
+                           priority=outbox.BULK)
 
 
 def _hook(settings: Settings) -> rgpd.OnErased:

@@ -31,11 +31,13 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.agents import match_agents
-from bot.app import create_app, deps_of, web_client
+from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.notifier import SlackNotifier
+from bot.outbox_delivery import OutboxDeliverer
 from bot.rendering import agency_today, queue_opened_case
 from bot.runner import EVENTS_PATH, serve_http, stop_http
 from bot.views.text import moment
+from config.pacing import PaceSettings
 from config.settings import Settings
 from flows.calling_hours import is_legal_call_time, next_legal_call_time
 from flows.opening import m3_date
@@ -60,6 +62,7 @@ USERS = (
     PageUser("U0SOPHIE", "sophie.laurent@agence-demo.fr", "Sophie Laurent", "lead"),
 )
 ACTOR = "m3bot sandbox"
+DEMO_BURST = 20  # posts the channel takes at once: the demo's cards and their first steps
 
 
 def dated_export(data: bytes, today: date, months: int = 3) -> bytes:
@@ -145,7 +148,9 @@ class Sandbox:
             caller_rule=settings.m3_caller,
         )
         match_agents(engine, web_client(settings))
-        app = create_app(settings, engine)
+        # Slack's rates, but a burst that lets the demo's cards and first steps appear at once.
+        deliverer = OutboxDeliverer(engine, delivery_client(settings), pace=PaceSettings(post_channel_burst=DEMO_BURST))
+        app = create_app(settings, engine, deliverer=deliverer)
         self._http = serve_http(app, "127.0.0.1", 0, engine=engine)
         slack.bot_url = f"http://127.0.0.1:{self._http[0].effective_port}{EVENTS_PATH}"
         self._deliverer = deps_of(app).deliverer

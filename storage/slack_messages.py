@@ -10,14 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from storage.outbox import PENDING
-from storage.tables import Outbox, UtcDateTime, utcnow
+from storage.outbox import UPSERT
+from storage.tables import UtcDateTime, utcnow
 
 CARD = "card"
-UPSERT = "message.upsert"
+__all__ = ["CARD", "UPSERT", "SlackMessage", "find", "record"]
 
 
 class SlackMessage(SQLModel, table=True):
@@ -40,23 +41,13 @@ def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
 
 
 def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> None:
-    """Remember where a role's message was posted (or moved); idempotent for the same values."""
-    with Session(engine) as session, session.begin():
-        row = session.exec(
-            select(SlackMessage).where(SlackMessage.case_id == case_id, SlackMessage.role == role)
-        ).first()
-        if row is None:
-            session.add(SlackMessage(case_id=case_id, role=role, channel=channel, ts=ts))
-        else:
-            row.channel, row.ts, row.updated_at = channel, ts, utcnow()
-
-
-def pending_upserts(engine: Engine, case_id: int, role: str, *, after: int) -> list[int]:
-    """Ids of the pending upserts of (case, role) queued after outbox row `after`, oldest first."""
-    with Session(engine) as session:
-        rows = session.exec(
-            select(Outbox.id, Outbox.payload)
-            .where(Outbox.case_id == case_id, Outbox.method == UPSERT, Outbox.status == PENDING, Outbox.id > after)
-            .order_by(Outbox.id)
-        )
-        return [row_id for row_id, payload in rows if payload.get("role") == role]
+    """Remember where a role's message was posted (or moved); idempotent for the same values. One statement."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(SlackMessage).values(case_id=case_id, role=role, channel=channel, ts=ts, updated_at=utcnow())
+    statement = statement.on_conflict_do_update(
+        index_elements=["case_id", "role"],
+        set_={"channel": statement.excluded.channel, "ts": statement.excluded.ts,
+              "updated_at": statement.excluded.updated_at},
+    )
+    with engine.begin() as connection:
+        connection.execute(statement)

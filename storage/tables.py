@@ -291,7 +291,10 @@ class ClientSecret(SQLModel, table=True):
 class Outbox(SQLModel, table=True):
     """Slack Web API calls to make once their transaction committed (see `storage.outbox`)."""
 
-    __table_args__ = (sa.Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+        sa.Index("ix_outbox_lane", "case_id", "role", "status"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     created_at: datetime = _ts(nullable=False, default_now=True)
@@ -306,6 +309,22 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = None
     delivered_at: datetime | None = _ts()
     result: dict[str, Any] | None = _json()
+    role: str | None = None  # the message a `message.upsert` edits (its lane: rows of one role go in order)
+    priority: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # 0 an agent waits, 2 bulk
+    digest: str | None = None  # of the content queued, to skip an edit that would show the same
+
+
+class SlackPace(SQLModel, table=True):
+    """One token bucket of Slack's rate limits per (workspace, method or channel), shared by every
+    deliverer of the workspace (`storage.pacing`)."""
+
+    __tablename__ = "slack_pace"
+
+    team: str = Field(primary_key=True)
+    bucket: str = Field(primary_key=True)
+    tokens: float
+    updated_at: datetime = _ts(nullable=False, default_now=True)
+    held_until: datetime | None = _ts()  # a 429's Retry-After: nothing in this bucket before then
 
 
 class ProcessedRequest(SQLModel, table=True):

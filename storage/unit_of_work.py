@@ -41,9 +41,10 @@ class UnitOfWork:
         """Facts to append to the audit trail on commit."""
         self._facts.extend(facts)
 
-    def enqueue(self, method: str, payload: dict[str, Any], dedupe_key: str | None = None) -> None:
+    def enqueue(self, method: str, payload: dict[str, Any], dedupe_key: str | None = None,
+                priority: int = outbox.NORMAL) -> None:
         """A Slack Web API call to deliver once the transaction committed."""
-        self._messages.append({"method": method, "payload": payload, "dedupe_key": dedupe_key})
+        self._messages.append({"method": method, "payload": payload, "dedupe_key": dedupe_key, "priority": priority})
 
     def _flush(self) -> None:
         case_id = self.case.id if self.case else None
@@ -56,7 +57,7 @@ class UnitOfWork:
         )
         for message in self._messages:
             outbox.enqueue(self.session, message["method"], message["payload"], case_id=case_id,
-                           dedupe_key=message["dedupe_key"], now=self.now)
+                           dedupe_key=message["dedupe_key"], now=self.now, priority=message["priority"])
 
 
 def _claim_request(session: Session, key: str, now: datetime) -> bool:

@@ -15,12 +15,12 @@ from sqlmodel import Session, select
 
 from bot.context import BotDeps
 from bot.dispatch import EPHEMERAL, actor_label, apply, tell
-from bot.payloads import BadPayload
+from bot.payloads import BadPayload, with_origin
 from flows.case import Case
 from flows.engine import Refused, authorize
 from flows.texts import t
 from storage.repository import load_case
-from storage.tables import Agent
+from storage.tables import Agent, utcnow
 from storage.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,11 @@ class ModalNotOpened(Exception):
 
 
 def open_modal(client: WebClient, body: dict[str, Any], view: dict[str, Any]) -> None:
+    # The modal's result replaces the message clicked to open it: its response_url rides in the metadata.
+    container = body.get("container") or {}
+    if body.get("response_url") and container.get("type") == "message" and not container.get("is_ephemeral"):
+        origin = [body["response_url"], container.get("message_ts") or "", utcnow().isoformat()]
+        view = {**view, "private_metadata": with_origin(view["private_metadata"], origin)}
     # trigger_id lives 3 seconds and works once: open the modal before anything else.
     try:
         client.views_open(trigger_id=body["trigger_id"], view=view)

@@ -26,9 +26,10 @@ def _field(name: str, value: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=clip(f"*{t(f'card.{name}')}*\n{value}", FIELD_TEXT))
 
 
-def status_card(case: Case, names: Mapping[str, str], checklist_done: int, checklist_total: int) -> Message:
-    """The card of a case: `names` maps agents' e-mails to display names; the checklist progress is
-    `flows.engine.checklist_progress(case)`."""
+def status_card(case: Case, names: Mapping[str, str]) -> Message:
+    """The card of a case: `names` maps agents' e-mails to display names. It shows only what changes with
+    the step, the agent or the closing (the checklist count is on the step's message), so that an answer
+    inside a step does not edit it."""
     contracts = "\n".join(f"{escape(product_name(c.product))} n° {escape(c.number)}" for c in case.contracts)
     step = label("state", case.state.value)
     blocks: list[Block] = [
@@ -41,7 +42,6 @@ def status_card(case: Case, names: Mapping[str, str], checklist_done: int, check
                 _field("agent", person(case.agent, names)),
                 _field("m3_date", day(case.m3_date)),
                 _field("step", step),
-                _field("checklist", t("card.progress", done=checklist_done, total=checklist_total)),
             ]
         ),
     ]

@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import Block, ButtonElement
 from bot.payloads import encode
 from bot.views import ids
 from bot.views.card import closing_notice
-from bot.views.blocks import Message, answer_row, button, buttons, context, header, message, script, section
+from bot.views.blocks import MAX_BLOCKS, Message, answer_row, button, buttons, context, header, message, script, section
 from bot.views.choices import field_choices, label_of, protections
 from bot.views.text import action_line, client_name, day, escape, label, moment, person, t
 from flows import texts
@@ -36,6 +36,7 @@ from flows.case import (
 from flows.engine import (
     active_actions,
     allowed_triggers,
+    checklist_progress,
     client_commercial_bar,
     commercial_refusal,
     confirmable,
@@ -376,8 +377,17 @@ def action_plan_step(case: Case, names: Mapping[str, str], today: date) -> Messa
 
 
 def step_message(case: Case, names: Mapping[str, str], today: date, *, state: State | None = None) -> Message:
-    """The message of a state's step (the case's current state by default)."""
+    """The message of a state's step (the case's current state by default); while the case is at that step,
+    it ends with the call's checklist count."""
     state = state or case.state
+    shown = _step_message(case, names, today, state)
+    if state is case.state and state is not State.closed and len(shown.blocks) < MAX_BLOCKS:
+        done, total = checklist_progress(case)
+        shown.blocks.append(context(t("steps.checklist", done=done, total=total)).to_dict())
+    return shown
+
+
+def _step_message(case: Case, names: Mapping[str, str], today: date, state: State) -> Message:
     if state is State.preparation:
         return preparation_step(case, names, today)
     if state in (State.contact_attempt, State.scheduled_callback):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -10,6 +11,7 @@ from sqlalchemy.engine import Engine
 from bot.app import create_app, delivery_client
 from bot.outbox_delivery import OutboxDeliverer
 from bot.runner import serve_http, stop_http
+from config.pacing import PaceSettings
 from config.settings import Settings
 from sandbox.slack_api import SlackStandIn
 from tests.bot.harness import AGENT, CHANNEL, COLLEAGUE, LEAD, Harness
@@ -35,9 +37,14 @@ def bot_settings(slack: SlackStandIn, engine: Engine) -> Settings:
     )
 
 
-def fast_deliverer(engine: Engine, settings: Settings, **options: float) -> OutboxDeliverer:
-    """A deliverer whose back-off fits in a test: same rules, smaller numbers."""
-    values = {"poll_seconds": 0.2, "backoff_base": 0.05, "backoff_cap": 0.5} | options
+def fast_pace(factor: float = 50) -> PaceSettings:
+    """Slack's limits `factor` times faster: tests that are not about pacing do not wait for it."""
+    return PaceSettings(_env_file=None).faster(factor)
+
+
+def fast_deliverer(engine: Engine, settings: Settings, **options: Any) -> OutboxDeliverer:
+    """A deliverer whose back-off fits in a test: same rules, smaller numbers (`pace=` for Slack's own)."""
+    values = {"poll_seconds": 0.2, "backoff_base": 0.05, "backoff_cap": 0.5, "pace": fast_pace()} | options
     return OutboxDeliverer(engine, delivery_client(settings, timeout=2), **values)
 
 

@@ -52,7 +52,7 @@ from flows.case import (
     State,
 )
 from flows import commands as cmd
-from flows.engine import handle
+from flows.engine import checklist_progress, handle
 from flows.rules import Rules
 from flows.script import agreement_wording, protections_for
 
@@ -220,7 +220,7 @@ def assert_modal(view: dict[str, Any], callback_id: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("client_type", "count", "state"), CASES)
 def test_every_message_of_every_state_is_valid(client_type: ClientType, count: int, state: State) -> None:
     case = make_case(client_type, count, state)
-    assert_valid(status_card(case, NAMES, 3, 12))
+    assert_valid(status_card(case, NAMES))
     for step_state in State:
         assert_valid(step_message(case, NAMES, TODAY, state=step_state))
 
@@ -238,7 +238,7 @@ def test_a_long_action_plan_stays_under_50_blocks() -> None:
     case.actions = [Action(ActionKind.relance, TODAY, AGENT, NOW, AGENT, id=n, reason="r" * 1000) for n in range(60)]
     assert_valid(action_plan_step(case, NAMES, TODAY))
     case.state = State.closed
-    assert_valid(status_card(case, NAMES, 1, 1))
+    assert_valid(status_card(case, NAMES))
 
 
 # --- The guide's labels, exactly ----------------------------------------------------------------------------
@@ -369,18 +369,28 @@ def test_callback_shows_the_booked_time_without_attempt_buttons() -> None:
 
 def test_card_names_the_case_and_keeps_personal_data_off() -> None:
     case = make_case(ClientType.particulier, 5, State.admin_profile_update)
-    message = status_card(case, NAMES, 3, 12)
+    message = status_card(case, NAMES)
     content = texts(message)
     for shown in ("Mme Claire Martin", "AUTO-1", "assurance habitation", "Recommandation", "Valérie Vendeuse",
-                  "Antoine Agent", "1 décembre 2026", "Mise à jour fiche client", "3/12"):
+                  "Antoine Agent", "1 décembre 2026", "Mise à jour fiche client"):
         assert shown in content, shown
     for hidden in ("claire.martin@example.fr", "+336", "rue des Lilas"):
         assert hidden not in content
 
 
+def test_the_checklist_count_is_on_the_current_steps_message_not_on_the_card() -> None:
+    case = make_case(ClientType.particulier, 5, State.admin_profile_update)
+    done, total = checklist_progress(case)
+    count = f"{done}/{total} points traités"
+
+    assert count in texts(step_message(case, NAMES, TODAY))
+    assert count not in texts(status_card(case, NAMES))
+    assert count not in texts(step_message(case, NAMES, TODAY, state=State.preparation))  # a step left behind
+
+
 def test_closed_card_and_notice_carry_the_dated_plan() -> None:
     case = make_case(ClientType.particulier, 1, State.closed)
-    for message in (status_card(case, NAMES, 10, 10), closing_notice(case, NAMES)):
+    for message in (status_card(case, NAMES), closing_notice(case, NAMES)):
         content = texts(message)
         assert "Appel abouti" in content and "11 décembre 2026" in content and "bilan global" in content
 
@@ -393,7 +403,7 @@ def _mrkdwn(message: Message) -> str:
 def test_client_typed_markup_is_escaped(state: State) -> None:
     case = make_case(state=state)
     case.client.last_name = "<!channel> & co"
-    for message in (step_message(case, NAMES, TODAY), status_card(case, NAMES, 1, 2)):
+    for message in (step_message(case, NAMES, TODAY), status_card(case, NAMES)):
         content = _mrkdwn(message)
         assert "<!channel>" not in content and "&lt;!channel&gt; &amp; co" in content
 

@@ -41,14 +41,14 @@ def test_reminders_leave_their_slack_messages_in_the_outbox(engine, settings, ca
     assert [(method, case_id, key, payload.get("role"), payload["channel"]) for method, case_id, key, payload in queued] == [
         # 09:00: the action's owner by direct message, then the morning: the case opened, the leads' digest.
         ("chat.postMessage", plan, f"reminder:{reminder_id[ACTION]}", None, "UOWNER"),
-        ("message.upsert", due, None, "card", "CM3"),
         ("message.upsert", due, None, "step:preparation", "CM3"),
+        ("message.upsert", due, None, "card", "CM3"),
         ("chat.postMessage", None, f"reminder:{reminder_id[MORNING]}:ULEAD1", None, "ULEAD1"),
         ("chat.postMessage", None, f"reminder:{reminder_id[MORNING]}:ULEAD2", None, "ULEAD2"),
         # 10:55: the callback's reminder in the case's thread; 11:00: the case's messages refreshed.
         ("message.upsert", callback, f"reminder:{reminder_id[CALLBACK]}", f"reminder:{reminder_id[CALLBACK]}", "CM3"),
-        ("message.upsert", callback, None, "card", "CM3"),
         ("message.upsert", callback, None, "step:contact", "CM3"),
+        ("message.upsert", callback, None, "card", "CM3"),
     ]
     action, digest, reminder = queued[0][3], queued[3][3], queued[5][3]
     assert _buttons(action) == [(f"{ids.ACTION_DONE}:{action_id}", (plan, {"i": action_id}))]

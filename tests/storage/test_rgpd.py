@@ -126,6 +126,8 @@ def test_erase_removes_every_personal_value_but_keeps_the_events_and_the_statist
             "client_erased", LEAD, {"reason": "request", "cases": [case_id]})
         protection = next(e for e in entries if e.event == "protection_answered")
         assert protection.data["insurer"] == "MAIF"
+        # Not even a digest of the messages that showed him stays.
+        assert list(session.exec(select(rows.Outbox.digest).where(rows.Outbox.digest.is_not(None)))) == []
 
 
 def test_erase_closes_a_case_in_progress_with_its_own_reason_and_drops_what_was_planned(factory, engine):

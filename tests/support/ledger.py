@@ -3,7 +3,7 @@ stand-in's messages on the other. Used after faults and under load.
 
 A case's expected messages are its card and one thread message per step its audit trail went through; each
 must be in Slack exactly once (found by the `ts` the bot recorded), showing the content of the last upsert
-queued for it. Any other message the bot posted in the channel is a duplicate.
+queued for it (compared by digest: a delivered row keeps no content). Any other message the bot posted in the channel is a duplicate.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def reconcile(engine: Engine, slack: SlackStandIn, channel: str) -> Ledger:
         rows = list(session.exec(select(Outbox).order_by(Outbox.id)))
         ledger.problems += [f"outbox {r.id} ({r.method}, case {r.case_id}) {r.status}: {r.last_error}"
                             for r in rows if r.status != outbox.DELIVERED]
-        last_content = {(r.case_id, r.payload.get("role")): r.payload for r in rows if r.method == slack_messages.UPSERT}
+        last_digest = {(r.case_id, r.role): r.digest for r in rows if r.method == slack_messages.UPSERT}
         posted = {(m.case_id, m.role): m for m in session.exec(select(SlackMessage))}
         case_ids = list(session.exec(select(M3Case.id).where(M3Case.opened_at.is_not(None))))
         for case_id in case_ids:
@@ -66,10 +66,10 @@ def reconcile(engine: Engine, slack: SlackStandIn, channel: str) -> Ledger:
                 ledger.expected += 1
                 where = posted.get((case_id, role))
                 shown = _shown(slack, where)
-                content = last_content.get((case_id, role))
-                if shown is None or content is None:
+                digest = last_digest.get((case_id, role))
+                if shown is None or digest is None:
                     ledger.problems.append(f"case {case_id}: {role} not in Slack")
-                elif (shown.text, shown.blocks) != (content["text"], content["blocks"]):
+                elif outbox.content_digest({"text": shown.text, "blocks": shown.blocks}) != digest:
                     ledger.problems.append(f"case {case_id}: {role} shows an older content")
                 else:
                     ledger.delivered += 1

@@ -3,6 +3,7 @@ the set-up of the fault and load tests (`process_harness` context manager)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -12,12 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.rendering import queue_opened_case
+from config.pacing import PaceSettings
 from config.settings import Settings, reveal
 from sandbox.slack_api import SlackStandIn
 from storage.queries import mark_opened
 from storage import outbox
 from storage.tables import Outbox, utcnow
-from tests.bot.conftest import bot_settings
+from tests.bot.conftest import bot_settings, fast_pace
 from tests.bot.harness import AGENT, CHANNEL, COLLEAGUE, LEAD, Harness, drain, wait_until
 from tests.conftest import Factory, client_file, contract
 from tests.support.bot_process import BotProcess
@@ -82,6 +84,16 @@ def env_of(settings: Settings, database_url: str) -> dict[str, str]:
         "M3_CHANNEL": settings.m3_channel,
         "M3_LEADS": ",".join(settings.m3_leads),
         "M3_TEST_LEASE_SECONDS": str(LEASE_SECONDS),
+        **pace_env(fast_pace()),
+    }
+
+
+def pace_env(pace: PaceSettings) -> dict[str, str]:
+    """The bot process paces to these limits (the stand-in enforces none of Slack's here)."""
+    return {
+        "SLACK_PACE_METHODS": json.dumps(pace.methods),
+        "SLACK_PACE_POST_PER_CHANNEL": str(pace.post_per_channel),
+        "SLACK_PACE_POST_CHANNEL_BURST": str(pace.post_channel_burst),
     }
 
 

@@ -1,0 +1,113 @@
+"""Slack's rate limits as token buckets in the database, so that every deliverer of a workspace shares one budget.
+
+A bucket (one per Web API method, one per channel for `chat.postMessage`) holds up to `burst` tokens and
+gains `rate` a second; a `response_url`'s five uses are counted down by `take_use`. `acquire` takes one token from each bucket a
+call needs, all or none, under a row lock (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the write
+transaction starts with `BEGIN IMMEDIATE`, which serialises it), and otherwise says how long to wait.
+`hold` records a 429's `Retry-After`: the bucket gives nothing before then.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from storage.tables import SlackPace
+
+NEVER = math.inf
+CLOCK_SKEW = timedelta(minutes=1)  # beyond this, a bucket's time ahead of ours means our clock moved back
+MAX_HOLD = timedelta(hours=1)  # no Retry-After is that long: a hold further ahead is a clock moved back
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str  # e.g. "method:chat.update", "channel:C0M3", "url:<digest>"
+    rate: float  # tokens gained per second; 0: spent tokens never come back
+    burst: float  # the most tokens it holds, what a fresh bucket starts with
+
+
+def _insert(engine: Engine):  # noqa: ANN202 - the dialect's own insert, for ON CONFLICT
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+
+def _locked(session: Session, team: str, keys: list[str]) -> dict[str, SlackPace]:
+    query = select(SlackPace).where(SlackPace.team == team, SlackPace.bucket.in_(keys)).with_for_update()
+    return {row.bucket: row for row in session.exec(query)}
+
+
+def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: datetime, reserve: float = 0.0) -> float:
+    """Take a token from each of `buckets` and return 0, or take none and return the seconds to wait
+    (`NEVER` when a bucket that does not refill is spent). `reserve` tokens are left in every bucket whose
+    burst allows it: bulk work keeps that headroom for the messages an agent is waiting for."""
+    keys = sorted({bucket.key for bucket in buckets})  # one lock order for every process: no deadlock
+    with Session(engine) as session, session.begin():
+        rows = _locked(session, team, keys)
+        if missing := [b for b in buckets if b.key not in rows]:
+            session.execute(
+                _insert(engine)(SlackPace)
+                .values([{"team": team, "bucket": b.key, "tokens": b.burst, "updated_at": now} for b in missing])
+                .on_conflict_do_nothing()
+            )
+            rows = _locked(session, team, keys)
+        wait, refilled = 0.0, {}
+        for bucket in buckets:
+            row = rows[bucket.key]
+            # A clock moved back (a demo's, a badly synchronised host) leaves times far ahead: forget them.
+            moved_back = row.updated_at - now > CLOCK_SKEW
+            if row.held_until is not None and now < row.held_until < now + MAX_HOLD:
+                wait = max(wait, (row.held_until - now).total_seconds())
+                continue
+            elapsed = max((now - row.updated_at).total_seconds(), 0.0)
+            tokens = bucket.burst if moved_back else min(bucket.burst, row.tokens + elapsed * bucket.rate)
+            need = 1.0 + min(reserve, max(bucket.burst - 1.0, 0.0))
+            if tokens < need:
+                wait = max(wait, (need - tokens) / bucket.rate if bucket.rate > 0 else NEVER)
+            refilled[bucket.key] = tokens
+        if wait > 0:
+            return wait
+        for key, tokens in refilled.items():
+            rows[key].tokens, rows[key].updated_at, rows[key].held_until = tokens - 1.0, now, None
+        return 0.0
+
+
+def take_use(engine: Engine, team: str, key: str, *, uses: int, now: datetime) -> bool:
+    """Count one use of something allowed `uses` times (a response_url): True while some are left.
+    One statement: the bucket is created with the first use, then spent down to zero."""
+    statement = _insert(engine)(SlackPace).values(team=team, bucket=key, tokens=uses - 1.0, updated_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=["team", "bucket"],
+        set_={"tokens": SlackPace.tokens - 1.0, "updated_at": statement.excluded.updated_at},
+        where=SlackPace.tokens >= 1.0,
+    ).returning(SlackPace.tokens)
+    with engine.begin() as connection:
+        return uses >= 1 and connection.execute(statement).first() is not None
+
+
+def hold(engine: Engine, team: str, key: str, *, until: datetime, now: datetime) -> None:
+    """Slack answered 429: the bucket `key` is empty and gives nothing before `until`."""
+    statement = _insert(engine)(SlackPace).values(team=team, bucket=key, tokens=0.0, updated_at=now, held_until=until)
+    excluded = statement.excluded
+    with Session(engine) as session, session.begin():
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["team", "bucket"],
+            set_={"tokens": 0.0, "updated_at": excluded.updated_at,
+                  "held_until": sa.case((SlackPace.held_until > excluded.held_until, SlackPace.held_until),
+                                        else_=excluded.held_until)},
+        ))
+
+
+def forget(engine: Engine, team: str, prefix: str, *, idle: timedelta, now: datetime) -> int:
+    """Delete the buckets named `prefix…` unused for `idle` (a response_url's bucket outlives it for nothing)."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(sa.delete(SlackPace).where(
+            SlackPace.team == team, SlackPace.bucket.startswith(prefix, autoescape=True),
+            SlackPace.updated_at < now - idle,
+        ))
+        return result.rowcount
