@@ -145,12 +145,16 @@ def multi_section(figures: Figures) -> list[Block]:
     return [header(d("lead_home.multi_title")), section(_lines(multi_values(figures)))]
 
 
-def compliance_section(figures: Figures) -> list[Block]:
+def compliance_values(figures: Figures) -> Values:
     """The share of closed cases whose trail follows the guide (`flows.verdict`), and the deviations found."""
     value = d("compliance_value", compliant=figures["compliant",], closed=figures["closed",],
               rate=percent(figures.compliant_rate))
     deviations = {texts.t(f"verdict.names.{code}"): n for code, n in figures.deviations.items()}
-    lines = [_figure("compliant", value), _figure("deviations", _listing(deviations))]
+    return [("compliant", value), ("deviations", _listing(deviations))]
+
+
+def compliance_section(figures: Figures) -> list[Block]:
+    lines = [_figure(code, value) for code, value in compliance_values(figures)]
     return [header(d("lead_home.compliance_title")), section("\n".join(lines))]
 
 
@@ -217,7 +221,8 @@ def figure_fields(dashboard: Dashboard) -> list[Block]:
     funnel = [*funnel_values(total), ("close_reasons", _close_reasons(total))]
     for title, values in (("funnel_title", funnel), ("admin_title", admin_values(total)),
                           ("commercial_title", commercial_values(total)),
-                          ("actions_title", [*actions_values(total), *multi_values(total)])):
+                          ("actions_title", [*actions_values(total), *multi_values(total)]),
+                          ("compliance_title", compliance_values(total))):
         blocks += _fields(d(f"lead_home.{title}"), values)
     return blocks
 

@@ -28,10 +28,10 @@ class SlackCounts:
     def __post_init__(self) -> None:
         handle = self.slack.handle_response_url
 
-        def recorded(response_id: str, body: dict[str, Any]) -> bool:
-            ok = handle(response_id, body)
-            self.responses.append(ResponsePost(response_id, body, ok, time.monotonic()))
-            return ok
+        def recorded(response_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+            answer = handle(response_id, body)  # (HTTP status, body) as the stand-in answers it
+            self.responses.append(ResponsePost(response_id, body, answer[0] == 200, time.monotonic()))
+            return answer
 
         self.slack.handle_response_url = recorded  # type: ignore[method-assign]
 

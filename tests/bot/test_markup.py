@@ -67,7 +67,7 @@ def rendered(value: str) -> list[dict[str, Any]]:
     for state in State:
         case = dress(make_case(ClientType.tns, 3, state), value)
         case.seller = f"{value}@agence.fr"
-        out += [status_card(case, names, 1, 3), step_message(case, names, TODAY, state=state)]
+        out += [status_card(case, names), step_message(case, names, TODAY, state=state)]
         if state is State.closed:
             out.append(closing_notice(case, names))
     case = dress(make_case(ClientType.tns, 3, State.action_plan), value)

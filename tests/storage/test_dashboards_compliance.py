@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from sqlmodel import Session
 
 from bot.views.home import lead_home
-from bot.views.stats import stats_message
+from bot.views.stats import definitions_modal, stats_message
 from flows import commands as cmd
 from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, ProtectionAnswer
 from storage.dashboards import Dashboard, Figures
@@ -92,13 +92,14 @@ def test_no_closed_case_gives_no_share_rather_than_zero(engine):
     assert june(engine).total.compliant_rate is None
 
 
-def test_the_lead_sees_the_share_with_its_definition_and_the_deviations_by_name(engine):
+def test_the_lead_sees_the_share_and_the_deviations_by_name_with_the_definition_a_click_away(engine):
     compliance_data_set(engine)
     text = json.dumps(lead_home(june(engine), {})["blocks"], ensure_ascii=False)
+    definitions = json.dumps(definitions_modal(), ensure_ascii=False)
 
-    assert "Conformité du parcours" in text and "*Parcours conformes* : 2 sur 4 clôturé(s) (50 %)" in text
-    assert "dossiers clôturés dont le journal d'audit montre le parcours du guide sans écart" in text
-    assert "*Écarts relevés* : proposition sans motif : 2" in text
+    assert "Conformité du parcours" in text and "*Parcours conformes*\\n2 sur 4 clôturé(s) (50 %)" in text
+    assert "*Écarts relevés*\\nproposition sans motif : 2" in text
+    assert "dossiers clôturés dont le journal d'audit montre le parcours du guide sans écart" in definitions
 
 
 def test_the_stats_message_with_the_compliance_figures_stays_under_50_blocks():
