@@ -95,7 +95,9 @@ class Sandbox:
         self.port = port
         self.clock = clock
         self.export = export
-        self.slack = SlackStandIn(limits=Limits())  # Slack's rate limits, random secrets per run
+        # Slack's rate limits (but a channel burst that lets the demo's opening show at once: the deliverer
+        # paces to the same burst), random secrets per run.
+        self.slack = SlackStandIn(limits=Limits(channel_post_burst=DEMO_BURST))
         self.page: SandboxPage | None = None
         self.settings: Settings | None = None
         self.imported: ImportReport | None = None
