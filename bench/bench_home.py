@@ -172,6 +172,12 @@ def fill(engine: Engine, cases: int) -> float:
         for table, rows in _rows(cases).items():
             for start in range(0, len(rows), BATCH):
                 connection.execute(sa.insert(table.__table__), rows[start:start + BATCH])
+        # Each case's chain head, as `storage.audit` keeps it: the next entry the bot appends follows the trail.
+        last = sa.select(AuditEntry.seq, AuditEntry.hash).where(AuditEntry.case_id == M3Case.id)
+        last = last.order_by(AuditEntry.seq.desc()).limit(1).correlate(M3Case)
+        connection.execute(sa.update(M3Case).values(
+            audit_count=sa.func.coalesce(last.with_only_columns(AuditEntry.seq).scalar_subquery(), 0),
+            audit_head=last.with_only_columns(AuditEntry.hash).scalar_subquery()))
         if engine.dialect.name == "postgresql":
             for table in ("client", "m3_case", "contract"):  # explicit ids: move the sequences past them
                 connection.exec_driver_sql(

@@ -2,7 +2,7 @@
 
 A fresh PostgreSQL database is filled by `bench.bench_home`'s generator, then half of its cases are made due
 for opening on a Thursday and the other half given one action due that day, their owners known to Slack.
-The scheduler (`scheduler.jobs.Ticker` with the bot's `SlackNotifier`) ticks the evening before (it creates
+The scheduler (`service.ticker.Ticker` with the bot's `SlackNotifier`) ticks the evening before (it creates
 the reminders), then on the Thursday morning: the morning reminder opens the due cases (card and first step
 of each in the M+3 channel, and the leads' digest) and each action's reminder goes to its owner by direct
 message. Everything lands in the outbox in the scheduler's transactions; then the bot's `OutboxDeliverer`,
@@ -19,8 +19,8 @@ duplicated), and the 429 answers counted.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,7 +36,7 @@ from bot.outbox_delivery import OutboxDeliverer
 from config.pacing import PaceSettings
 from config.settings import Settings
 from sandbox.slack_api import Limits, SlackStandIn
-from scheduler.jobs import Ticker
+from service.ticker import Ticker
 from storage import outbox
 from storage.db import migrate
 from storage.tables import Action, Agent, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck

@@ -51,7 +51,7 @@ def growth_exponent(sizes: Sequence[float], times: Sequence[float]) -> float:
     xs, ys = [math.log(s) for s in sizes], [math.log(t) for t in times]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     spread = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / spread if spread else 0.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
 
 
 def load_average() -> str:

@@ -3,7 +3,7 @@
 The database is filled by `bench.bench_home`'s generator (cases over four years, 40 agents, their answers
 and actions), then each is timed on it, in this process, as the bot runs it:
 
-- the opening job: `storage.queries.open_due` with `bot.rendering.queue_opened_case` (card and first step
+- the opening job: `service.opening.open_due` with the bot's notifier (card and first step
   queued), the same 50 cases being due whatever the size (its work is the due cases, not the others); the
   opened cases are put back between runs;
 - `/m3 mes-dossiers`: `storage.worklists.agent_queue` and `bot.views.lists.my_cases` for one agent;
@@ -16,9 +16,9 @@ Each reports how many cases it shows (opens, lists, counts), so that its growth 
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -26,11 +26,12 @@ from sqlmodel import Session
 
 from bench.bench_home import AGENTS, NOW, TODAY, TZ, lead_home_ms
 from bench.figures import Spread
-from bot.rendering import queue_opened_case
+from bot.notifier import SlackNotifier
 from bot.views.lists import CaseRow, my_cases
 from config.settings import Settings
+from service.opening import OpenDue, open_due
+from service.unit_of_work import Backend, UnitOfWork
 from storage.dashboards import DEFAULT_PERIOD, Period, build_dashboard
-from storage.queries import open_due
 from storage.tables import Action, CallAttempt, ContractCheck, M3Case, Outbox, ProfileCheck, ProtectionCheck
 from storage.worklists import agent_queue
 
@@ -90,8 +91,8 @@ def work(engine: Engine, what: str, due: list[int]) -> Callable[[], object]:
     """One run of `what` on `engine` as the bot does it (`due`: the cases the opening job must open)."""
     if what == OPENING:
         def opening() -> None:
-            opened = open_due(engine, TODAY, catch_up_days=CATCH_UP_DAYS, now=NOW,
-                              on_open=lambda session, case_id: queue_opened_case(session, case_id, SETTINGS))
+            uow = UnitOfWork(Backend(engine, SlackNotifier(SETTINGS), SETTINGS), actor="scheduler", now=NOW)
+            opened = open_due(OpenDue(TODAY, CATCH_UP_DAYS), uow)
             assert len(opened.due) == len(due), "every due case opens"
         return opening
     if what == MY_CASES:

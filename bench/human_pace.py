@@ -17,6 +17,9 @@ Measured, all on the stand-in's clock except the outbox's age:
   gesture, for the clicks that post one;
 - click → card updated: for the clicks whose transaction queued a card update (outbox rows of the case's
   card), to the stand-in showing that card content or a later one queued (pending updates may be merged);
+  the outbox's digest of each card row pairs it with the stand-in's edit;
+- both again for the clicks after the first minute: the agents all start at once, and the first steps of
+  their calls post in the same seconds, a burst the channel's 1 post a second spreads over several;
 - the outbox's oldest pending row's age, sampled twice a second from the database (a row's birth is when a
   sample first saw its id);
 - gestures per agent per minute achieved, against the 10 intended (one every 6 s on average);
@@ -27,12 +30,13 @@ Measured, all on the stand-in's clock except the outbox's age:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import threading
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,8 +44,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bench.figures import percentile
-from bench.latency import BENCH_AGENTS, POLL, Bench, SimulatedAgent, pending_rows
-from sandbox.slack_api import POSTS, BotReply, Call, Edit, Limits, Message, View, content_digest
+from bench.latency import BENCH_AGENTS, PLAN_DUE, POLL, Bench, SimulatedAgent, pending_rows
+from sandbox.slack_api import POSTS, BotReply, Call, Edit, Limits, Message, View
 from storage import outbox, slack_messages
 from storage.tables import Outbox
 from tests.bot.harness import CHANNEL, wait_until
@@ -85,6 +89,10 @@ class Pace:
     clicked_via: Counter[str]
     next_step_ms: list[float]
     card_ms: list[float]
+    # The same, for the clicks after the first minute: the agents all start at once, and their calls' first
+    # steps post in the same seconds (the start's burst, as the 429s after the first minute leave it out).
+    next_step_late_ms: list[float]
+    card_late_ms: list[float]
     outbox_age_s: list[float]
     refused_after_first_minute: int
     refused: int
@@ -105,6 +113,12 @@ class Pace:
 
     def card(self, q: int) -> float:
         return _quantile(self.card_ms, q)
+
+    def next_step_late(self, q: int) -> float:
+        return _quantile(self.next_step_late_ms, q)
+
+    def card_late(self, q: int) -> float:
+        return _quantile(self.card_late_ms, q)
 
     def outbox_age(self, q: int) -> float:
         return _quantile(self.outbox_age_s, q)
@@ -160,10 +174,16 @@ class HumanAgent(SimulatedAgent):
             raise _Stop
         return self.h.slack.message(posted.channel, posted.ts)
 
+    def click(self, role: str, action_id: str, *suffix: object, value: str | None = None) -> BotReply:
+        # He reads, then clicks: the click's payload (and its trigger_id, which lives 3 seconds) comes after the
+        # pause, as in Slack.
+        self._pause()
+        return super().click(role, action_id, *suffix, value=value)
+
     def send(self, payload: dict[str, Any]) -> BotReply:
         container = payload["container"]
         on_message = container["type"] == "message" and not container.get("is_ephemeral")
-        self._gesture("block_actions", (container["channel_id"], container["message_ts"]) if on_message else None)
+        self._record("block_actions", (container["channel_id"], container["message_ts"]) if on_message else None)
         action = payload["actions"][0]
         reply = self.h.slack.send_interaction(payload)
         if reply.status != 200:
@@ -174,18 +194,22 @@ class HumanAgent(SimulatedAgent):
         return reply
 
     def submit(self, values: dict[str, Any]) -> BotReply:
-        self._gesture("view_submission", None)
+        self._pause()
+        self._record("view_submission", None)
         return super().submit(values)
 
     def modal(self) -> View:
         """The modal his click opened: `views.open` may wait its turn under the limits."""
         return self.h.slack.wait_for(lambda: self.h.slack.open_modal(self.user), timeout=60)
 
-    def _gesture(self, kind: str, target: tuple[str, str] | None) -> None:
+    def _pause(self) -> None:
+        """What he takes to read and decide (4 to 8 s); past the run's end he stops."""
         if time.monotonic() < self.deadline:
             time.sleep(self.rng.uniform(*THINK_SECONDS))
         if time.monotonic() >= self.deadline:
             raise _Stop
+
+    def _record(self, kind: str, target: tuple[str, str] | None) -> None:
         with Session(self.h.engine) as session:
             before = session.exec(select(sa.func.max(Outbox.id))).one() or 0
         self.gestures.append(Gesture(self.user, self.case_id, kind, time.monotonic(), target, before))
@@ -255,7 +279,7 @@ def run(bench: Bench, agents: int, seconds: float, *, limits: Limits | None = No
             for case_id in plan[user]:
                 slack.case_of[user] = case_id
                 HumanAgent(harness.for_case(case_id), case_id, user, deadline=deadline, rng=rng,
-                           gestures=gestures).whole_call()
+                           gestures=gestures).whole_call(PLAN_DUE)
         except _Stop:
             pass
         except Exception as error:  # one agent's failure is reported, the others go on
@@ -277,11 +301,14 @@ def run(bench: Bench, agents: int, seconds: float, *, limits: Limits | None = No
     following = _next_of(gestures)
     edits = _edits_by_message(slack.edits)
     clicked, via = _clicked(gestures, following, edits)
+    late = [g for g in gestures if g.started >= started + FIRST_MINUTE]
     return Pace(
         agents=agents, seconds=seconds, limits=limits, gestures=len(gestures),
         clicked_ms=clicked, clicked_via=via,
         next_step_ms=_next_steps(gestures, following, cards, accepted),
         card_ms=_card_updates(bench.engine, gestures, following, cards, edits),
+        next_step_late_ms=_next_steps(late, following, cards, accepted),
+        card_late_ms=_card_updates(bench.engine, late, following, cards, edits),
         outbox_age_s=sampler.ages(),
         refused_after_first_minute=sum(1 for c in calls if c.refused_by and c.at > started + FIRST_MINUTE),
         refused=sum(1 for c in calls if c.refused_by),
@@ -293,10 +320,8 @@ def run(bench: Bench, agents: int, seconds: float, *, limits: Limits | None = No
 
 def _drained(engine: Engine) -> int:
     """Rows lost: failed, or still pending after DRAIN_TIMEOUT."""
-    try:
+    with contextlib.suppress(AssertionError):  # counted below as lost
         wait_until(lambda: pending_rows(engine) == 0, timeout=DRAIN_TIMEOUT, interval=1.0)
-    except AssertionError:
-        pass
     with Session(engine) as session:
         return session.exec(select(sa.func.count(Outbox.id)).where(Outbox.status != outbox.DELIVERED)).one()
 
@@ -305,7 +330,7 @@ def _next_of(gestures: list[Gesture]) -> dict[Gesture, Gesture | None]:
     by_user: dict[str, list[Gesture]] = defaultdict(list)
     for gesture in gestures:
         by_user[gesture.user].append(gesture)
-    return {g: n for mine in by_user.values() for g, n in zip(mine, [*mine[1:], None])}
+    return {g: n for mine in by_user.values() for g, n in zip(mine, [*mine[1:], None], strict=True)}
 
 
 def _edits_by_message(edits: list[Edit]) -> dict[tuple[str, str], list[Edit]]:
@@ -351,7 +376,7 @@ def _card_updates(engine: Engine, gestures: list[Gesture], following: dict[Gestu
     with Session(engine) as session:
         for row in session.exec(select(Outbox).where(Outbox.method == slack_messages.UPSERT).order_by(Outbox.id)):
             if row.payload.get("role") == slack_messages.CARD:
-                rows[row.case_id].append((row.id, content_digest(row.payload.get("text", ""), row.payload.get("blocks", []))))
+                rows[row.case_id].append((row.id, row.digest))  # a delivered row keeps its digest, not its content
     times = []
     for gesture in gestures:
         after, card = following[gesture], cards[gesture.case_id]

@@ -32,7 +32,6 @@ from sqlmodel import Session, select
 
 from bench.figures import memory_mb, percentile
 from bench.server import ServerProcess
-from bot.views import ids
 from config.settings import reveal
 from flows.case import State
 from sandbox.slack_api import BotReply, SlackStandIn
@@ -128,14 +127,6 @@ class SimulatedAgent(CallDriver):
             card = self.card()
             self._card = (card.channel, card.ts)
         return self._card
-
-    def whole_call(self) -> None:
-        self.click("step:preparation", ids.START_CALL)
-        self.click("step:contact", ids.ATTEMPT, "available")
-        self.profile()
-        self.contracts()
-        self.rebound()
-        self.plan_and_close(PLAN_DUE)
 
 
 @dataclass
@@ -236,7 +227,7 @@ def ours_run(bench: Bench, agents: int, cases_each: int) -> Run:
     def walk(user: str) -> None:
         for case_id in plan[user]:
             slack.case_of[user] = case_id
-            SimulatedAgent(harness.for_case(case_id), case_id, user).whole_call()
+            SimulatedAgent(harness.for_case(case_id), case_id, user).whole_call(PLAN_DUE)
 
     slack.bot_url = bench.ours.url
     slack.sent = []
@@ -265,7 +256,7 @@ def card_updates_ms(bench: Bench, run: Run) -> list[float]:
         by_user[sent.user].append(sent)
     found = []
     for requests in by_user.values():
-        for this, following in zip(requests, [*requests[1:], None]):
+        for this, following in zip(requests, [*requests[1:], None], strict=True):
             card = cards.get(this.case_id)
             if card is None:
                 continue

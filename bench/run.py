@@ -10,9 +10,10 @@ acknowledgement latency of N agents at once next to a bare Bolt app (`bench.late
 after it; then N agents at a human pace under Slack's limits on PostgreSQL (`bench.human_pace`, one run of
 `--pace-seconds` each); then delivery under Slack's limits `--speedup` times faster (`bench.delivery`).
 `--only` picks sections ("growth" is the database section: growth, latency, memory). Each figure is the
-median of `--runs` runs with the lowest and highest in brackets (the human-pace and delivery runs: one each). Where a target is missed, py-spy profiles the missed work and its top
-frames go in the file. RESULTS.md is rewritten after each section; its hand-written "Analysis" section (between
-the `analysis` markers) is kept. `--quick` is a smoke run with small sizes (written to RESULTS.quick.md).
+median of `--runs` runs with the lowest and highest in brackets (the human-pace and delivery runs: one each).
+Where a target is missed, py-spy profiles the missed work and its top frames go in the file. RESULTS.md is
+rewritten after each section; its hand-written "Analysis" section (between the `analysis` markers) is kept.
+`--quick` is a smoke run with small sizes (written to RESULTS.quick.md).
 """
 
 from __future__ import annotations
@@ -269,7 +270,8 @@ def _pace(results: Results, args: argparse.Namespace, logs: Path, in_time: Calla
                 if pace.errors or pace.lost:
                     results.notes.append(f"human pace, {n} agents: {pace.errors} agents stopped on an error, "
                                          f"{pace.lost} outbox rows lost (see the bench log)")
-                _say(f"human pace {n} agents: clicked message p99 {pace.clicked(99):.0f} ms, card p99 "
+                _say(f"human pace {n} agents: clicked message p99 {pace.clicked(99):.0f} ms, next step p99 "
+                     f"{pace.next_step(99):.0f} ms ({pace.next_step_late(99):.0f} after the first minute), card p99 "
                      f"{pace.card(99):.0f} ms, {pace.refused_after_first_minute} answers 429 after the first minute")
                 written()
 
@@ -308,7 +310,8 @@ def write(results: Results, out: Path, seconds: float) -> None:
         "",
         f"Written by `{results.command}` (`make bench`) on {results.started:%Y-%m-%d %H:%M} UTC in "
         f"{seconds / 60:.0f} min. Each figure is the median of the runs (usually {results.runs}; the tables say "
-        "where fewer), the lowest and highest in brackets. How each benchmark works: the docstrings of `bench/latency.py`, `bench/delivery.py`, "
+        "where fewer), the lowest and highest in brackets. How each benchmark works: the docstrings of "
+        "`bench/latency.py`, `bench/delivery.py`, "
         "`bench/growth.py`, `bench/human_pace.py`.",
         "",
         "## Machine",
@@ -402,8 +405,8 @@ def _latency_table(results: Results) -> list[str]:
     for row in results.latency:
         for kind, label in (("block_actions", "click"), ("view_submission", "modal submission")):
             count = Spread.of([ours.count(kind) for ours, _ in row.runs]).median
-            cells = [row.ours(lambda r, q=q: r.ack(q, kind)).show() for q in (50, 99)]
-            cells += [row.bare(lambda r, q=q: r.ack(q, kind)).show() for q in (50, 99)]
+            cells = [row.ours(lambda r, q=q, kind=kind: r.ack(q, kind)).show() for q in (50, 99)]
+            cells += [row.bare(lambda r, q=q, kind=kind: r.ack(q, kind)).show() for q in (50, 99)]
             lines.append(f"| {row.database} | {row.agents} | {label} | {count:.0f} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -455,10 +458,11 @@ def _pace_targets(results: Results) -> list[str]:
             lines += [
                 f"| {name}: no 429 after the first minute | {p.refused_after_first_minute:,} "
                 f"| {_yes(p.refused_after_first_minute == 0)} |",
-                f"| {name}: click → next step posted p99 < {PACE_NEXT_STEP_P99_MS / 1000:.0f} s "
-                f"| {_ms(p.next_step(99))} ms | {_yes(p.next_step(99) < PACE_NEXT_STEP_P99_MS)} |",
-                f"| {name}: click → card updated p99 < {PACE_CARD_P99_MS / 1000:.0f} s | {_ms(p.card(99))} ms "
-                f"| {_yes(p.card(99) < PACE_CARD_P99_MS)} |",
+                f"| {name}: click → next step posted p99 < {PACE_NEXT_STEP_P99_MS / 1000:.0f} s, after the first "
+                f"minute | {_ms(p.next_step_late(99))} ms (whole run: {_ms(p.next_step(99))}) "
+                f"| {_yes(p.next_step_late(99) < PACE_NEXT_STEP_P99_MS)} |",
+                f"| {name}: click → card updated p99 < {PACE_CARD_P99_MS / 1000:.0f} s, after the first minute "
+                f"| {_ms(p.card_late(99))} ms (whole run: {_ms(p.card(99))}) | {_yes(p.card_late(99) < PACE_CARD_P99_MS)} |",
             ]
         else:
             lines.append(
@@ -489,8 +493,9 @@ def _pace_table(results: Results) -> list[str]:
         "sampled from the database (s). \"Agents allowed\": how many agents at the intended pace the channel's "
         "posts and chat.update's tier let through, from the calls each click made in this run.",
         "",
-        f"| agents | seconds | clicks / agent / min (intended {human_pace.INTENDED_PER_MINUTE:.0f}) | clicked message p50 | p95 | p99 | updated by | next step p99 "
-        "| card p99 | outbox oldest p99 (s) | 429 after 1st min | 429 in all | channel posts / min (allowed) "
+        f"| agents | seconds | clicks / agent / min (intended {human_pace.INTENDED_PER_MINUTE:.0f}) "
+        "| clicked message p50 | p95 | p99 | updated by | next step p99 (after 1st min) "
+        "| card p99 (after 1st min) | outbox oldest p99 (s) | 429 after 1st min | 429 in all | channel posts / min (allowed) "
         "| chat.update / min (allowed) | agents allowed | lost |",
         "| ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
@@ -498,7 +503,8 @@ def _pace_table(results: Results) -> list[str]:
         age = p.outbox_age(99)
         lines.append(
             f"| {p.agents} | {p.seconds:.0f} | {p.per_agent_per_minute:.1f} | {_ms(p.clicked(50))} "
-            f"| {_ms(p.clicked(95))} | {_ms(p.clicked(99))} | {_via(p)} | {_ms(p.next_step(99))} | {_ms(p.card(99))} "
+            f"| {_ms(p.clicked(95))} | {_ms(p.clicked(99))} | {_via(p)} | {_ms(p.next_step(99))} "
+            f"({_ms(p.next_step_late(99))}) | {_ms(p.card(99))} ({_ms(p.card_late(99))}) "
             f"| {'—' if math.isnan(age) else f'{age:.1f}'} | {p.refused_after_first_minute:,} | {p.refused:,} "
             f"| {p.channel_posts / p.seconds * 60:.0f} ({p.posts_allowed_per_minute:.0f}) "
             f"| {p.updates / p.seconds * 60:.0f} ({p.updates_allowed_per_minute:.0f}) | {p.agents_allowed:.1f} "

@@ -1,4 +1,10 @@
-"""Agents (known by e-mail from the import) matched to Slack users, the Slack user id cached on the agent row."""
+"""Agents (known by e-mail from the import) matched to Slack users, the Slack user id cached on the agent row.
+
+An agent is matched at start-up (`match_agents`), when he first clicks (`actor_for`), and when his first case
+is queued (`queue_lookup`): a `users.lookupByEmail` row in the outbox, paced with every other call, whose
+delivery calls `looked_up`. An e-mail Slack does not know is marked on the agent, never asked again, and told
+once to the leads (the channel when there is none).
+"""
 
 from __future__ import annotations
 
@@ -13,9 +19,15 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from storage.tables import Agent
+from bot.views.text import escape
+from flows.texts import t
+from storage import outbox
+from storage.tables import Agent, utcnow
 
 log = logging.getLogger(__name__)
+
+LOOKUP = "users.lookupByEmail"
+POST = "chat.postMessage"
 
 # A Slack user who matched no agent is asked about again only after this long: a lead who is not an agent
 # would otherwise cost a users.info call before every acknowledgement.
@@ -83,3 +95,35 @@ def _remember(engine: Engine, email: str, user: dict) -> str | None:
         agent.slack_user_id = user["id"]
         agent.display_name = agent.display_name or user.get("real_name") or user.get("name")
         return agent.email
+
+
+def queue_lookup(session: Session, email: str | None, *, tell: list[str]) -> None:
+    """Queue the Slack look-up of the agent `email` unless he is matched or known to be unknown to Slack;
+    `tell` (lead user IDs, or the channel) hears of an e-mail Slack does not know. Ahead of bulk work: the
+    agent's cards and morning message come after it."""
+    if not email:
+        return
+    agent = session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
+    if agent is None or agent.slack_user_id or agent.slack_unknown_at:
+        return
+    outbox.enqueue(session, LOOKUP, {"email": agent.email, "tell": tell}, dedupe_key=f"lookup:{agent.email.lower()}",
+                   priority=outbox.URGENT)
+
+
+def looked_up(engine: Engine, payload: dict, user: dict | None) -> None:
+    """The answer to a queued look-up: the Slack user (cached on the agent), or None when Slack knows no user
+    with this e-mail (marked, and the leads told once, in one transaction)."""
+    email = payload["email"]
+    if user is not None:
+        _remember(engine, email, user)
+        return
+    with Session(engine) as session, session.begin():
+        agent = session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
+        if agent is None or agent.slack_unknown_at is not None:
+            return
+        agent.slack_unknown_at = utcnow()
+        text = t("reminders.unknown_email", email=escape(email))
+        for destination in payload.get("tell") or []:
+            outbox.enqueue(session, POST, {"channel": destination, "text": text},
+                           dedupe_key=f"unknown_email:{email.lower()}:{destination}", priority=outbox.NORMAL)
+    log.info("an agent's e-mail is unknown to Slack: the leads are told")

@@ -16,11 +16,18 @@ from sqlalchemy.engine import Engine
 
 from bot import metrics, middleware
 from bot.context import BotDeps
+from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings, reveal
+from service.unit_of_work import Backend
 
 SLACK_API_URL = "https://slack.com/api/"
 LISTENER_THREADS = 16  # Bolt's default is 5: a few slow Slack calls would delay other agents' clicks
+# Bolt acknowledges a click from a listener thread: a click applied on that same thread would hold it, and
+# under load the next agents' acknowledgements would queue behind other agents' transactions, past Slack's
+# 3 seconds. Clicks are applied on a pool of their own; listener threads only acknowledge, open modals and
+# check modal submissions.
+WORK_THREADS = 16
 
 
 def web_client(settings: Settings, *, timeout: int = 10) -> WebClient:
@@ -56,6 +63,7 @@ def create_app(
     """A ready Bolt app; its `BotDeps` is `deps_of(app)`, whose deliverer the caller starts and stops."""
     client = client or web_client(settings)
     executor = ThreadPoolExecutor(max_workers=LISTENER_THREADS, thread_name_prefix="listener")
+    work = ThreadPoolExecutor(max_workers=WORK_THREADS, thread_name_prefix="click")
     app = App(
         name="m3bot",
         signing_secret=reveal(settings.slack_signing_secret),
@@ -71,6 +79,8 @@ def create_app(
         rules=settings.rules(),
         deliverer=deliverer or OutboxDeliverer(engine, delivery_client(settings)),
         leads=frozenset(settings.m3_leads),
+        work=work,
+        backend=Backend(engine, SlackNotifier(settings), settings),
     )
     metrics.install(app)
     middleware.install(app, deps, executor)

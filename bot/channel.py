@@ -1,4 +1,5 @@
-"""The M+3 channel as Slack sees it: can the bot read it, and is it private, as SECURITY.md advises?
+"""The M+3 channel as Slack sees it: can the bot read it, is it private (as SECURITY.md advises), and the
+permalinks of its messages?
 
 The case threads carry client data (address, phone, e-mail, SIREN, old and new values): in a public channel
 every member of the workspace can read and search them. `conversations.info` needs `channels:read` on a
@@ -30,16 +31,20 @@ class ChannelUnusable(Exception):
         self.reason = reason
 
 
-def is_private(client: WebClient, channel: str) -> bool:
-    """Whether `channel` is private; raises `ChannelUnusable` when the bot cannot read it."""
+def channel_info(client: WebClient, channel: str) -> dict:
+    """Slack's `conversations.info` of `channel`; raises `ChannelUnusable` when the bot cannot read it."""
     try:
-        info = client.conversations_info(channel=channel)["channel"]
+        return dict(client.conversations_info(channel=channel)["channel"])
     except SlackApiError as error:
         code = error.response.get("error") or f"http_{error.response.status_code}"
         if code == "missing_scope":
             code = t("bot.channel.missing_scope", scope=error.response.get("needed") or "?")
         raise ChannelUnusable(code) from error
-    return bool(info.get("is_private"))
+
+
+def is_private(client: WebClient, channel: str) -> bool:
+    """Whether `channel` is private; raises `ChannelUnusable` when the bot cannot read it."""
+    return bool(channel_info(client, channel).get("is_private"))
 
 
 def public_warning(channel: str) -> str:
@@ -68,3 +73,19 @@ def warning_for_home(client: WebClient, channel: str | None) -> str | None:
             _checked[key] = (time.monotonic(), private)
         known = (0.0, private)
     return None if known[1] else public_warning(channel)
+
+
+_TEAM_URLS: dict[str, str] = {}
+
+
+def team_url(client: WebClient) -> str | None:
+    """The workspace's URL (auth.test), asked once per token: permalinks are built from it without a call each."""
+    if client.token not in _TEAM_URLS:
+        _TEAM_URLS[client.token] = client.auth_test().get("url") or ""
+    return _TEAM_URLS[client.token] or None
+
+
+def permalink(team_url: str | None, channel: str | None, ts: str | None) -> str | None:
+    if not (team_url and channel and ts):
+        return None
+    return f"{team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"

@@ -8,81 +8,46 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
-from functools import wraps
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import typer
-from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from bot.app import web_client
-from bot.progress import progress_bar
+from bot.cli_audit import audit_app
+from bot.cli_common import database, fail, guarded, settings
+from bot.cli_rgpd import rgpd_app
 from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
 from bot.exports import export as export_files
-from bot.rendering import queue_opened_case
-from bot.settings_record import operator
+from bot.notifier import SlackNotifier
+from bot.progress import progress_bar
 from bot.runner import run, run_scheduler
-from config.settings import Settings
+from bot.settings_record import operator
 from flows import texts
 from flows.case import State
+from flows.dates import numeric_day
 from flows.texts import t
 from flows.verdict import describe
+from service.access import RecordAccess, record_access
+from service.imports import ImportExport, import_export
+from service.opening import OpenDue, open_due
+from service.unit_of_work import Backend, UnitOfWork
 from storage import access_trail
 from storage.audit import jsonable
 from storage.compliance import case_verdict
 from storage.dashboards import Period
-from storage.db import DatabaseUrlError, backup_sqlite, make_engine, migrate
-from storage.importer import NotALagonExport, import_file, load_mapping
-from storage.queries import WAITING_FILTERS, CaseSummary, apply_caller_rule, case_trace, list_cases, open_due
+from storage.db import backup_sqlite, migrate
+from storage.importer import ACTOR as IMPORT_ACTOR
+from storage.importer import load_mapping
+from storage.queries import WAITING_FILTERS, CaseSummary, case_trace, list_cases
 from storage.repository import CaseNotFound
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
-
-
-def fail(message: str) -> NoReturn:
-    typer.echo(message, err=True)
-    raise typer.Exit(2)
-
-
-def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the errors a user can cause (settings, files, database) into one clear line."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DatabaseUrlError as error:
-            fail(t("cli.errors.database_url", reason=error))
-        except NotALagonExport as error:
-            fail(error.reason)
-        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
-            fail(t("cli.errors.database_unreachable"))
-        except sa.exc.DBAPIError as error:  # the error's class only: its text may quote the row it failed on
-            fail(t("cli.errors.database_failed", reason=type(error.orig).__name__))
-
-    return wrapper
-
-
-def settings() -> Settings:
-    return Settings()
-
-
-@contextmanager
-def database() -> Iterator[Engine]:
-    """The database, its schema brought up to date first: a fresh install needs no separate step."""
-    engine = make_engine(settings().database_url)
-    try:
-        migrate(engine)
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @app.callback()
@@ -95,9 +60,8 @@ def _print_json(value: Any) -> None:
 
 
 def _day(value: date | str | None) -> str:
-    if isinstance(value, str):
-        value = date.fromisoformat(value[:10])
-    return value.strftime("%d/%m/%Y") if value else "—"
+    """A date of a case summary, which `--json` keeps as ISO text."""
+    return numeric_day(date.fromisoformat(value[:10]) if isinstance(value, str) else value, missing="—")
 
 
 @app.command("migrate", help=t("cli.migrate.help"))
@@ -142,16 +106,10 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
     config = settings()
     mapping = load_mapping(config.import_mapping)
     with database() as engine, progress_bar(t("cli.import.progress")) as advance:
-        report = import_file(
-            engine,
-            file,
-            progress=advance,
-            window_days=config.case_window_days,
-            m3_offset_months=config.m3_offset_months,
-            catch_up_days=config.catch_up_days,
-            mapping=mapping,
-            caller_rule=config.m3_caller,
-        )
+        command = ImportExport.of_file(file, window_days=config.case_window_days,
+                                       m3_offset_months=config.m3_offset_months, catch_up_days=config.catch_up_days,
+                                       mapping=mapping, caller_rule=config.m3_caller)
+        report = import_export(command, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR), progress=advance)
     typer.echo(
         t(
             "cli.import.summary",
@@ -185,10 +143,11 @@ def cases_command(
     if state is not None and state not in known:
         fail(t("cli.errors.unknown_state", value=state, choices=", ".join(known)))
     today = datetime.now(ZoneInfo(settings().agency_timezone)).date()
-    with database() as engine, Session(engine) as session:
-        found = list_cases(session, state=state, agent=agent, today=today)
-        access_trail.record(session, access_trail.CASES_LISTED, {"state": state, "agent": agent, "count": len(found)},
-                            actor=operator())
+    with database() as engine:
+        with Session(engine) as session:
+            found = list_cases(session, state=state, agent=agent, today=today)
+        record_access(RecordAccess(access_trail.CASES_LISTED, {"state": state, "agent": agent, "count": len(found)}),
+                      UnitOfWork(engine, actor=operator()))
     if as_json:
         _print_json([dataclasses.asdict(c) for c in found])
         return
@@ -227,18 +186,21 @@ def show_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     pdf: Annotated[Path | None, typer.Option("--pdf", metavar="PATH", help=t("rgpd.pdf.help"))] = None,
 ) -> None:
-    with database() as engine, Session(engine) as session:
-        try:
-            trace = case_trace(session, case_id)
-        except CaseNotFound:
-            fail(t("cli.show.not_found", id=case_id))
-        access_trail.record(session, access_trail.CASE_SHOWN, {"pdf": pdf is not None}, actor=operator(),
-                            case_id=case_id)
-        if pdf is not None:
-            write_record(session, case_id, pdf, timezone=settings().agency_timezone)
-            typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
-            return
-        found = case_verdict(session, case_id)
+    with database() as engine:
+        with Session(engine) as session:
+            try:
+                trace = case_trace(session, case_id)
+            except CaseNotFound:
+                fail(t("cli.show.not_found", id=case_id))
+        # Once the reading session is closed: on SQLite its transaction would hold the write lock.
+        record_access(RecordAccess(access_trail.CASE_SHOWN, {"pdf": pdf is not None}, case_id),
+                      UnitOfWork(engine, actor=operator()))
+        with Session(engine) as session:
+            if pdf is not None:
+                write_record(session, case_id, pdf, timezone=settings().agency_timezone)
+                typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
+                return
+            found = case_verdict(session, case_id)
     if as_json:
         _print_json(trace | {"verdict": {"compliant": found.compliant, **dataclasses.asdict(found)}})
         return
@@ -285,12 +247,11 @@ def open_due_command(today: Annotated[str | None, typer.Option("--today", metava
     config = settings()
     day = _parse_day(today, config.agency_timezone)
     # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
-    post_card = (lambda session, case_id: queue_opened_case(session, case_id, config)) if config.m3_channel else None
+    notifier = SlackNotifier(config) if config.m3_channel else None
     with database() as engine:
-        with Session(engine) as session, session.begin():
-            apply_caller_rule(session, config.m3_caller, actor="m3bot open-due")
-        result = open_due(engine, day, catch_up_days=config.catch_up_days, actor="m3bot open-due", on_open=post_card)
-    if post_card is None and result.due:
+        uow = UnitOfWork(Backend(engine, notifier, config), actor="m3bot open-due")
+        result = open_due(OpenDue(day, config.catch_up_days, caller_rule=config.m3_caller), uow)
+    if notifier is None and result.due:
         typer.echo(t("cli.open_due.no_channel"))
     if result.due:
         typer.echo(t("cli.open_due.opened", count=len(result.due), ids=", ".join(map(str, result.due))))
@@ -334,13 +295,14 @@ def export_command(
         fail(t("dashboards.export.bad_period", start=_day(period.start), end=_day(period.end)))
     with database() as engine:
         try:
-            report = export_files(engine, period, out, timezone=config.agency_timezone, today=today)
+            with progress_bar(t("dashboards.export.progress")) as advance:
+                report = export_files(engine, period, out, timezone=config.agency_timezone, today=today,
+                                      progress=advance)
         except OSError:
             fail(t("dashboards.export.out_not_writable", path=out))
-        with Session(engine) as session:
-            access_trail.record(session, access_trail.DATA_EXPORTED,
-                                {"from": period.start, "to": period.end, "cases": report.cases,
-                                 "actions": report.actions}, actor=operator())
+        record_access(RecordAccess(access_trail.DATA_EXPORTED, {"from": period.start, "to": period.end,
+                                                               "cases": report.cases, "actions": report.actions}),
+                      UnitOfWork(engine, actor=operator()))
     typer.echo(t("dashboards.export.done", cases=report.cases, actions=report.actions, events=report.events,
                  calendars=len(report.calendars), path=out))
 
@@ -357,20 +319,11 @@ def scheduler_command() -> None:
     run_scheduler(settings())
 
 
-from bot.cli_rgpd import rgpd_app  # noqa: E402  (it uses the helpers above)
-
 app.add_typer(rgpd_app, name="rgpd")
-
-from bot.cli_audit import audit_app  # noqa: E402  (it uses the helpers above)
-
 app.add_typer(audit_app, name="audit")
 
 
-@app.command("sandbox", help=t("sandbox.cli.help"))
-def sandbox_command(
-    port: Annotated[int, typer.Option("--port", help=t("sandbox.cli.port"))] = 8000,
-    at: Annotated[str | None, typer.Option("--time", metavar="AAAA-MM-JJTHH:MM", help=t("sandbox.cli.time"))] = None,
-) -> None:
-    from sandbox.demo import main as sandbox_main  # the demo's modules load only for this command
-
-    sandbox_main(port=port, at=at)
+# Commands other packages add (the sandbox's `m3bot sandbox`), declared as entry points in pyproject.toml: the
+# command line knows them by name only, so `bot/` imports nothing of theirs.
+for _plugin in entry_points(group="m3bot.commands"):
+    _plugin.load()(app)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from bot.cli import database, fail, guarded
+from bot.cli_common import database, fail, guarded
 from flows.texts import t
 from storage.audit_verify import describe_problem, verify
 from storage.tables import M3Case

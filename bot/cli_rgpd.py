@@ -13,12 +13,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot import private_files
+from bot.cli_common import database, fail, guarded, settings
+from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
-from bot import privacy, private_files
-from bot.cli import database, fail, guarded, settings
+from config.settings import Settings
 from flows.texts import t
+from service.rgpd import EraseClient, ExportClient, Purge, erase_client, export_client, purge
+from service.unit_of_work import Backend, UnitOfWork
 from storage import rgpd
 
 rgpd_app = typer.Typer(help=t("rgpd.cli.help"), no_args_is_help=True)
@@ -30,6 +35,11 @@ def _actor(value: str | None) -> str:
     return value or getpass.getuser()
 
 
+def _backend(engine: Engine, config: Settings) -> Backend:
+    """What Slack shows of an erased client is anonymised too (the bot delivers it, now or when it starts)."""
+    return Backend(engine, SlackNotifier(config), config)
+
+
 @rgpd_app.command("export", help=t("rgpd.cli.export_help"))
 @guarded
 def export_command(
@@ -39,7 +49,7 @@ def export_command(
 ) -> None:
     with database() as engine:
         try:
-            data = rgpd.export_client(engine, client, actor=_actor(actor))
+            data = export_client(ExportClient(client), UnitOfWork(engine, actor=_actor(actor)))
         except rgpd.ClientNotFound:
             fail(t("rgpd.cli.not_found", number=client))
     text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -69,7 +79,7 @@ def erase_command(
                 typer.echo(t("rgpd.cli.cancelled"))
                 raise typer.Exit(1)
         try:
-            erased = privacy.erase(engine, config, client, actor=_actor(actor))
+            erased = erase_client(EraseClient(client), UnitOfWork(_backend(engine, config), actor=_actor(actor)))
         except rgpd.ClientNotFound:
             fail(t("rgpd.cli.not_found", number=client))
     typer.echo(t("rgpd.cli.erased", number=client, cases=len(erased.case_ids)))
@@ -83,7 +93,9 @@ def purge_command(
 ) -> None:
     config = settings()
     with database() as engine, progress_bar(t("rgpd.cli.purge_progress")) as advance:
-        erased = privacy.purge(engine, config, actor=_actor(actor), dry_run=dry_run, progress=advance)
+        backend = _backend(engine, config)
+        erased = purge(Purge(config.retention_years, dry_run=dry_run),
+                       lambda: UnitOfWork(backend, actor=_actor(actor)), progress=advance)
     years = config.retention_years
     if not erased:
         typer.echo(t("rgpd.cli.purge_none", years=years))

@@ -17,7 +17,7 @@ import getpass
 import hashlib
 import json
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,10 +29,11 @@ from bot import private_files
 from bot.rendering import agent_names
 from flows import texts
 from flows.case import Case, ProfileAnswer
+from flows.dates import numeric_day
 from flows.script import display_name, product_name, protections_for
 from flows.verdict import describe
-from storage.compliance import case_verdict
 from storage.audit_verify import chain_state, describe_problem, verify
+from storage.compliance import case_verdict
 from storage.queries import case_trace
 from storage.repository import load_case
 from storage.tables import utcnow
@@ -97,10 +98,6 @@ class _Writer:
         return f"{name} <{email}>" if email and name != email else (email or "—")
 
 
-def _day(value: date | None) -> str:
-    return value.strftime("%d/%m/%Y") if value else "—"
-
-
 def _admin(case: Case, attempts: list[dict[str, Any]]) -> list[Line]:
     lines = [(datetime.fromisoformat(a["at"]), a["by"], t("attempt", outcome=label("attempt", a["outcome"])))
              for a in attempts]
@@ -123,7 +120,7 @@ def _advice(case: Case) -> list[Line]:
     for check in case.protections.values():
         detail = t("insurer", insurer=check.insurer) if check.insurer else ""
         if check.renewal_on:
-            detail += t("renewal", date=_day(check.renewal_on))
+            detail += t("renewal", date=numeric_day(check.renewal_on, missing="—"))
         if check.priority:
             detail += t("priority", reason=check.reason or "—")
         lines.append((check.at, check.by, t("protection", protection=names.get(check.protection, check.protection),
@@ -136,7 +133,7 @@ def _plan(case: Case, writer: _Writer, timeline: list[dict[str, Any]]) -> list[L
     for action in case.actions:
         purpose = f" — {texts.t(f'slack.plan.purpose.{action.purpose}')}" if action.purpose else ""
         lines.append((action.created_at, action.created_by, t(
-            "action", kind=label("action", action.kind.value), due_on=_day(action.due_on),
+            "action", kind=label("action", action.kind.value), due_on=numeric_day(action.due_on, missing="—"),
             owner=writer.person(action.owner), purpose=purpose,
             reason=t("action_reason", reason=action.reason) if action.reason else "",
             status=t("action_status", status=label("action_status", action.status.value)),
@@ -144,7 +141,7 @@ def _plan(case: Case, writer: _Writer, timeline: list[dict[str, Any]]) -> list[L
     closing = [entry for entry in timeline if entry["event"] == "case_closed"]
     if case.closed_at and case.close_reason and closing:
         note = f" — {case.close_note}" if case.close_note else ""
-        lines.append((case.closed_at, closing[-1]["actor"], t("closed", date=_day(case.closed_at.date()),
+        lines.append((case.closed_at, closing[-1]["actor"], t("closed", date=numeric_day(case.closed_at.date(), missing="—"),
                                                              reason=label("close_reason", case.close_reason.value),
                                                              note=note)))
     return lines
@@ -177,12 +174,12 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
     name = " ".join(p for p in (client.civility, client.first_name, client.last_name) if p)
     writer.text(t("client", number=client.number, client_type=label("client_type", client.client_type.value),
                   name=name), bold=True)
-    writer.text(t("case", state=label("state", case.state.value), m3_date=_day(case.m3_date),
+    writer.text(t("case", state=label("state", case.state.value), m3_date=numeric_day(case.m3_date, missing="—"),
                   seller=writer.person(case.seller), agent=writer.person(case.agent)))
     writer.text(t("contracts"), bold=True)
     for contract in case.contracts:
         writer.text(t("contract", number=contract.number, product=product_name(contract.product),
-                      formula=contract.formula, subscribed_on=_day(contract.subscribed_on),
+                      formula=contract.formula, subscribed_on=numeric_day(contract.subscribed_on, missing="—"),
                       origin=label("origin", contract.origin.value)))
 
     writer.heading(texts.t("verdict.title"))

@@ -7,11 +7,12 @@ The middleware (`bot/middleware.py`) fills these keys before any listener runs:
 - `context["actor"]`: the agent e-mail of the Slack user, None when the user is not a known agent;
 - `context["is_lead"]`: whether the user is one of `M3_LEADS`;
 - `context["request_key"]`: a key naming this interaction, stable across Slack retries and double clicks,
-  to pass to `storage.unit_of_work(request_key=...)`.
+  which the service layer claims so that Slack's retries and double clicks are handled once.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings
 from flows.rules import Rules
+from service.unit_of_work import Backend, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -28,3 +30,9 @@ class BotDeps:
     rules: Rules
     deliverer: OutboxDeliverer
     leads: frozenset[str]  # Slack user IDs of the team leads
+    work: Executor  # applies button clicks once acknowledged (see `bot.app.WORK_THREADS`)
+    backend: Backend  # the database, the Slack notifier and the settings, for the service layer
+
+    def uow(self, actor: str) -> UnitOfWork:
+        """A unit of work for one request, to hand to a service handler."""
+        return UnitOfWork(self.backend, actor=actor)

@@ -1,33 +1,21 @@
-"""One click or modal, one event: the unit of work around `flows.engine.handle`, and what the agent is told.
-
-Listeners call `apply` with the command they built from the payload. It loads the case locked, checks who
-acts, applies the command, queues the messages the change causes and commits once. A refusal rolls all of
-that back and comes back to the caller, which shows it (ephemeral message, or modal error).
+"""From a Slack request to the service layer and back: who acts, which case, the command; the refusal or the
+field errors come back to the listener, which shows them (ephemeral message, or modal errors).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session
-
 from bot.context import BotDeps
-from bot.rendering import queue_case_messages
 from bot.views.text import escape
-from flows.engine import Refused, authorize, handle
-from scheduler.reminders import sync_reminders
-from storage.audit import last_entry
-from storage.outbox import URGENT
-from storage.repository import save_case
-from storage.tables import utcnow
-from storage.unit_of_work import unit_of_work
+from flows.case import Case
+from flows.engine import Refused
+from service.cases import Actor, ApplyToCase, Tell, apply_to_case
+from service.cases import tell as tell_user
 
 log = logging.getLogger(__name__)
-
-EPHEMERAL = "chat.postEphemeral"
-DOUBLE_CLICK = timedelta(seconds=10)
 
 
 def actor_label(context: dict[str, Any]) -> str:
@@ -35,64 +23,41 @@ def actor_label(context: dict[str, Any]) -> str:
     return context.get("actor") or f"slack:{context.get('user_id')}"
 
 
+def actor_of(context: dict[str, Any]) -> Actor:
+    return Actor(actor_label(context), context.get("actor"), is_lead=context.get("is_lead", False))
+
+
 def apply(context: dict[str, Any], command: Any) -> Refused | None:
     """Apply `command` to the case of this request; returns the refusal, or None when done (or a duplicate)."""
+    result = apply_form(context, lambda _case: command)
+    assert not isinstance(result, dict)  # a command built beforehand has no field to refuse
+    return result
+
+
+def apply_form(context: dict[str, Any], parse: Callable[[Case], Any]) -> Refused | dict[str, str] | None:
+    """Apply the command `parse` builds from the case, read once and locked: a modal's values are checked
+    against the case they change. Returns the refusal, the field errors `parse` gave (nothing written), or
+    None when done (or a duplicate)."""
     deps: BotDeps = context["deps"]
-    rules = deps.rules
-    actor = actor_label(context)
-    try:
-        with unit_of_work(
-            deps.engine,
-            case_id=context["case_id"],
-            actor=actor,
-            request_key=context.get("request_key"),
-            lookback_days=max(rules.attempts_window_days, rules.refusal_quiet_days),
-        ) as uow:
-            if uow.duplicate:
-                return None
-            authorize(uow.case, context.get("actor"), is_lead=context.get("is_lead", False), command=command)
-            previous = uow.case.state
-            facts = handle(uow.case, command, actor=actor, now=uow.now, rules=rules)
-            if facts:
-                uow.record(facts)
-                # Saved before rendering: a new action's remove button needs the id the database gives it.
-                save_case(uow.session, uow.case, now=uow.now)
-                queue_case_messages(uow.session, uow.case, deps.settings, previous=previous,
-                                    respond=context.get("respond"))
-                sync_reminders(uow.session, uow.case, uow.now, deps.settings)
-    except Refused as refusal:
-        if _repeated_transition(deps, context, command, actor):
-            # Remembered as handled, so that Slack's retry of this repeat is a no-op too.
-            with unit_of_work(deps.engine, case_id=None, actor=actor, request_key=context.get("request_key")):
-                pass
-            return None
-        log.info("%s refused on case %s", type(command).__name__, context["case_id"])
-        return refusal
-    return None
-
-
-def _repeated_transition(deps: BotDeps, context: dict[str, Any], command: Any, actor: str) -> bool:
-    """A double click on a step's button: the first click moved the case on, the second is refused by the
-    engine; the agent already sees the new step, so the repeat is absorbed rather than answered."""
-    with Session(deps.engine) as session:
-        entry = last_entry(session, context["case_id"], "state_changed")
-    return (
-        entry is not None
-        and entry.actor == actor
-        and entry.data.get("trigger") == command.trigger
-        and utcnow() - entry.at <= DOUBLE_CLICK
+    actor = actor_of(context)
+    result = apply_to_case(
+        ApplyToCase(context["case_id"], actor, parse, deps.rules, request_key=context.get("request_key"),
+                    respond=context.get("respond")),
+        deps.uow(actor.label),
     )
+    if isinstance(result, Refused):
+        log.info("refused on case %s: %s", context["case_id"], result.code)
+    return result
 
 
-def tell(context: dict[str, Any], body: dict[str, Any], text: str) -> None:
-    """An ephemeral message to the user where he clicked, through the outbox (delivered, retried)."""
+def tell(context: dict[str, Any], body: dict[str, Any], text: str, *, key: str | None = None) -> None:
+    """An ephemeral message to the user where he clicked, through the outbox (delivered, retried); once per
+    request (`key`: once per something else)."""
     deps: BotDeps = context["deps"]
-    channel = (body.get("channel") or {}).get("id") or deps.settings.m3_channel
-    # A refusal may quote what the import brought (contract numbers): never markup.
-    payload = {"channel": channel, "user": context.get("user_id"), "text": escape(text)}
+    channel = (body.get("channel") or {}).get("id") or body.get("channel_id") or deps.settings.m3_channel
     thread_ts = (body.get("container") or {}).get("thread_ts") or (body.get("message") or {}).get("thread_ts")
-    if thread_ts:
-        payload["thread_ts"] = thread_ts
-    key = context.get("request_key")
-    with unit_of_work(deps.engine, case_id=None, actor=actor_label(context)) as uow:
-        uow.enqueue(EPHEMERAL, payload, dedupe_key=f"tell:{key}" if key else None, priority=URGENT)
+    request = context.get("request_key")
+    # A refusal may quote what the import brought (contract numbers): never markup.
+    message = Tell(channel, context.get("user_id"), escape(text), thread_ts=thread_ts,
+                   key=key or (f"tell:{request}" if request else None))
+    tell_user(message, deps.uow(actor_label(context)))

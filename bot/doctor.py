@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.channel import ChannelUnusable, channel_info
 from bot.runner import missing_settings
 from bot.scopes import BOT_SCOPES
 from config.settings import Settings
@@ -84,9 +85,9 @@ def _scopes(granted: set[str]) -> Check:
 
 def _channel(client: WebClient, channel_id: str) -> list[Check]:
     try:
-        channel = client.conversations_info(channel=channel_id)["channel"]
-    except SlackApiError as error:
-        return [Check(False, t("doctor.channel.unknown", channel=channel_id, error=error.response.get("error")),
+        channel = channel_info(client, channel_id)
+    except ChannelUnusable as error:
+        return [Check(False, t("doctor.channel.unknown", channel=channel_id, error=error.reason),
                       t("doctor.channel.unknown_fix"))]
     checks = [Check(True, t("doctor.channel.found", channel=channel_id))]
     if channel.get("is_private"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from sqlmodel import Session
 from bot import private_files
 from flows import texts
 from flows.case import ActionKind, ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.dates import numeric_day
 from storage.dashboards import Period
 from storage.tables import (
     Action,
@@ -60,13 +61,6 @@ class ExportReport:
 def _x(key: str, **values: Any) -> str:
     return texts.t(f"dashboards.export.{key}", **values)
 
-
-def _day(value: date | datetime | None, zone: ZoneInfo) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = value.astimezone(zone).date()
-    return value.strftime("%d/%m/%Y")
 
 
 def _yes(value: bool) -> str:
@@ -132,11 +126,11 @@ def _case_lines(session: Session, bounds: tuple[datetime, datetime], zone: ZoneI
          close_reason) in session.execute(_cases_query(bounds)):
         yield [
             str(case_id), number, _client(civility, first, last), texts.t(f"labels.client_type.{client_type}"),
-            texts.t(f"labels.origin.{origin}") if origin else "", agent or "", seller or "", _day(m3_date, zone),
-            _day(opened_at, zone), texts.t(f"labels.state.{state}"), str(attempts), _yes(reached),
-            _day(admin_done_at, zone), _labels(fields, labels["field"]), _yes(tns),
+            texts.t(f"labels.origin.{origin}") if origin else "", agent or "", seller or "", numeric_day(m3_date, zone),
+            numeric_day(opened_at, zone), texts.t(f"labels.state.{state}"), str(attempts), _yes(reached),
+            numeric_day(admin_done_at, zone), _labels(fields, labels["field"]), _yes(tns),
             _labels(pieces, labels["piece"]), _labels(elsewhere, labels["protection"]),
-            _labels(gaps, labels["protection"]), _day(rebound_at, zone), _day(closed_at, zone),
+            _labels(gaps, labels["protection"]), numeric_day(rebound_at, zone), numeric_day(closed_at, zone),
             texts.t(f"labels.close_reason.{close_reason}") if close_reason else "",
         ]
 
@@ -155,10 +149,10 @@ def _actions_query(bounds: tuple[datetime, datetime]) -> sa.Select:
 def _action_line(action: Action, client: str, today: date, zone: ZoneInfo) -> list[str]:
     late = action.status == ActionStatus.todo.value and action.due_on < today
     return [
-        str(action.case_id), client, texts.t(f"slack.plan.kind.{action.kind}"), _day(action.due_on, zone),
+        str(action.case_id), client, texts.t(f"slack.plan.kind.{action.kind}"), numeric_day(action.due_on, zone),
         action.owner, texts.t(f"labels.action_status.{action.status}"), _yes(late),
         texts.t(f"slack.plan.purpose.{action.purpose}") if action.purpose else "", action.reason or "",
-        _day(action.created_at, zone), _day(action.done_at, zone),
+        numeric_day(action.created_at, zone), numeric_day(action.done_at, zone),
     ]
 
 
@@ -171,7 +165,7 @@ def spreadsheet_cell(value: str) -> str:
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
-def _write_csv(path: Path, header: list[str], lines: Iterator[list[str]]) -> int:
+def _write_csv(path: Path, header: list[str], lines: Iterator[list[str]], row_written: Callable[[], None]) -> int:
     # utf-8-sig writes the BOM Excel needs to read UTF-8; ";" is the list separator of French Windows.
     count = 0
     with private_files.open_private(path, "w", encoding="utf-8-sig", newline="") as out:
@@ -180,7 +174,12 @@ def _write_csv(path: Path, header: list[str], lines: Iterator[list[str]]) -> int
         for line in lines:
             writer.writerow([spreadsheet_cell(cell) for cell in line])
             count += 1
+            row_written()
     return count
+
+
+def _count(session: Session, query: sa.Select) -> int:
+    return session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
 
 
 def _event(action: Action, client: str, stamp: datetime) -> Event:
@@ -203,8 +202,9 @@ def _calendar_name(owner: str) -> str:
 
 
 def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: date,
-           now: datetime | None = None) -> ExportReport:
-    """Write the cases CSV, the actions CSV and one calendar per action owner into `out` (created if needed)."""
+           now: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> ExportReport:
+    """Write the cases CSV, the actions CSV and one calendar per action owner into `out` (created if needed);
+    `progress(done, total)` follows the rows written, cases then actions."""
     private_files.private_directory(out)
     zone = ZoneInfo(timezone)
     bounds = period.bounds(timezone)
@@ -213,9 +213,17 @@ def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: d
     stamp = now or datetime.now(UTC)
     calendars: dict[str, Calendar] = {}
     events = 0
+    done = [0]
     with Session(engine) as session:
+        total = _count(session, _cases_query(bounds)) + _count(session, _actions_query(bounds))
+
+        def row_written() -> None:
+            done[0] += 1
+            if progress is not None:
+                progress(done[0], total)
+
         cases = _write_csv(cases_path, [_x(f"case_columns.{c}") for c in CASE_COLUMNS],
-                           _case_lines(session, bounds, zone))
+                           _case_lines(session, bounds, zone), row_written)
         action_rows = session.execute(_actions_query(bounds)).all()
     lines = []
     for action, civility, first, last in action_rows:
@@ -230,7 +238,7 @@ def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: d
                 calendar.add("x-wr-calname", _x("calendar_name"))
             calendar.add_component(_event(action, client, stamp))
             events += 1
-    actions = _write_csv(actions_path, [_x(f"action_columns.{c}") for c in ACTION_COLUMNS], iter(lines))
+    actions = _write_csv(actions_path, [_x(f"action_columns.{c}") for c in ACTION_COLUMNS], iter(lines), row_written)
     calendar_paths = []
     for owner, calendar in sorted(calendars.items()):
         path = out / _calendar_name(owner)

@@ -10,7 +10,8 @@ have written raises `bot.payloads.BadPayload`, as a forged button value does.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from bot.payloads import BadPayload
@@ -37,6 +38,7 @@ from flows.commands import (
     Reassign,
     RecordAttempt,
     RecordNeed,
+    Reopen,
     SetPriority,
 )
 from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
@@ -106,7 +108,7 @@ class _Form:
         if value is None:
             return self._missing(block, True)
         try:
-            picked = datetime.fromtimestamp(int(value), tz=timezone.utc)
+            picked = datetime.fromtimestamp(int(value), tz=UTC)
         except (TypeError, ValueError, OverflowError, OSError):
             return self.fail(block, t("errors.bad_date"))
         if picked <= after:
@@ -121,6 +123,17 @@ class _Form:
         if email is None:
             return self.fail(block, t("errors.unknown_user"))
         return email
+
+    def users(self, block: str, emails: Mapping[str, str]) -> list[str]:
+        users = self._state(block).get("selected_users")
+        if not isinstance(users, list) or not users:
+            self._missing(block, True)
+            return []
+        found = [emails.get(user) if isinstance(user, str) else None for user in users]
+        if None in found:
+            self.fail(block, t("errors.unknown_user"))
+            return []
+        return [email for email in found if email is not None]
 
 
 def _codes(choices: Choices) -> set[str]:
@@ -266,3 +279,30 @@ def parse_reassign(values: Any, emails: Mapping[str, str]) -> Reassign | FormErr
     form = _Form(values)
     agent = form.user(ids.INPUT_AGENT, emails)
     return form.errors if form.errors or agent is None else Reassign(agent)
+
+
+@dataclass(frozen=True)
+class HandoverRequest:
+    """What a lead asked in the hand-over modal: whose open cases, to whom, why (`flows.engine.hand_over`)."""
+
+    absent: str
+    colleagues: list[str]
+    reason: str
+
+
+def parse_handover(values: Any, emails: Mapping[str, str]) -> HandoverRequest | FormErrors:
+    """The absent agent, the colleagues (agents known to the bot) and the lead's reason (required)."""
+    form = _Form(values)
+    absent = form.user(ids.INPUT_ABSENT, emails)
+    colleagues = form.users(ids.INPUT_COLLEAGUES, emails)
+    reason = form.text(ids.INPUT_REASON, required=True)
+    if form.errors or absent is None or reason is None:
+        return form.errors
+    return HandoverRequest(absent, colleagues, reason)
+
+
+def parse_reopen(values: Any) -> Reopen | FormErrors:
+    """A lead's reason for reopening a closed case (required)."""
+    form = _Form(values)
+    reason = form.text(ids.INPUT_REASON, required=True)
+    return form.errors if form.errors or reason is None else Reopen(reason)

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from prometheus_client.core import GaugeMetricFamily
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
-from slack_sdk.http_retry import RetryHandler, RetryState, HttpRequest, HttpResponse
+from slack_sdk.http_retry import HttpRequest, HttpResponse, RetryHandler, RetryState
 from sqlalchemy.engine import Engine
 
 from storage.operations import backlog

@@ -27,7 +27,7 @@ from bot import agents
 from bot.context import BotDeps
 from bot.payloads import ORIGIN, BadPayload, check_shape, decode
 from flows.texts import t
-from storage import access_trail
+from service.access import NoteLeadAccess, note_lead_access
 from storage.tables import M3Case, ProcessedRequest, utcnow
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,7 @@ def _case_exists(deps: BotDeps, case_id: int) -> bool:
 
 def _note_lead_access(deps: BotDeps, case_id: int, actor: str | None, user_id: str | None, kind: str) -> None:
     """A lead clicking in a case assigned to another agent is a read of client data: the trail records it."""
-    with Session(deps.engine) as session, session.begin():
-        access_trail.lead_opened(session, case_id, actor=actor or f"slack:{user_id}", lead_email=actor, how=kind)
+    note_lead_access(NoteLeadAccess(case_id, actor, kind), deps.uow(actor or f"slack:{user_id}"))
 
 
 def _processed(deps: BotDeps, key: str) -> bool:

@@ -22,7 +22,8 @@ import hashlib
 import logging
 import random
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,25 +31,33 @@ from typing import Any
 from urllib.error import URLError
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from bot import post_once
+from bot import agents, post_once
+from bot.channel import permalink, team_url
+from bot.views.reminders import morning_list
 from config.pacing import PaceSettings
 from storage import outbox, pacing, slack_messages
 from storage.outbox import BULK, OutboxMessage
-from storage.tables import Outbox, utcnow
+from storage.tables import Agent, Outbox, utcnow
 
 log = logging.getLogger(__name__)
 
 RAW_METHODS = frozenset({"chat.postMessage", "chat.postEphemeral", "views.publish", "chat.delete"})
+# The bot's own row kinds, rendered at delivery from what other rows delivered: an agent's morning list links
+# to the threads of cards posted in the same morning, and goes to him once he is matched.
+MORNING_LIST = "m3.morning_list"
 # Slack's answers on HTTP 200 that mean "try again later" rather than "this will never work".
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # How many times a thread reply waits for its card before giving up (the card failed for good).
 CARD_WAIT_ATTEMPTS = 20
+# A row that waited this long for a bucket's turn no longer holds its place (another process sent it, or it
+# was settled unseen); one that is put back again takes it again.
+TURN_FORGOTTEN = 15.0
 # Spent response_url buckets are deleted this long after their last use, checked this often.
 URL_BUCKETS_IDLE, URL_BUCKETS_SWEEP = timedelta(hours=1), timedelta(minutes=10)
 
@@ -103,7 +112,12 @@ class OutboxDeliverer:
         self.team = team or hashlib.sha256((client.token or "").encode()).hexdigest()[:16]
         self.webhook_timeout = webhook_timeout
         self._held: dict[str, tuple[datetime, int]] = {}  # bucket -> (until, lowest priority it stops)
+        # Rows put back for a bucket, by rank (`_rank`), with when they first waited: its tokens go to them in
+        # that order (see `_pace`). The row a worker is delivering, per thread.
+        self._turns: dict[str, dict[int, tuple[float, tuple[Any, Any]]]] = {}  # line -> rank -> (since, lane)
+        self._delivering = threading.local()
         self._held_lock = threading.Lock()
+        self._pace_lock = threading.Lock()
         self._next_due: datetime | None = None  # the earliest row put back since the thread last waited
         self._swept_at: datetime | None = None
         self.poll_seconds = poll_seconds
@@ -196,6 +210,8 @@ class OutboxDeliverer:
             cases: dict[object, list[OutboxMessage]] = {}
             for message in batch:  # claimed by priority: each case's list keeps that order
                 cases.setdefault(message.case_id if message.case_id is not None else ("row", message.id), []).append(message)
+            cases = {key: _in_delivery_order(rows) for key, rows in cases.items()}
+            self._line_up(cases.values())
             # One case's rows in one worker, the cases in parallel.
             if self._pool is not None and len(cases) > 1:
                 list(self._pool.map(self._deliver_case, cases.values()))
@@ -209,17 +225,28 @@ class OutboxDeliverer:
 
     def _deliver_case(self, rows: list[OutboxMessage]) -> None:
         round_ = _CaseRound(card_ts=rows[0].card_ts)
-        if round_.card_ts is None:  # a new case: its card first, the thread replies need its ts
-            rows = sorted(rows, key=lambda m: m.payload.get("role") != slack_messages.CARD)
-        for index, message in enumerate(rows):
-            if (put_back := self._deliver(message, round_)) is not None:
-                # The rest of the case waits with it, so that its messages still reach the thread in order.
-                for later in rows[index + 1:]:
-                    outbox.mark_deferred(self.engine, later.id, put_back)
-                return
+        try:
+            for index, message in enumerate(rows):
+                if (put_back := self._deliver(message, round_)) is not None:
+                    # The rest of the case waits with it, so that its messages still reach the thread in order.
+                    for later in rows[index + 1:]:
+                        self._served(later)  # out of the lines until it is claimed again
+                        outbox.mark_deferred(self.engine, later.id, put_back)
+                    return
+        except Exception:  # the database went away: its rows keep no place in a line meanwhile
+            for message in rows:
+                self._served(message)
+            raise
 
     def _deliver(self, message: OutboxMessage, round_: _CaseRound) -> datetime | None:
         """Send one row; returns when it is due again if it was put back (paced or to retry)."""
+        self._delivering.row = (_rank(message), _lane(message))
+        try:
+            return self._deliver_row(message, round_)
+        finally:
+            self._delivering.row = None
+
+    def _deliver_row(self, message: OutboxMessage, round_: _CaseRound) -> datetime | None:
         try:
             result = self._send(message, round_)
         except _Deferred as deferred:
@@ -227,19 +254,23 @@ class OutboxDeliverer:
             self._due_again(deferred.until)
             return deferred.until
         except _Retry as retry:
+            self._served(message)
             delay = retry.delay if retry.delay is not None else self._backoff(message.attempts)
-            log.warning("outbox %s (%s, case %s) retried in %.1fs: %s", message.id, message.method, message.case_id, delay, retry.error)
+            log.warning("outbox %s (%s, case %s) retried in %.1fs: %s", message.id, message.method, message.case_id, delay,
+                        retry.error)
             retry_at = self.clock() + timedelta(seconds=delay)
             outbox.mark_retry(self.engine, message.id, retry.error, retry_at)
             self._due_again(retry_at)
             return retry_at
         except _Permanent as failure:
+            self._served(message)
             log.error("outbox %s (%s, case %s) failed: %s", message.id, message.method, message.case_id, failure)
             outbox.mark_failed(self.engine, message.id, str(failure))
         except (KeyError, TypeError, AttributeError) as error:  # a payload the bot could never send
             log.error("outbox %s (%s) malformed: %s", message.id, message.method, type(error).__name__)
             outbox.mark_failed(self.engine, message.id, f"malformed_payload:{type(error).__name__}")
         else:
+            self._served(message)
             outbox.mark_delivered(self.engine, message, result)
         return None
 
@@ -253,14 +284,53 @@ class OutboxDeliverer:
         if message.method == "chat.postMessage":
             response = self._post_once(message, message.payload, row_id=message.id, role=None)
             return {key: response[key] for key in ("channel", "ts") if key in response}
+        if message.method == agents.LOOKUP:
+            return self._lookup(message)
+        if message.method == MORNING_LIST:
+            return self._morning_list(message)
         if message.method in RAW_METHODS:
             response = self._call(message.method, message.payload, message.priority)
             return {key: response[key] for key in ("channel", "ts", "message_ts") if key in response}
         raise _Permanent(f"unknown outbox method {message.method}")
 
+    def _lookup(self, message: OutboxMessage) -> dict[str, Any]:
+        """users.lookupByEmail (a read method: form arguments, not JSON), its answer kept by `bot.agents`."""
+        try:
+            response = self._call(agents.LOOKUP, message.payload, message.priority, form={"email": message.payload["email"]})
+        except _Permanent as failure:
+            if str(failure) != "users_not_found":
+                raise
+            agents.looked_up(self.engine, message.payload, None)
+            return {"found": False}
+        agents.looked_up(self.engine, message.payload, response["user"])
+        return {"found": True}
+
+    def _morning_list(self, message: OutboxMessage) -> dict[str, Any]:
+        """An agent's list of the cases opened for him, once he is matched and, while they are coming, once
+        their cards are posted (their threads' links); an agent Slack does not know gets none."""
+        payload = message.payload
+        patient = message.attempts < CARD_WAIT_ATTEMPTS
+        with Session(self.engine) as session:
+            agent = session.execute(sa.select(Agent).where(Agent.email == payload["agent"])).scalar_one_or_none()
+        if agent is None or agent.slack_unknown_at is not None or (agent.slack_user_id is None and not patient):
+            return {"skipped": "agent_not_in_slack"}
+        if agent.slack_user_id is None:
+            raise _Retry("agent_not_matched_yet")
+        cards = {case_id: slack_messages.find(self.engine, case_id, slack_messages.CARD)
+                 for case_id, _client, _date in payload["cases"]}
+        if patient and not all(cards.values()):
+            raise _Retry("cards_not_posted_yet")
+        url = team_url(self.client)
+        rows = [(client, when, permalink(url, card.channel, card.ts) if (card := cards[case_id]) else None)
+                for case_id, client, when in payload["cases"]]
+        shown = morning_list(rows)
+        response = self._post_once(message, {"channel": agent.slack_user_id, "text": shown.text,
+                                             "blocks": shown.blocks}, row_id=message.id, role=None)
+        return {key: response[key] for key in ("channel", "ts") if key in response}
+
     def _upsert(self, message: OutboxMessage, round_: _CaseRound) -> dict[str, Any]:
         payload = message.payload
-        case_id, role = payload["case_id"], payload["role"]
+        role = payload["role"]
         if message.posted is not None:
             channel, ts = message.posted
             respond = payload.get("respond")
@@ -356,18 +426,80 @@ class OutboxDeliverer:
         if not buckets:
             return
         now = self.clock()
-        with self._held_lock:  # known in this process already: no database round trip to learn it again
-            held = [until for key, (until, lowest) in self._held.items()
-                    if until > now and priority >= lowest and any(b.key == key for b in buckets)]
-        if held:
-            raise _Deferred(max(held))
-        wait = pacing.acquire(self.engine, self.team, buckets, now=now,
-                              reserve=self.pace.bulk_reserve if priority >= BULK else 0.0)
-        if wait > 0:
-            until = now + timedelta(seconds=min(wait, self.backoff_cap))
-            self._hold_here([b.key for b in buckets if b.key.startswith("channel:")] or [buckets[0].key], until,
-                            priority)
-            raise _Deferred(until)
+        row = getattr(self._delivering, "row", None)
+        # A token goes to the rows waiting for it in their order (the agents' first, then by age), not to
+        # whichever worker asks first when it comes back: each row put back returns at its own turn, one
+        # token interval after the one ahead of it, and a row behind others does not take a token first. The
+        # line is the channel's for a post (other channels never wait for it), else the method's.
+        line = [b for b in buckets if b.key.startswith("channel:")] or buckets[:1]
+        interval = 1.0 / line[0].rate if line[0].rate > 0 else self.backoff_cap
+        # One worker of this process at a time counts the rows ahead and takes its token, so that a row counted
+        # ahead is one still waiting for its token, not one that has just taken it.
+        with self._pace_lock:
+            with self._held_lock:  # known in this process already: no database round trip to learn it again
+                held = [until for key, (until, lowest) in self._held.items()
+                        if until > now and priority >= lowest and any(b.key == key for b in buckets)]
+                ahead = self._ahead(line[0].key, row)
+            # Rows ahead in the line keep their tokens: this one takes one only from what the burst leaves them.
+            if held or ahead + 1 > line[0].burst:
+                raise _Deferred(self._wait_turn(line[0].key, row, max(held) if held else now, interval))
+            reserve = ahead + (self.pace.bulk_reserve if priority >= BULK else 0.0)
+            wait = pacing.acquire(self.engine, self.team, buckets, now=now, reserve=reserve)
+            if wait > 0:
+                until = now + timedelta(seconds=min(wait, self.backoff_cap))
+                if not ahead:  # the line's head is short of tokens: everyone behind it waits too
+                    self._hold_here([line[0].key], until, priority)
+                raise _Deferred(self._wait_turn(line[0].key, row, until, interval))
+            if row is not None:  # it holds its token: the rows behind it no longer keep one for it
+                with self._held_lock:
+                    for waiting in self._turns.values():
+                        waiting.pop(row[0], None)
+
+    def _line_up(self, cases: Iterable[list[OutboxMessage]]) -> None:
+        """Each case's first post of a claim takes its place in its channel's line before any worker asks for a
+        token: the first token goes to the oldest of them too, not to the first worker to ask. (A case's
+        later posts wait for its first: they line up if they must wait themselves.)"""
+        now = time.monotonic()
+        with self._held_lock:
+            for rows in cases:
+                message = next((m for m in rows if m.method == "chat.postMessage" or (
+                    m.method == slack_messages.UPSERT and m.posted is None)), None)
+                channel = message.payload.get("channel") if message is not None else None
+                if message is not None and isinstance(channel, str) and self.pace.buckets("chat.postMessage", channel):
+                    self._turns.setdefault(f"channel:{channel}", {}).setdefault(_rank(message), (now, _lane(message)))
+
+    def _ahead(self, line: str, row: tuple[int, Any] | None) -> int:
+        """How many rows put back in `line` come before `row` (rank, lane; the caller holds `_held_lock`); one
+        waiting longer than `TURN_FORGOTTEN` is forgotten (another process may have sent it)."""
+        if row is None:
+            return 0
+        waiting = self._turns.get(line, {})
+        stale = time.monotonic() - TURN_FORGOTTEN
+        rank, lane = row
+        # An older row of the same message is settled by this one (it will never be claimed again).
+        for other in [r for r, (since, their) in waiting.items()
+                      if since < stale or (lane is not None and their == lane and r < rank)]:
+            del waiting[other]
+        return sum(1 for other in waiting if other < rank)
+
+    def _wait_turn(self, line: str, row: tuple[int, Any] | None, start: datetime, interval: float) -> datetime:
+        """Put `row` in `line`; when it is due again: at `start`, plus one interval per row ahead of it."""
+        if row is None:
+            return start
+        with self._held_lock:
+            self._turns.setdefault(line, {}).setdefault(row[0], (time.monotonic(), row[1]))
+            ahead = self._ahead(line, row)
+        return start + timedelta(seconds=min(ahead * interval, self.backoff_cap))
+
+    def _served(self, message: OutboxMessage) -> None:
+        """`message` is out of the lines, and so are the older rows of its message that it settles."""
+        rank, lane = _rank(message), _lane(message)
+        with self._held_lock:
+            for waiting in self._turns.values():
+                for other in [r for r, (_since, their) in waiting.items()
+                              if r == rank or (lane is not None and their == lane and r < rank)]:
+                    del waiting[other]
+
 
     def _hold_here(self, keys: list[str], until: datetime, priority: int) -> None:
         with self._held_lock:
@@ -382,9 +514,13 @@ class OutboxDeliverer:
         pacing.hold(self.engine, self.team, key, until=until, now=now)
         self._hold_here([key], until, 0)
 
-    def _call(self, method: str, payload: dict[str, Any], priority: int = outbox.NORMAL) -> dict[str, Any]:
+    def _call(self, method: str, payload: dict[str, Any], priority: int = outbox.NORMAL, *,
+              form: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One Web API call, paced; `form` sends these arguments form-encoded instead of `payload` as JSON."""
         self._pace(method, payload.get("channel"), priority)
         try:
+            if form is not None:
+                return self.client.api_call(method, data=form).data  # type: ignore[return-value]
             return self.client.api_call(method, json=payload).data  # type: ignore[return-value]
         except SlackApiError as error:
             status = error.response.status_code
@@ -398,6 +534,25 @@ class OutboxDeliverer:
             raise _Permanent(code) from error
         except (URLError, OSError) as error:  # timeouts and refused connections
             raise _Retry(type(error).__name__) from error
+
+
+def _in_delivery_order(rows: list[OutboxMessage]) -> list[OutboxMessage]:
+    """A case's rows of a claim as they go out: claim order, except that a new case's card goes first (the
+    thread replies need its ts)."""
+    if rows[0].card_ts is None:
+        return sorted(rows, key=lambda m: m.payload.get("role") != slack_messages.CARD)
+    return rows
+
+
+def _rank(message: OutboxMessage) -> int:
+    """A row's place in the deliverer's order, as `storage.outbox.claim_due` ranks them."""
+    return message.id + message.priority * outbox.PRIORITY_STEP
+
+
+def _lane(message: OutboxMessage) -> tuple[Any, Any] | None:
+    """The message a row shows (its case and role): a newer row of it settles the older ones."""
+    role = message.payload.get("role") if message.method == slack_messages.UPSERT else None
+    return (message.case_id, role) if role else None
 
 
 def _content(payload: dict[str, Any]) -> dict[str, Any]:

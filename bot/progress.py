@@ -1,4 +1,4 @@
-"""A progress bar for the long commands (import, purge) when a person watches them in a terminal; nothing at
+"""A progress bar for the long commands (import, purge, export) when a person watches them in a terminal; nothing at
 all otherwise, so that cron jobs and pipes get exactly the lines they got before. Labels are French texts and
 carry counts only, never a client."""
 

@@ -5,6 +5,7 @@ A missing or wrong setting ends the start-up with one line on stderr and exit co
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -12,29 +13,29 @@ from typing import NoReturn
 from urllib.error import URLError
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlmodel import Session
 import waitress
-from waitress import wasyncore
 from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.engine import Engine
+from waitress import wasyncore
 
 from bot import channel, logs
 from bot.agents import match_agents
+from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.health import with_probes
 from bot.metrics import MetricsServer
 from bot.notifier import SlackNotifier
-from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.outbox_delivery import OutboxDeliverer
 from bot.settings_record import record_at_start
 from config.settings import Settings, reveal
 from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
+from service.access import PutCallerRule, put_caller_rule
+from service.unit_of_work import UnitOfWork
 from storage.db import DatabaseUrlError, make_engine, migrate
-from storage.queries import apply_caller_rule
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,7 @@ def _database(settings: Settings, *, actor: str) -> Engine:
     try:
         engine = make_engine(settings.database_url)
         migrate(engine)
-        with Session(engine) as session, session.begin():
-            apply_caller_rule(session, settings.m3_caller, actor=actor)
+        put_caller_rule(PutCallerRule(settings.m3_caller), UnitOfWork(engine, actor=actor))
     except (DatabaseUrlError, sa.exc.DBAPIError) as error:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     return engine
@@ -171,10 +171,9 @@ def _refusing_malformed(handler: SlackRequestHandler):
 def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, timeout: float = 5.0) -> None:
     # Sockets are closed from inside waitress's own loop (a trigger thunk): closing them from another
     # thread would pull them from under its select().
-    try:
+    # OSError: the loop has already closed its sockets, the trigger's among them: nothing left to stop.
+    with contextlib.suppress(OSError):
         server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map))
-    except OSError:
-        pass  # the loop has already closed its sockets, the trigger's among them: nothing left to stop
     thread.join(timeout)
     server.task_dispatcher.shutdown(timeout=timeout)
 

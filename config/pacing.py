@@ -1,7 +1,7 @@
 """The Slack limits the outbox deliverer paces itself to (pydantic-settings, `SLACK_PACE_*` variables).
 
 Rates are Slack's documented ones (per app and per workspace): tier 3 about 50 calls a minute
-(`chat.update`, `chat.delete`), tier 4 about 100 (`chat.postEphemeral`, `views.*`), `chat.postMessage`
+(`chat.update`, `chat.delete`, `users.lookupByEmail`), tier 4 about 100 (`chat.postEphemeral`, `views.*`), `chat.postMessage`
 about 1 a second per channel. Slack publishes neither the burst sizes nor the workspace-wide limit of
 `chat.postMessage`: those defaults are ours, smaller than what Slack tolerates, so that pacing stays ahead of
 the 429s. `margin` slows every rate a little, for the clocks of several processes and the network's jitter.
@@ -25,6 +25,7 @@ class PaceSettings(BaseSettings):
     methods: dict[str, tuple[float, float]] = Field(default_factory=lambda: {
         "chat.update": (TIER_3, 5),
         "chat.delete": (TIER_3, 5),
+        "users.lookupByEmail": (TIER_3, 5),
         "chat.postEphemeral": (TIER_4, 10),
         "views.publish": (TIER_4, 10),
         "chat.postMessage": (5.0, 10),  # workspace-wide: not published by Slack, our default

@@ -8,10 +8,10 @@ password) is left out of the repr, so printing or logging the settings never sho
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing import Annotated, Literal
 
 from flows.opening import CallerRule
 from flows.rules import Rules
@@ -83,6 +83,7 @@ class Settings(BaseSettings):
             max_priorities=self.max_priorities,
             unreachable_after=self.unreachable_after,
             pro_account_manager=self.pro_account_manager,
+            retention_years=self.retention_years,
             agency_timezone=self.agency_timezone,
         )
 

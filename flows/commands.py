@@ -1,39 +1,36 @@
 """The events an agent (or the scheduler) can apply to a case, one dataclass each.
 
 The Slack side builds one of these from a click or a modal; `flows.engine.handle` applies it or refuses it
-with a French reason. Names follow the guide's steps.
+with a French reason. Names follow the guide's steps, and each command fires the trigger named after it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from typing import ClassVar
-
 from flows.case import ActionKind, Aim, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer
+from flows.workflow import attempt_trigger
 
 
-# Each command names the machine trigger it fires (`flows.engine`); an attempt's depends on its outcome.
-_ATTEMPT_TRIGGERS = {
-    AttemptOutcome.available: "client_available",
-    AttemptOutcome.callback: "client_unavailable",
-    AttemptOutcome.no_answer: "no_answer",
-    AttemptOutcome.refused: "client_refuses",
-}
+class _Fires:
+    """A command fires the workflow trigger named after it (`StartCall`: "start_call", `flows.workflow`)."""
+
+    @property
+    def trigger(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
 
 @dataclass(frozen=True)
-class StartCall:
+class StartCall(_Fires):
     """preparation -> contact_attempt: the agent starts calling; `caller` is who calls (seller or colleague)."""
-
-    trigger: ClassVar[str] = "start_call"
 
     caller: str
 
 
 @dataclass(frozen=True)
-class RecordAttempt:
+class RecordAttempt(_Fires):
     """One call attempt ends: available, callback booked, no answer (messagerie) or refusal."""
 
     outcome: AttemptOutcome
@@ -43,24 +40,21 @@ class RecordAttempt:
 
     @property
     def trigger(self) -> str:
-        return _ATTEMPT_TRIGGERS[self.outcome]
+        """How the attempt ended says where the call goes (guide 5.2: client disponible, indisponible…)."""
+        return attempt_trigger(self.outcome)
 
 
 @dataclass(frozen=True)
-class CallbackDue:
+class CallbackDue(_Fires):
     """scheduled_callback -> contact_attempt: the booked callback has come (sent by the scheduler), or the
     agent takes it now from its reminder (`dialling`: the calling rules are checked before he dials)."""
-
-    trigger: ClassVar[str] = "callback_due"
 
     dialling: bool = False
 
 
 @dataclass(frozen=True)
-class AnswerProfile:
+class AnswerProfile(_Fires):
     """Confirmé / Modifié / Non communiqué for one client-file field; re-answering corrects it."""
-
-    trigger: ClassVar[str] = "answer_profile"
 
     field: str
     answer: ProfileAnswer
@@ -69,17 +63,13 @@ class AnswerProfile:
 
 
 @dataclass(frozen=True)
-class ValidateProfile:
+class ValidateProfile(_Fires):
     """admin_profile_update -> admin_contract_validation, once every field has an answer."""
-
-    trigger: ClassVar[str] = "validate_profile"
 
 
 @dataclass(frozen=True)
-class AnswerContract:
+class AnswerContract(_Fires):
     """Signé / Pièce manquante / À relancer for one contract; a missing piece names its nature and recovery."""
-
-    trigger: ClassVar[str] = "answer_contract"
 
     contract_number: str
     answer: ContractAnswer
@@ -88,46 +78,36 @@ class AnswerContract:
 
 
 @dataclass(frozen=True)
-class ValidateContracts:
+class ValidateContracts(_Fires):
     """admin_contract_validation -> commercial_rebound, once every contract has an answer."""
-
-    trigger: ClassVar[str] = "validate_contracts"
 
 
 @dataclass(frozen=True)
-class RecordAgreement:
+class RecordAgreement(_Fires):
     """The client agrees (or not) to talk about his other contracts; the wording asked is kept as proof."""
-
-    trigger: ClassVar[str] = "record_agreement"
 
     agreed: bool
     wording: str
 
 
 @dataclass(frozen=True)
-class WithdrawAgreement:
+class WithdrawAgreement(_Fires):
     """The client withdraws the agreement he gave: from now on only the administrative part goes on."""
-
-    trigger: ClassVar[str] = "withdraw_agreement"
 
     wording: str | None = None  # what the client said, when the agent notes it
 
 
 @dataclass(frozen=True)
-class SetOpposition:
+class SetOpposition(_Fires):
     """The client asks never to be called again for commercial purposes (`opposed`), or, at his request, a
     lead lifts that opposition. The flag is the client's: every later case honours it."""
-
-    trigger: ClassVar[str] = "set_opposition"
 
     opposed: bool
 
 
 @dataclass(frozen=True)
-class AnswerProtection:
+class AnswerProtection(_Fires):
     """Contrat ailleurs / Pas couvert / À approfondir for one protection."""
-
-    trigger: ClassVar[str] = "answer_protection"
 
     protection: str
     answer: ProtectionAnswer
@@ -136,10 +116,8 @@ class AnswerProtection:
 
 
 @dataclass(frozen=True)
-class SetPriority:
+class SetPriority(_Fires):
     """Mark (or unmark) a gap as one of the call's 2-3 priorities, with the reason (duty of advice)."""
-
-    trigger: ClassVar[str] = "set_priority"
 
     protection: str
     priority: bool
@@ -147,26 +125,20 @@ class SetPriority:
 
 
 @dataclass(frozen=True)
-class RecordNeed:
+class RecordNeed(_Fires):
     """A need the client expressed, in his words."""
-
-    trigger: ClassVar[str] = "record_need"
 
     text: str
 
 
 @dataclass(frozen=True)
-class FinishRebound:
+class FinishRebound(_Fires):
     """commercial_rebound -> action_plan."""
-
-    trigger: ClassVar[str] = "finish_rebound"
 
 
 @dataclass(frozen=True)
-class AddAction:
+class AddAction(_Fires):
     """Créer devis / Planifier RDV / Programmer relance: one dated line of the action plan."""
-
-    trigger: ClassVar[str] = "add_action"
 
     kind: ActionKind
     due_on: date
@@ -177,47 +149,46 @@ class AddAction:
 
 
 @dataclass(frozen=True)
-class RemoveAction:
+class RemoveAction(_Fires):
     """Withdraw an action entered by mistake, before the case closes."""
 
-    trigger: ClassVar[str] = "remove_action"
-
     action_id: int
 
 
 @dataclass(frozen=True)
-class CompleteAction:
+class CompleteAction(_Fires):
     """Mark an action of the plan done (from its reminder); allowed after the case closed."""
 
-    trigger: ClassVar[str] = "complete_action"
-
     action_id: int
 
 
 @dataclass(frozen=True)
-class Close:
+class Close(_Fires):
     """action_plan -> closed as completed: needs a dated action plan."""
-
-    trigger: ClassVar[str] = "close"
 
 
 @dataclass(frozen=True)
-class CloseEarly:
+class CloseEarly(_Fires):
     """Close before the end: unreachable after N attempts, client refuses, or duplicate case."""
-
-    trigger: ClassVar[str] = "close_early"
 
     reason: CloseReason
     note: str | None = None
 
 
 @dataclass(frozen=True)
-class Reassign:
-    """A lead hands the case to another agent."""
-
-    trigger: ClassVar[str] = "reassign"
+class Reassign(_Fires):
+    """A lead hands the case to another agent; `reason` says why (required when he hands over every case of
+    an absent agent at once, `flows.steps.lead.plan_handover`)."""
 
     agent: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Reopen(_Fires):
+    """closed -> the step the case had reached: a lead reopens a case closed by mistake, saying why."""
+
+    reason: str
 
 
 Command = (
@@ -241,4 +212,5 @@ Command = (
     | Close
     | CloseEarly
     | Reassign
+    | Reopen
 )

@@ -24,5 +24,7 @@ class Rules:
     unreachable_after: int = 3
     # The agency's professional account manager (e-mail), who becomes chargé de clientèle of a TNS.
     pro_account_manager: str | None = None
+    # RGPD retention (years): a case closed longer ago than this is not reopened.
+    retention_years: int = 5
     # Agents read times in the agency's time zone.
     agency_timezone: str = "Europe/Paris"

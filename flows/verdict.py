@@ -17,7 +17,7 @@ from typing import Any
 
 from flows import texts
 
-# --- The trail's fact names (emitted by flows/engine.py) by what they mean here: the one place to align. ---
+# --- The trail's fact names (emitted by flows/steps/) by what they mean here: the one place to align. ---
 PROFILE_VALIDATED = "profile_validated"
 CONTRACTS_VALIDATED = "contracts_validated"
 CONSENT_RECORDED = "agreement_recorded"  # data: agreed (bool), wording; one fact for both answers (older trails)
@@ -31,9 +31,10 @@ PRIORITY_SET = "priority_set"  # data: protection, priority (bool), reason
 NEED_RECORDED = "need_recorded"  # data: text
 ACTION_ADDED = "action_added"  # data: kind, purpose, reason, aim
 CASE_CLOSED = "case_closed"  # data: reason
+CASE_REOPENED = "case_reopened"  # a lead reopened the case: the case is judged on its next (last) closing
 FACT_NAMES = frozenset({PROFILE_VALIDATED, CONTRACTS_VALIDATED, CONSENT_RECORDED, CONSENT_GIVEN, CONSENT_DECLINED,
                         CONSENT_WITHDRAWN, OPPOSITION_SET, OPPOSITION_LIFTED, PROTECTION_ANSWERED, PRIORITY_SET,
-                        NEED_RECORDED, ACTION_ADDED, CASE_CLOSED})
+                        NEED_RECORDED, ACTION_ADDED, CASE_CLOSED, CASE_REOPENED})
 HELD_ELSEWHERE = "elsewhere"  # a protection answer: held with another insurer, so it cannot be a priority
 COMPLETED = "completed"  # the closing reason of a call that went to its end
 # An action of the plan is a commercial proposal when its aim is commercial, and a devis or a global review
@@ -112,6 +113,8 @@ class Verdict:
     needs: list[str]
     proposals: list[Proposal]
     deviations: list[Deviation]
+    closings: list[datetime] = field(default_factory=list)  # every closing, a reopened case's included
+    reopenings: list[datetime] = field(default_factory=list)
 
     @property
     def compliant(self) -> bool:
@@ -119,7 +122,7 @@ class Verdict:
 
 
 # Rank of what the trail shows, in the guide's order: each administrative step must come before any higher rank.
-_PROFILE, _CONTRACTS, _CONSENT, _COMMERCIAL, _PROPOSAL, _CLOSING = range(6)
+_PROFILE, _CONTRACTS, _CONSENT, _COMMERCIAL, _PROPOSAL = range(5)
 _ADMIN_STEPS = {_PROFILE: "profile", _CONTRACTS: "contracts"}
 
 
@@ -136,6 +139,10 @@ class _Walk:
     deviations: list[Deviation] = field(default_factory=list)
     too_early: dict[int, TrailFact] = field(default_factory=dict)  # admin step -> first fact that came before it
     opposed: bool = False
+    # What the last closing shows missing: a reopening withdraws it, the next closing is judged afresh.
+    at_closing: list[Deviation] = field(default_factory=list)
+    closings: list[datetime] = field(default_factory=list)
+    reopenings: list[datetime] = field(default_factory=list)
 
     def step(self, name: str, fact: TrailFact) -> None:
         self.first.setdefault(name, fact.at)
@@ -163,10 +170,11 @@ class _Walk:
             name = _ADMIN_STEPS[admin_rank]
             self.deviate(f"{name}_late" if f"{name}_validated" in self.first else f"{name}_missing", fact)
         order = {code: n for n, code in enumerate(DEVIATIONS)}
-        deviations = sorted(self.deviations, key=lambda d: (order[d.code], d.at))
+        deviations = sorted([*self.deviations, *self.at_closing], key=lambda d: (order[d.code], d.at))
         return Verdict(steps={name: self.first.get(name) for name in STEPS}, consent=self.consent,
                        protections=self.protections, priorities=self.priorities, needs=self.needs,
-                       proposals=self.proposals, deviations=deviations)
+                       proposals=self.proposals, deviations=deviations, closings=self.closings,
+                       reopenings=self.reopenings)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:
@@ -249,13 +257,24 @@ def _action(walk: _Walk, fact: TrailFact) -> None:
 
 
 def _closing(walk: _Walk, fact: TrailFact) -> None:
+    """What a completed call must show by its closing; only the last closing counts (a reopened case is
+    judged on how it finally closed, its earlier closings stay listed in `closings`)."""
+    walk.closings.append(fact.at)
+    walk.at_closing = []
     if fact.data.get("reason") != COMPLETED:
         return  # closed early (unreachable, refusal, duplicate): the call did not go further, nothing is due
-    walk.reached(_CLOSING, fact)
+    missing = [f"{name}_missing" for rank, name in _ADMIN_STEPS.items()
+               if f"{name}_validated" not in walk.first and rank not in walk.too_early]
     if walk.consent is None:
-        walk.deviate("consent_missing", fact)
+        missing.append("consent_missing")
     elif walk.consent.in_force and "needs_and_protections" not in walk.first:
-        walk.deviate("needs_missing", fact)
+        missing.append("needs_missing")
+    walk.at_closing = [Deviation(code, fact.at, fact.name) for code in missing]
+
+
+def _reopening(walk: _Walk, fact: TrailFact) -> None:
+    walk.reopenings.append(fact.at)
+    walk.at_closing = []
 
 
 _READERS: dict[str, Callable[[_Walk, TrailFact], None]] = {
@@ -272,6 +291,7 @@ _READERS: dict[str, Callable[[_Walk, TrailFact], None]] = {
     NEED_RECORDED: _need,
     ACTION_ADDED: _action,
     CASE_CLOSED: _closing,
+    CASE_REOPENED: _reopening,
 }
 
 
@@ -307,6 +327,7 @@ def describe(found: Verdict, moment: Callable[[datetime], str]) -> list[str]:
                             needs=len(found.needs)))
         elif step == "proposals":
             lines += [_proposal_line(p, moment) for p in found.proposals]
+    lines += [_t("reopened", at=moment(at)) for at in found.reopenings]
     lines += [_t("deviation", label=_t(f"deviations.{d.code}"), code=d.code, at=moment(d.at))
               for d in found.deviations]
     return lines

@@ -34,7 +34,7 @@ from bot.agents import match_agents
 from bot.app import create_app, delivery_client, deps_of, web_client
 from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
-from bot.rendering import agency_today, queue_opened_case
+from bot.rendering import agency_today
 from bot.runner import EVENTS_PATH, serve_http, stop_http
 from bot.views.text import moment
 from config.pacing import PaceSettings
@@ -45,10 +45,13 @@ from flows.texts import t
 from sandbox.slack_api import Limits, SlackStandIn
 from sandbox.web import CLOCK_MOVES, TIME_FORMAT, PageUser, SandboxPage
 from scheduler.service import start_scheduler
-from scheduler.slots import AgencyHours
+from service.agency_hours import AgencyHours
+from service.imports import ImportExport, import_export
+from service.opening import OpenDue, Opened, open_due
+from service.unit_of_work import Backend, UnitOfWork
 from storage.db import make_engine, migrate
-from storage.importer import ImportReport, import_bytes
-from storage.queries import DueCases, open_due
+from storage.importer import ACTOR as IMPORT_ACTOR
+from storage.importer import ImportReport
 from storage.tables import utcnow
 
 DEMO_EXPORT = Path(__file__).with_name("demo_lagon.csv")
@@ -101,7 +104,7 @@ class Sandbox:
         self.page: SandboxPage | None = None
         self.settings: Settings | None = None
         self.imported: ImportReport | None = None
-        self.opened: DueCases | None = None
+        self.opened: Opened | None = None
         self._travel: Any = None
         self._coordinates: Any = None  # time-machine's handle on the moved clock
         self._clock_lock = threading.Lock()
@@ -144,11 +147,10 @@ class Sandbox:
         engine = self._engine = make_engine(settings.database_url)
         migrate(engine)
         today = agency_today(settings)
-        self.imported = import_bytes(
-            engine, dated_export(self.export.read_bytes(), today, settings.m3_offset_months), self.export.name,
-            window_days=settings.case_window_days, m3_offset_months=settings.m3_offset_months,
-            caller_rule=settings.m3_caller,
-        )
+        export = ImportExport(dated_export(self.export.read_bytes(), today, settings.m3_offset_months), self.export.name,
+                              window_days=settings.case_window_days, m3_offset_months=settings.m3_offset_months,
+                              caller_rule=settings.m3_caller)
+        self.imported = import_export(export, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR))
         match_agents(engine, web_client(settings))
         # Slack's rates, but a burst that lets the demo's cards and first steps appear at once.
         deliverer = OutboxDeliverer(engine, delivery_client(settings), pace=PaceSettings(post_channel_burst=DEMO_BURST))
@@ -157,10 +159,8 @@ class Sandbox:
         slack.bot_url = f"http://127.0.0.1:{self._http[0].effective_port}{EVENTS_PATH}"
         self._deliverer = deps_of(app).deliverer
         self._deliverer.start()
-        self.opened = open_due(
-            engine, today, catch_up_days=settings.catch_up_days, actor=ACTOR,
-            on_open=lambda session, case_id: queue_opened_case(session, case_id, settings),
-        )
+        self.opened = open_due(OpenDue(today, settings.catch_up_days),
+                               UnitOfWork(Backend(engine, SlackNotifier(settings), settings), actor=ACTOR))
         # Last: its first tick finds the cases opened above, and today's morning digest if it is due.
         self._scheduler = start_scheduler(settings, engine, SlackNotifier(settings))
 

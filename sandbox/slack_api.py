@@ -30,14 +30,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from slack_sdk.errors import SlackObjectFormationError
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View as ViewModel
 from slack_sdk.signature import SignatureVerifier
+
+from storage import outbox
 
 MESSAGE_BLOCKS = 50
 VIEW_BLOCKS = 100
@@ -278,6 +281,17 @@ class Call:
 
 
 @dataclass(frozen=True)
+class ResponsePost:
+    """One post to a response_url as received: which URL, its body, whether Slack's answer was 200, and when
+    (time.monotonic())."""
+
+    response_id: str
+    body: dict[str, Any]
+    ok: bool
+    at: float
+
+
+@dataclass(frozen=True)
 class Edit:
     """A message's content replaced: where, when (time.monotonic()), how ("chat.update" or "response_url"),
     and its new content's `content_digest`."""
@@ -290,8 +304,9 @@ class Edit:
 
 
 def content_digest(text: str, blocks: list[dict[str, Any]]) -> str:
-    """A short fingerprint of a message's content (text and blocks), to tell which version Slack shows."""
-    return hashlib.sha1(json.dumps([text or "", blocks or []], sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
+    """A short fingerprint of a message's content, the outbox's own (`storage.outbox.content_digest`): an edit
+    is matched to the outbox row that queued it."""
+    return outbox.content_digest({"text": text, "blocks": blocks})
 
 
 @dataclass
@@ -337,7 +352,8 @@ class SlackStandIn:
     - `refused_posts`: per channel argument, the `chat.postMessage` calls among them, whichever of the
       channel's or the workspace's bucket was empty;
     - `refused_responses`: per Slack answer (`used_url`, `expired_url`), the response_url posts refused;
-    - `edits`: every change of a message's content, through `chat.update` or a response_url.
+    - `edits`: every change of a message's content, through `chat.update` or a response_url;
+    - `responses`: every post to a response_url, answered or refused.
     """
 
     def __init__(
@@ -373,6 +389,7 @@ class SlackStandIn:
         self.files: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
         self.edits: list[Edit] = []
+        self.responses: list[ResponsePost] = []
         self.refused: Counter[str] = Counter()
         self.refused_posts: Counter[str] = Counter()
         self.refused_responses: Counter[str] = Counter()
@@ -380,7 +397,7 @@ class SlackStandIn:
         self._triggers: dict[str, tuple[str, float]] = {}  # trigger_id -> (user, issued at)
         self._responses: dict[str, _ResponseUrl] = {}  # response_url id -> what it answers for
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
-        self._rates: dict[str, tuple[float, bool]] = {}  # method -> (calls per second, per channel)
+        self._rates: dict[str, tuple[float, bool, int]] = {}  # method -> (calls per second, per channel, burst)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
@@ -473,11 +490,11 @@ class SlackStandIn:
         with self._lock:
             self._faults[method].append(_Fault(times, status=200, delay=seconds, after_answer=after_answer))
 
-    def rate(self, method: str, per_second: float, *, per_channel: bool = False) -> None:
-        """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s), without bursts, with
-        429s; on top of `limits` if any."""
+    def rate(self, method: str, per_second: float, *, per_channel: bool = False, burst: int = 1) -> None:
+        """Enforce a steady rate on `method` (per channel, like chat.postMessage's 1/s), with 429s past it;
+        `burst` calls may come at once (1: none), as Slack tolerates short bursts; on top of `limits` if any."""
         with self._lock:
-            self._rates[method] = (per_second, per_channel)
+            self._rates[method] = (per_second, per_channel, burst)
             self._buckets = {key: b for key, b in self._buckets.items() if key[0] != f"rate:{method}"}
 
     @property
@@ -500,6 +517,12 @@ class SlackStandIn:
         """Top-level messages of a channel, oldest first."""
         with self._lock:
             return [m for m in self.messages[channel] if m.thread_ts in (None, m.ts)]
+
+    def direct_messages(self, user: str) -> list[Message]:
+        """What the app posted in its direct message with `user`, oldest first (none yet: empty)."""
+        with self._lock:
+            im = next((c for c in self.channels.values() if c.is_im and c.user == user), None)
+            return list(self.messages[im.id]) if im else []
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         """Replies under the message `ts`, oldest first (the parent excluded)."""
@@ -551,7 +574,8 @@ class SlackStandIn:
         """
         return self.send_interaction(self.block_actions(user, target, action_id, value))
 
-    def block_actions(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None) -> dict[str, Any]:
+    def block_actions(self, user: str, target: Message | Ephemeral | View, action_id: str,
+                      value: str | None = None) -> dict[str, Any]:
         """The `block_actions` payload Slack would send for that click (see `click`)."""
         with self._lock:
             blocks = target.content.get("blocks", []) if isinstance(target, View) else target.blocks
@@ -739,10 +763,12 @@ class SlackStandIn:
         with self._changed:
             response = self._responses.get(response_id)
             if response is None:
+                self.responses.append(ResponsePost(response_id, body, False, time.monotonic()))
                 return 404, "expired_url"
             response.uses += 1
             refusal = ("expired_url" if self.clock() - response.issued > RESPONSE_URL_LIFETIME
                        else "used_url" if response.uses > RESPONSE_URL_USES else None)
+            self.responses.append(ResponsePost(response_id, body, refusal is None, time.monotonic()))
             if refusal:
                 self.refused_responses[refusal] += 1
                 return 404, refusal
@@ -960,8 +986,8 @@ class SlackStandIn:
         channel = str(args.get("channel") or "")
         wanted = list(self._limits.buckets(method, channel)) if self._limits else []
         if method in self._rates:
-            per_second, per_channel = self._rates[method]
-            wanted.append(((f"rate:{method}", channel if per_channel else ""), "method", per_second, 1))
+            per_second, per_channel, burst = self._rates[method]
+            wanted.append(((f"rate:{method}", channel if per_channel else ""), "method", per_second, burst))
         if not wanted:
             return None
         now = self.clock()
@@ -1033,7 +1059,8 @@ class SlackStandIn:
         _check_view(content)
         view_id = f"V{next(self._ids):08d}"
         root = self.modal_stacks[user][0] if previous else view_id
-        view = View(view_id, user, content.get("type", "modal"), content, self._next_hash(), root, previous, content.get("external_id"))
+        view = View(view_id, user, content.get("type", "modal"), content, self._next_hash(), root, previous,
+                    content.get("external_id"))
         self.views[view_id] = view
         return view
 
@@ -1049,7 +1076,8 @@ class SlackStandIn:
         known = self.users.get(user)
         return {
             "type": kind,
-            "user": {"id": user, "username": known.name if known else user, "name": known.name if known else user, "team_id": self.team_id},
+            "user": {"id": user, "username": known.name if known else user, "name": known.name if known else user,
+                     "team_id": self.team_id},
             "api_app_id": self.app_id,
             "token": self.verification_token,
             "team": {"id": self.team_id, "domain": "standin"},
@@ -1271,7 +1299,8 @@ def _state_values(blocks: list[dict[str, Any]], values: dict[str, dict[str, Any]
 
 
 def _initial(element: dict[str, Any]) -> Any:
-    for key in ("initial_value", "initial_date", "initial_time", "initial_date_time", "initial_user", "initial_conversation", "initial_channel"):
+    for key in ("initial_value", "initial_date", "initial_time", "initial_date_time", "initial_user", "initial_conversation",
+                "initial_channel"):
         if key in element:
             return element[key]
     if "initial_option" in element:

@@ -1,2 +1,2 @@
-"""Reminders that are never lost: the M+3 morning openings, booked callbacks, actions of the plan and the
-leads' digest, kept as database rows and fired by APScheduler ticks (`scheduler.service`)."""
+"""The scheduler's entry point: APScheduler ticks (`scheduler.service`); what a tick does is the service
+layer's (`service.ticker`), on reminders kept as database rows (`service.reminders`)."""

@@ -23,10 +23,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from scheduler.jobs import Ticker
-from scheduler.notifier import Notifier
-from storage.rgpd import purge_job
-from storage.tables import utcnow
+from service.notifier import Notifier
+from service.rgpd import Purge, purge
+from service.ticker import SCHEDULER_ACTOR, Ticker
+from service.unit_of_work import Backend, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,13 @@ def _tick_safely(ticker: Ticker) -> None:
         log.error("scheduler tick failed: %s", type(error).__name__)
 
 
-def _purge_safely(engine: Engine, settings: Settings, notifier: Notifier) -> None:
+def purge_job(engine: Engine, settings: Settings, notifier: Notifier) -> None:
     """The RGPD retention purge: a retention period defined but not applied is what the CNIL fines. Each
     client is erased in its own transaction after a check under lock, so two processes purging at once
     erase each client once."""
     try:
-        purge_job(engine, settings, utcnow(), on_erased=notifier.case_erased)
+        backend = Backend(engine, notifier, settings)
+        purge(Purge(settings.retention_years), lambda: UnitOfWork(backend, actor=SCHEDULER_ACTOR))
     except Exception as error:
         log.error("retention purge failed: %s", type(error).__name__)
 
@@ -63,7 +64,7 @@ def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, noti
         **defaults,
     )
     # Daily, and once at start so that a process stopped over the purge time does not skip a day.
-    scheduler.add_job(_purge_safely, CronTrigger(hour=opens.hour, minute=opens.minute, timezone=settings.agency_timezone),
+    scheduler.add_job(purge_job, CronTrigger(hour=opens.hour, minute=opens.minute, timezone=settings.agency_timezone),
                       args=[engine, settings, notifier], id="retention_purge", next_run_time=datetime.now(UTC),
                       **defaults)
 

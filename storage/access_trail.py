@@ -25,9 +25,8 @@ SETTINGS_CHANGED = "settings_changed"
 
 def record(session: Session, event: str, data: dict[str, Any] | None = None, *, actor: str,
            case_id: int | None = None) -> None:
-    """One read or export, committed with the session that read (SQLite would not let another one write)."""
+    """One read or export, in the caller's transaction."""
     audit.append(session, event, data, actor=actor, case_id=case_id)
-    session.commit()
 
 
 def lead_opened(session: Session, case_id: int, *, actor: str, lead_email: str | None, how: str) -> bool:

@@ -27,10 +27,13 @@ GLOBAL = "global"
 
 
 class FactLike(Protocol):
-    """`flows.engine.Fact`: a name and JSON-able data."""
+    """`flows.engine.Fact`: a name and JSON-able data (read-only, so that a frozen dataclass matches)."""
 
-    name: str
-    data: dict[str, Any]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 def jsonable(value: Any) -> Any:

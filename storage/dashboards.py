@@ -3,8 +3,8 @@
 Every figure is a SQL aggregate over the period's cases grouped by (agent, origin) — a handful of groups
 whatever the size of the agency. All of them go in one statement: the cases are selected once (a
 materialised CTE, through the index on `opened_at`), each figure is a SELECT over them, UNION ALL. Python
-only adds the group rows up into the team total, the per-agent and the per-origin views. The written definition of each figure sits next to its label in
-`flows/texts/dashboards.yml`.
+only adds the group rows up into the team total, the per-agent and the per-origin views. The written definition
+of each figure sits next to its label in `flows/texts/dashboards.yml`.
 
 The cases of a period are those *opened* in it (a cohort): the funnel follows them however far they got,
 so from "opened" to "action plan" each stage counts at most as many cases as the one before ("closed"
@@ -33,7 +33,13 @@ from sqlmodel import Session
 
 from flows import texts
 from flows.case import (
-    ActionStatus, AttemptOutcome, CloseReason, ContractAnswer, ProfileAnswer, ProtectionAnswer, State,
+    ActionStatus,
+    AttemptOutcome,
+    CloseReason,
+    ContractAnswer,
+    ProfileAnswer,
+    ProtectionAnswer,
+    State,
 )
 from storage.compliance import verdicts
 from storage.tables import Action, CallAttempt, Contract, ContractCheck, M3Case, ProfileCheck, ProtectionCheck

@@ -1,7 +1,8 @@
 """Import of the management system's (Lagon) CSV export of new business: one row per contract.
 
-Each row is validated first (through `flows.validation`), then written in its own transaction, so a bad
-row is reported with its line number and never half-written while the good rows go in. Two rows of one
+Each row is validated first (through `flows.validation`), then written (`import_row`) in the transaction
+the use case (`service.imports`) gives each row, so a bad row is reported with its line number and never
+half-written while the good rows go in. Two rows of one
 file with the same contract number are both rejected: the file does not say which one is right.
 The client file is created by its first import; a later export's values replace the file's (audited,
 actor "import"), except a field an agent confirmed or modified in a call since the previous import: the
@@ -19,7 +20,7 @@ import hashlib
 import io
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -27,7 +28,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import yaml
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from flows import texts
@@ -45,7 +45,6 @@ from storage import audit
 from storage import tables as rows
 from storage.queries import assign_callers, mark_out_of_time
 from storage.repository import assign, client_values, contract_to_domain, contract_values, create_case
-from storage.tables import utcnow
 
 ACTOR = "import"
 REQUIRED_COLUMNS = (
@@ -339,15 +338,6 @@ def _update_client(
     return bool(changes), kept
 
 
-def _import_row(session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport) -> str:
-    """Write one parsed row; returns "imported", "updated" or "unchanged" (conflicts go to `report`)."""
-    outcome, client_id = _write_row(session, parsed, options, line, report)
-    if outcome != "unchanged":
-        # A seller or an account manager the row brings may change who calls the client's cases still to open.
-        assign_callers(session, options.caller_rule, actor=ACTOR, client_ids=[client_id])
-    return outcome
-
-
 def _write_row(
     session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport
 ) -> tuple[str, int]:
@@ -396,7 +386,7 @@ def _write_row(
     return ("updated" if changed else "unchanged"), client_row.id
 
 
-def _duplicate_lines(lines: list[tuple[int, dict[str, str]]]) -> dict[int, list[int]]:
+def duplicate_lines(lines: list[tuple[int, dict[str, str]]]) -> dict[int, list[int]]:
     """line -> the other lines of the file carrying the same contract number."""
     by_number: dict[str, list[int]] = defaultdict(list)
     for line, values in lines:
@@ -405,62 +395,22 @@ def _duplicate_lines(lines: list[tuple[int, dict[str, str]]]) -> dict[int, list[
     return {line: [o for o in found if o != line] for found in by_number.values() if len(found) > 1 for line in found}
 
 
-def _previous_import_at(engine: Engine) -> datetime | None:
-    with Session(engine) as session:
-        return session.exec(select(sa.func.max(rows.ImportRun.at))).one()
+def previous_import_at(session: Session) -> datetime | None:
+    return session.exec(select(sa.func.max(rows.ImportRun.at))).one()
 
 
-def import_bytes(
-    engine: Engine,
-    data: bytes,
-    file_name: str,
-    *,
-    window_days: int = 30,
-    m3_offset_months: int = 3,
-    catch_up_days: int = 30,
-    mapping: dict[str, str] | None = None,
-    caller_rule: CallerRule = "account_manager",
-    now: datetime | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> ImportReport:
-    """Import an export's rows, each in its own transaction; `progress(done, total)` follows the rows."""
-    now = now or utcnow()
-    report = ImportReport(file_name=file_name)
-    options = ImportOptions(window_days=window_days, months=m3_offset_months, catch_up_days=catch_up_days,
-                            now=now, previous_import_at=_previous_import_at(engine), caller_rule=caller_rule)
-    lines = list(read_rows(data, mapping))
-    duplicates = _duplicate_lines(lines)
-    for done, (line, values) in enumerate(lines, start=1):
-        if progress is not None:
-            progress(done, len(lines))
-        if line in duplicates:
-            others = ", ".join(map(str, duplicates[line]))
-            report.rejected.append((line, texts.t("cli.import.duplicate_contract", lines=others)))
-            continue
-        found = ImportReport(file_name=file_name)  # this row's conflicts, kept only if the row is written
-        try:
-            parsed = parse_row(values, today=now.date())
-            with Session(engine) as session, session.begin():
-                outcome = _import_row(session, parsed, options, line, found)
-        except Invalid as error:
-            report.rejected.append((line, error.reason))
-            continue
-        except (sa.exc.IntegrityError, sa.exc.DataError):  # DataError: a value the database refuses (NUL byte)
-            report.rejected.append((line, texts.t("cli.import.failed")))
-            continue
-        setattr(report, outcome, getattr(report, outcome) + 1)
-        report.conflicts += found.conflicts
-        report.out_of_time += found.out_of_time
-    with Session(engine) as session, session.begin():
-        session.add(
-            rows.ImportRun(
-                file_name=file_name, file_hash=hashlib.sha256(data).hexdigest(), at=now, imported=report.imported,
-                updated=report.updated, unchanged=report.unchanged, rejected=len(report.rejected),
-            )
-        )
-    return report
+def import_row(session: Session, parsed: ParsedRow, options: ImportOptions, line: int, report: ImportReport) -> str:
+    """Write one parsed row in the caller's transaction; returns "imported", "updated" or "unchanged"
+    (conflicts and cases set aside go to `report`)."""
+    outcome, client_id = _write_row(session, parsed, options, line, report)
+    if outcome != "unchanged":
+        # A seller or an account manager the row brings may change who calls the client's cases still to open.
+        assign_callers(session, options.caller_rule, actor=ACTOR, client_ids=[client_id])
+    return outcome
 
 
-def import_file(engine: Engine, path: Path, **options: Any) -> ImportReport:
-    """Import the export at `path` (see `import_bytes` for the options)."""
-    return import_bytes(engine, Path(path).read_bytes(), Path(path).name, **options)
+def record_run(session: Session, report: ImportReport, data: bytes, now: datetime) -> None:
+    session.add(rows.ImportRun(
+        file_name=report.file_name, file_hash=hashlib.sha256(data).hexdigest(), at=now, imported=report.imported,
+        updated=report.updated, unchanged=report.unchanged, rejected=len(report.rejected),
+    ))

@@ -23,12 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from storage.slack_messages import CARD, UPSERT, SlackMessage
 from storage.tables import Outbox, utcnow
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-UPSERT = "message.upsert"  # post a case's message once (its role), then edit it in place
 URGENT, NORMAL, BULK = 0, 1, 2  # an agent waits for it; the card; openings, digests, reminders
-CONTENT = frozenset({"text", "blocks", "attachments", "respond"})  # dropped once delivered
+# Dropped once delivered ("cases": the clients an agent's morning list names, rendered at delivery).
+CONTENT = frozenset({"text", "blocks", "attachments", "respond", "cases"})
 # A row of priority p ranks with the rows queued p × this many rows after it: urgent work goes first, and
 # bulk work still goes when agents keep the deliverer busy (it never starves).
 PRIORITY_STEP = 100
@@ -91,8 +92,6 @@ def claim_due(
     engine: Engine, now: datetime, limit: int = 20, *, lease: timedelta = timedelta(minutes=2)
 ) -> list[OutboxMessage]:
     """Lease up to `limit` due messages, with where their message and their case's card are in Slack."""
-    from storage.slack_messages import CARD, SlackMessage  # the table module imports this one
-
     other = sa.orm.aliased(Outbox)
     newer_in_lane = (
         sa.select(other.id)

@@ -8,13 +8,12 @@ A case the catch-up rule sets aside (`out_of_time_at`) is opened only by hand, b
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from flows.case import State
@@ -23,7 +22,6 @@ from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
 from storage.repository import load_case
-from storage.tables import utcnow
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,6 @@ class DueCases:
     out_of_time: list[int]
 
 
-OnOpen = Callable[[Session, int], None]
 
 # Filters of `list_cases` besides the workflow states: cases not opened yet, set aside as out of time by
 # the catch-up rule, or waiting for an M+3 date still to come.
@@ -260,27 +257,3 @@ def open_by_hand(
     data = {"out_of_time": True} if status == "out_of_time" else {}
     audit.append(session, "case_opened", data, actor=actor, case_id=case_id, client_id=client_id, at=now)
     return None
-
-
-def open_due(
-    engine: Engine,
-    today: date,
-    *,
-    catch_up_days: int,
-    actor: str = "scheduler",
-    now: datetime | None = None,
-    on_open: OnOpen | None = None,
-) -> DueCases:
-    """Open every due case once, in one transaction; `on_open(session, case_id)` may queue its Slack card.
-
-    Returns the cases this run opened and those it set aside as out of time.
-    """
-    now = now or utcnow()
-    with Session(engine) as session, session.begin():
-        found = due_cases(session, today, catch_up_days=catch_up_days)
-        opened = mark_opened(session, found.due, now=now, actor=actor)
-        for case_id in opened:
-            if on_open is not None:
-                on_open(session, case_id)
-        out_of_time = mark_out_of_time(session, found.out_of_time, now=now, actor=actor)
-    return DueCases(due=opened, out_of_time=out_of_time)

@@ -47,6 +47,29 @@ class CaseNotFound(LookupError):
     """No case with this id."""
 
 
+@dataclasses.dataclass
+class _Loaded:
+    """The rows a case was loaded from, kept for its save in the same transaction: SQLAlchemy's identity map
+    holds rows weakly, so without them saving would select every row again."""
+
+    case: rows.M3Case
+    client: rows.Client
+    children: dict[type[SQLModel], list[Any]]
+
+
+def _loaded(session: Session, case_id: int) -> _Loaded | None:
+    transaction, cases = session.info.get("loaded_cases", (None, {}))
+    return cases.get(case_id) if transaction is session.get_transaction() else None
+
+
+def _keep(session: Session, case_id: int, loaded: _Loaded) -> None:
+    transaction, cases = session.info.get("loaded_cases", (None, {}))
+    if transaction is not session.get_transaction():
+        cases = {}
+    cases[case_id] = loaded
+    session.info["loaded_cases"] = (session.get_transaction(), cases)
+
+
 def _plain(value: Any) -> Any:
     # StrEnum members are stored as their code: keeps change detection exact on reloaded rows.
     return value.value if isinstance(value, Enum) else value
@@ -100,6 +123,10 @@ def _attempt_to_domain(row: rows.CallAttempt) -> domain.Attempt:
 
 
 def _children(session: Session, model: type[SQLModel], case_id: int) -> list[Any]:
+    """The rows of `model` for the case: those it was loaded from in this transaction, else selected."""
+    loaded = _loaded(session, case_id)
+    if loaded is not None and model in loaded.children:
+        return loaded.children[model]
     return list(session.exec(select(model).where(model.case_id == case_id).order_by(model.id)))
 
 
@@ -128,12 +155,17 @@ def load_case(
     )
     numbers = {c.id: c.number for c in contract_rows}
     since = (now or utcnow()) - timedelta(days=lookback_days)
-    attempts = session.exec(
+    attempts = list(session.exec(
         select(rows.CallAttempt)
         .where(rows.CallAttempt.client_id == client_row.id, rows.CallAttempt.at >= since)
         .order_by(rows.CallAttempt.at, rows.CallAttempt.id)
-    )
-    agreement = session.exec(select(rows.Agreement).where(rows.Agreement.case_id == case_id)).one_or_none()
+    ))
+    children = {model: _children(session, model, case_id)
+                for model in (rows.Agreement, rows.ProfileCheck, rows.ContractCheck, rows.ProtectionCheck, rows.Need,
+                              rows.Action)}
+    _keep(session, case_id, _Loaded(case_row, client_row,
+                                    {**children, rows.Contract: contract_rows, rows.CallAttempt: attempts}))
+    agreement = children[rows.Agreement][0] if children[rows.Agreement] else None
     scalars = {name: getattr(case_row, name) for name in _CASE_SCALARS}
     scalars["state"] = domain.State(case_row.state)
     scalars["close_reason"] = domain.CloseReason(case_row.close_reason) if case_row.close_reason else None
@@ -150,7 +182,7 @@ def load_case(
                 at=p.at,
                 by=p.by,
             )
-            for p in _children(session, rows.ProfileCheck, case_id)
+            for p in children[rows.ProfileCheck]
         },
         contract_checks={
             numbers[c.contract_id]: domain.ContractCheck(
@@ -161,7 +193,7 @@ def load_case(
                 piece=c.piece,
                 recovery=c.recovery,
             )
-            for c in _children(session, rows.ContractCheck, case_id)
+            for c in children[rows.ContractCheck]
         },
         agreement=(
             domain.Agreement(at=agreement.at, by=agreement.by, wording=agreement.wording, agreed=agreement.agreed,
@@ -180,9 +212,9 @@ def load_case(
                 priority=p.priority,
                 reason=p.reason,
             )
-            for p in _children(session, rows.ProtectionCheck, case_id)
+            for p in children[rows.ProtectionCheck]
         },
-        needs=[domain.Need(text=n.text, at=n.at, by=n.by) for n in _children(session, rows.Need, case_id)],
+        needs=[domain.Need(text=n.text, at=n.at, by=n.by) for n in children[rows.Need]],
         actions=[
             domain.Action(
                 id=a.id,
@@ -197,7 +229,7 @@ def load_case(
                 status=domain.ActionStatus(a.status),
                 done_at=a.done_at,
             )
-            for a in _children(session, rows.Action, case_id)
+            for a in children[rows.Action]
         ],
         client_attempts=[_attempt_to_domain(a) for a in attempts],
         **scalars,
@@ -207,22 +239,26 @@ def load_case(
 def _sync(
     session: Session,
     model: type[SQLModel],
-    existing: Iterable[Any],
+    existing: list[Any],
     key: tuple[str, ...],
     wanted: Iterable[dict[str, Any]],
     base: dict[str, Any],
 ) -> None:
-    """Make the rows of `model` for one case equal `wanted`, matching rows on the `key` columns."""
+    """Make the rows of `model` for one case equal `wanted`, matching rows on the `key` columns; `existing`
+    (a list) is kept equal to the rows there are."""
     by_key = {tuple(getattr(row, k) for k in key): row for row in existing}
     for values in wanted:
         values = {name: _plain(value) for name, value in values.items()}
         row = by_key.pop(tuple(values[k] for k in key), None)
         if row is None:
-            session.add(model(**base, **values))
+            row = model(**base, **values)
+            session.add(row)
+            existing.append(row)
         else:
             assign(row, values)
     for row in by_key.values():
         session.delete(row)
+        existing.remove(row)
 
 
 def save_case(session: Session, case: domain.Case, *, now: datetime | None = None) -> None:
@@ -236,7 +272,7 @@ def save_case(session: Session, case: domain.Case, *, now: datetime | None = Non
     client_row = session.get(rows.Client, case_row.client_id)
     if assign(client_row, client_values(case.client)):
         client_row.updated_at = now
-    contract_rows = {c.number: c for c in session.exec(select(rows.Contract).where(rows.Contract.case_id == case.id))}
+    contract_rows = {c.number: c for c in _children(session, rows.Contract, case.id)}
     for contract in case.contracts:
         if assign(contract_rows[contract.number], contract_values(contract)):
             contract_rows[contract.number].updated_at = now
@@ -291,7 +327,8 @@ def save_case(session: Session, case: domain.Case, *, now: datetime | None = Non
 
 
 def _save_actions(session: Session, case: domain.Case) -> None:
-    existing = {a.id: a for a in _children(session, rows.Action, case.id)}
+    kept = _children(session, rows.Action, case.id)
+    existing = {a.id: a for a in kept}
     for action in case.actions:
         values = {k: v for k, v in dataclasses.asdict(action).items() if k != "id"}
         if action.id is None:
@@ -299,30 +336,36 @@ def _save_actions(session: Session, case: domain.Case) -> None:
             session.add(row)
             session.flush()
             action.id = row.id
+            kept.append(row)
         else:
             assign(existing.pop(action.id), values)
     # Actions withdrawn by RemoveAction (the audit trail keeps the fact).
     for row in existing.values():
         session.delete(row)
+        kept.remove(row)
 
 
 def _save_attempts(session: Session, case: domain.Case, client_id: int) -> None:
     if not case.client_attempts:
         return
-    since = min(a.at for a in case.client_attempts)
-    known = {
-        (a.at, a.by, a.outcome)
-        for a in session.exec(
-            select(rows.CallAttempt).where(rows.CallAttempt.client_id == client_id, rows.CallAttempt.at >= since)
-        )
-    }
+    loaded = _loaded(session, case.id)
+    if loaded is not None:  # the client's attempts since the loading's look-back, the client row locked since
+        stored = loaded.children[rows.CallAttempt]
+    else:
+        since = min(a.at for a in case.client_attempts)
+        stored = list(session.exec(
+            select(rows.CallAttempt).where(rows.CallAttempt.client_id == client_id, rows.CallAttempt.at >= since)))
+    known = {(a.at, a.by, a.outcome) for a in stored}
     for attempt in case.client_attempts:
         if (attempt.at, attempt.by, _plain(attempt.outcome)) in known:
             continue
         if attempt.case_id is None:
             attempt.case_id = case.id
         values = {k: _plain(v) for k, v in dataclasses.asdict(attempt).items()}
-        session.add(rows.CallAttempt(client_id=client_id, **values))
+        row = rows.CallAttempt(client_id=client_id, **values)
+        session.add(row)
+        stored.append(row)
+        known.add((row.at, row.by, row.outcome))
 
 
 def create_case(

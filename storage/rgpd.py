@@ -1,45 +1,44 @@
 """The client's RGPD rights and the retention period: access (export), erasure, and the retention purge.
 
-- `export_client`: everything held on one client, JSON-able (right of access, art. 15 RGPD).
-- `erase_client`: anonymises the client everywhere he is held (art. 17), whatever the length of a value:
+The rows' side of them, in the caller's transaction (the use cases, with their transactions, are
+`service.rgpd`):
+- `client_data`: everything held on one client, JSON-able (right of access, art. 15 RGPD).
+- `erase`: anonymises the client everywhere he is held (art. 17), whatever the length of a value:
   his file, his contracts' numbers and missing pieces, the free texts of his cases (pieces and recoveries,
   needs, reasons, notes, the agreement's wording), the personal values of the audit trail, and the Slack
   payloads stored in the outbox. His cases not closed yet close with their own reason. The audit rows
   stay, with their event, actor and time, so the trail keeps its shape, its hash chains still verify, and
   the anonymous statistics (states, products, dates) still add up: their data becomes the sealed form
   (`storage.chain`), the one change the trail's triggers allow, and the client's HMAC key is destroyed.
-- `purge`: applies the retention period from the client's last activity (the end of his last contract, the
+- `purge_candidates`: the retention period applied from the client's last activity (the end of his last contract, the
   last event of a call on one of his cases), through the same erasure; a case left open or never opened
   does not keep him for ever, and reading or exporting his data is no activity.
 
 Storage knows nothing of Slack: `on_erased(session, case_id)` lets the caller queue, in the erasure's own
-transaction, the re-render of the case's messages (`bot.privacy`). Who asked is recorded in the trail.
+transaction, the re-render of the case's messages (the notifier's `case_erased`). Who asked is recorded in
+the trail.
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import phonenumbers
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
 
 from flows.case import ActionStatus, CloseReason, State
+from flows.engine import years_before
 from flows.texts import t
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
 from storage.chain import is_personal
 from storage.slack_messages import SlackMessage
-from storage.tables import utcnow
-
-log = logging.getLogger(__name__)
 
 OnErased = Callable[[Session, int], None]
 
@@ -89,14 +88,14 @@ def _dump(row: SQLModel, exclude: Iterable[str] = ()) -> dict[str, Any]:
     return row.model_dump(exclude=set(exclude))
 
 
-def _find_client(session: Session, number: str) -> rows.Client:
+def find_client(session: Session, number: str) -> rows.Client:
     client = session.exec(select(rows.Client).where(rows.Client.number == number)).one_or_none()
     if client is None:
         raise ClientNotFound(number)
     return client
 
 
-def _case_ids(session: Session, client_id: int) -> list[int]:
+def case_ids_of(session: Session, client_id: int) -> list[int]:
     return list(session.exec(select(rows.M3Case.id).where(rows.M3Case.client_id == client_id).order_by(rows.M3Case.id)))
 
 
@@ -118,13 +117,13 @@ def _audit_query(client_id: int, case_ids: list[int]) -> Any:
 
 def client_case_ids(session: Session, number: str) -> list[int]:
     """The cases of the client `number`. Raises `ClientNotFound`."""
-    return _case_ids(session, _find_client(session, number).id)
+    return case_ids_of(session, find_client(session, number).id)
 
 
 def client_data(session: Session, number: str) -> dict[str, Any]:
     """Everything held on the client `number`, JSON-able. Raises `ClientNotFound`."""
-    client = _find_client(session, number)
-    case_ids = _case_ids(session, client.id)
+    client = find_client(session, number)
+    case_ids = case_ids_of(session, client.id)
     cases = []
     for case_id in case_ids:
         case = session.get(rows.M3Case, case_id)
@@ -160,15 +159,6 @@ def client_data(session: Session, number: str) -> dict[str, Any]:
             ],
         }
     )
-
-
-def export_client(engine: Engine, number: str, *, actor: str, now: datetime | None = None) -> dict[str, Any]:
-    """`client_data`, the export itself recorded in the trail (who read the file, when)."""
-    now = now or utcnow()
-    with Session(engine) as session, session.begin():
-        data = client_data(session, number)
-        audit.append(session, EXPORTED_EVENT, {}, actor=actor, client_id=data["client"]["id"], at=now)
-    return {"exported_at": now.isoformat(), "exported_by": actor, **data}
 
 
 # ---- erasure -------------------------------------------------------------------------------------------
@@ -218,7 +208,7 @@ def _held_values(session: Session, client: rows.Client, case_ids: list[int]) -> 
 def _replacements(session: Session, client: rows.Client, case_ids: list[int]) -> dict[str, str]:
     """Each personal string of the client (as he is now and as the trail remembers him) -> what replaces it."""
     erased = t("rgpd.erased")
-    mapping = {value: erased for value in _held_values(session, client, case_ids)}
+    mapping = dict.fromkeys(_held_values(session, client, case_ids), erased)
     # Identifiers keep their shape (one pseudonym each) so what is left still tells contracts apart.
     mapping[client.number] = pseudonym("client", client.id)
     contracts = session.exec(select(rows.Contract).where(rows.Contract.client_id == client.id))
@@ -266,7 +256,7 @@ def _scrubber(mapping: dict[str, str]) -> Callable[[Any], Any]:
     return scrub
 
 
-def _lock(session: Session, client_id: int) -> tuple[rows.Client, list[rows.M3Case]]:
+def lock_client(session: Session, client_id: int) -> tuple[rows.Client, list[rows.M3Case]]:
     """The client and his cases, locked (PostgreSQL) in the unit of work's order, cases then client, so an
     erasure and an event on one of his cases wait for each other instead of deadlocking."""
     cases = list(session.exec(
@@ -293,7 +283,7 @@ def _close_cases(session: Session, cases: list[rows.M3Case], client_id: int, *, 
         session.execute(sa.update(rows.Action)
                         .where(rows.Action.case_id == case.id, rows.Action.status == ActionStatus.todo.value)
                         .values(status=ActionStatus.cancelled.value))
-        # scheduler.reminders' codes (storage does not import the scheduler).
+        # service.reminders' codes (storage does not import the scheduler).
         session.execute(sa.update(rows.Reminder).where(rows.Reminder.case_id == case.id,
                                                        rows.Reminder.status == "pending").values(status="cancelled"))
 
@@ -316,10 +306,10 @@ def _erase_outbox(session: Session, case_ids: list[int], own: Callable[[Any], An
     session.execute(sa.update(rows.Outbox).where(rows.Outbox.case_id.in_(case_ids)).values(digest=None))
 
 
-def _erase(
+def erase(
     session: Session, client_id: int, *, actor: str, now: datetime, reason: str, on_erased: OnErased | None
 ) -> Erasure:
-    client, cases = _lock(session, client_id)
+    client, cases = lock_client(session, client_id)
     case_ids = [c.id for c in cases]
     mapping = _replacements(session, client, case_ids)
     own = _scrubber(mapping)
@@ -367,32 +357,7 @@ def _erase(
     return Erasure(client_id=client.id, case_ids=case_ids)
 
 
-def erase_client(
-    engine: Engine,
-    number: str,
-    *,
-    actor: str,
-    now: datetime | None = None,
-    on_erased: OnErased | None = None,
-) -> Erasure:
-    """Anonymise the client `number` everywhere, in one transaction; his cases not closed yet close with the
-    reason "effacement RGPD". Raises `ClientNotFound`."""
-    now = now or utcnow()
-    with Session(engine) as session, session.begin():
-        client_id = _find_client(session, number).id
-        result = _erase(session, client_id, actor=actor, now=now, reason=REQUEST, on_erased=on_erased)
-    log.info("client %s erased on request (%d cases)", result.client_id, len(result.case_ids))
-    return result
-
-
 # ---- retention -----------------------------------------------------------------------------------------
-
-
-def years_before(moment: datetime, years: int) -> datetime:
-    try:
-        return moment.replace(year=moment.year - years)
-    except ValueError:  # 29 February
-        return moment.replace(year=moment.year - years, day=28)
 
 
 # Entries of a case that are bookkeeping, not a call: the import creating or updating it, its opening or
@@ -432,53 +397,3 @@ def purge_candidates(
     if client_id is not None:
         query = query.where(rows.Client.id == client_id)
     return list(session.exec(query))
-
-
-def purge(
-    engine: Engine,
-    *,
-    retention_years: int,
-    actor: str,
-    now: datetime | None = None,
-    dry_run: bool = False,
-    on_erased: OnErased | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> list[Erasure]:
-    """Erase every client past the retention period, each in his own transaction; `dry_run` only lists them;
-    `progress(done, total)` follows the clients.
-
-    A client who became active again between the listing and his turn (a new case, a new contract) is
-    skipped: his candidacy is checked again under lock.
-    """
-    now = now or utcnow()
-    with Session(engine) as session:
-        candidates = purge_candidates(session, retention_years=retention_years, now=now)
-        if dry_run:
-            return [Erasure(client_id, _case_ids(session, client_id)) for client_id in candidates]
-    done = []
-    for position, client_id in enumerate(candidates, start=1):
-        if progress is not None:
-            progress(position, len(candidates))
-        with Session(engine) as session, session.begin():
-            _lock(session, client_id)
-            if not purge_candidates(session, retention_years=retention_years, now=now, client_id=client_id):
-                continue
-            done.append(_erase(session, client_id, actor=actor, now=now, reason=RETENTION, on_erased=on_erased))
-    if done:
-        with Session(engine) as session, session.begin():
-            audit.append(session, PURGE_EVENT, {"retention_years": retention_years, "clients": len(done)},
-                         actor=actor, at=now)
-    log.info("retention purge: %d client(s) erased, retention %d years", len(done), retention_years)
-    return done
-
-
-class RetentionSettings(Protocol):
-    retention_years: int
-
-
-def purge_job(
-    engine: Engine, settings: RetentionSettings, now: datetime, *, on_erased: OnErased | None = None
-) -> list[Erasure]:
-    """The scheduler's daily purge with the configured retention period (`Settings.retention_years`)."""
-    return purge(engine, retention_years=settings.retention_years, actor="scheduler", now=now, on_erased=on_erased)
-

@@ -14,10 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
-from storage.outbox import UPSERT
 from storage.tables import UtcDateTime, utcnow
 
 CARD = "card"
+UPSERT = "message.upsert"  # an outbox row that posts a case's message once (its role), then edits it in place
+
 __all__ = ["CARD", "UPSERT", "SlackMessage", "find", "record"]
 
 

@@ -7,8 +7,8 @@ portable `sa.JSON`.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +61,8 @@ class Agent(SQLModel, table=True):
     email: str = Field(unique=True)
     display_name: str | None = None
     slack_user_id: str | None = Field(default=None, unique=True)
+    # When Slack answered that it knows no user with this e-mail (`bot.agents`): not asked again.
+    slack_unknown_at: datetime | None = _ts()
 
 
 class Client(SQLModel, table=True):
@@ -350,7 +352,7 @@ class ImportRun(SQLModel, table=True):
 
 
 class Reminder(SQLModel, table=True):
-    """A reminder the scheduler fires once at `due_at` (see `scheduler.reminders`)."""
+    """A reminder the scheduler fires once at `due_at` (see `service.reminders`)."""
 
     __tablename__ = "reminder"
     __table_args__ = (sa.Index("ix_reminder_due", "status", "due_at"),)

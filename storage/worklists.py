@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from flows.calling_hours import is_legal_call_time
 from flows.case import ActionStatus, AttemptOutcome, State
+from flows.dates import local_day
 from flows.engine import contact_limit
 from flows.opening import due_status
 from flows.rules import Rules
@@ -59,17 +60,13 @@ def agent_queue(session: Session, agent: str, *, timezone: str, limit: int = 100
             case_id=case_id,
             client=f"{first} {last}".strip(),
             state=State(state),
-            urgent_on=min(d for d in (m3_date, _day(callback_at, zone), action_due) if d is not None),
+            urgent_on=min(d for d in (m3_date, local_day(callback_at, zone), action_due) if d is not None),
             channel=channel,
             ts=ts,
         )
         for case_id, first, last, state, m3_date, callback_at, action_due, channel, ts in session.execute(query)
     ]
     return sorted(rows, key=lambda row: (row.urgent_on, row.case_id))[:limit]
-
-
-def _day(moment: datetime | None, zone: ZoneInfo) -> date | None:
-    return moment.astimezone(zone).date() if moment is not None else None
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bot import privacy
 from bot.cli import app
 from bot.compliance_pdf import compliance_record
 from bot.notifier import SlackNotifier
 from bot.payloads import encode
 from bot.views import ids
 from flows.case import ClientType
-from scheduler.jobs import Ticker
-from scheduler.reminders import FAILED, Reminder
-from storage import rgpd
+from service.reminders import FAILED, Reminder
+from service.rgpd import EraseClient, ExportClient, erase_client, export_client
+from service.ticker import Ticker
+from service.unit_of_work import UnitOfWork
+
 # The bot's fixtures live in tests/bot/conftest.py; this test sits at the top because it covers every layer.
 from tests.bot.conftest import harness, slack  # noqa: F401
 from tests.bot.driver import CallDriver
@@ -123,8 +124,8 @@ def test_a_whole_call_and_the_clients_rights_log_no_personal_data(harness, facto
     call.plan_and_close(date(2026, 12, 8))
     with Session(harness.engine) as session:
         compliance_record(session, case_id, actor="chef@agence.fr", now=datetime.now(UTC), timezone="Europe/Paris")
-    rgpd.export_client(harness.engine, "C4242", actor="chef@agence.fr")
-    privacy.erase(harness.engine, harness.settings, "C4242", actor="chef@agence.fr")
+    export_client(ExportClient("C4242"), UnitOfWork(harness.engine, actor="chef@agence.fr"))
+    erase_client(EraseClient("C4242"), harness.uow("chef@agence.fr"))
     harness.drain()
 
     assert call.case().client.email is None

@@ -14,14 +14,13 @@ from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
 from bot.context import BotDeps
-from bot.dispatch import EPHEMERAL, actor_label, apply, tell
+from bot.dispatch import apply, tell
 from bot.payloads import BadPayload, with_origin
 from flows.case import Case
 from flows.engine import Refused, authorize
 from flows.texts import t
 from storage.repository import load_case
 from storage.tables import Agent, utcnow
-from storage.unit_of_work import unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +67,7 @@ def click_again(context: dict[str, Any], body: dict[str, Any], failure: ModalNot
     """The modal did not open: an ephemeral message asks the user to click again (the click's trigger is spent,
     the next one brings a new one). Keyed by trigger, so a second failure of the resent click is told too."""
     log.warning("modal not opened: %s", failure)
-    deps: BotDeps = context["deps"]
-    channel = (body.get("channel") or {}).get("id") or body.get("channel_id") or deps.settings.m3_channel
-    payload = {"channel": channel, "user": context.get("user_id"), "text": t("listeners.modal_failed")}
-    if thread_ts := (body.get("container") or {}).get("thread_ts"):
-        payload["thread_ts"] = thread_ts
-    with unit_of_work(deps.engine, case_id=None, actor=actor_label(context)) as uow:
-        uow.enqueue(EPHEMERAL, payload, dedupe_key=f"modal_failed:{body.get('trigger_id')}")
+    tell(context, body, t("listeners.modal_failed"), key=f"modal_failed:{body.get('trigger_id')}")
 
 
 def case_id_of(context: dict[str, Any]) -> int:
@@ -94,11 +87,38 @@ def answer(context: dict[str, Any], body: dict[str, Any], client: WebClient, com
 
 
 def run(context: dict[str, Any], body: dict[str, Any], command: Any) -> None:
-    """Apply a button's command; a refusal is told to the agent in an ephemeral message."""
+    """Apply a button's command on the click pool (`bot.app.WORK_THREADS`), so that this listener thread is
+    free for the next acknowledgement; a refusal is told to the agent in an ephemeral message."""
     case_id_of(context)
-    refusal = apply(context, command)
+    deps: BotDeps = context["deps"]
+    deps.work.submit(_apply_click, context, body, command)
+
+
+def _apply_click(context: dict[str, Any], body: dict[str, Any], command: Any) -> None:
+    try:
+        refusal = apply(context, command)
+        if refusal is not None:
+            tell(context, body, refusal.reason)
+    except Exception as error:  # nobody else sees a pool's errors; by type only, as `middleware.log_error`
+        log.error("%s on case %s failed: %s", type(command).__name__, context.get("case_id"), type(error).__name__)
+
+
+def submit_to_case(ack: Ack, context: dict[str, Any], command: Any, field: str) -> bool:
+    """A modal's command (or the field errors its form gave) applied to the case it names; a refusal is shown
+    under `field`. True once applied and acknowledged."""
+    if isinstance(command, dict):
+        ack(response_action="errors", errors=command)
+        return False
+    try:
+        case_id_of(context)
+        refusal = apply(context, command)
+    except BadPayload:
+        refusal = Refused(t("bot.refusal.unknown_action"))
     if refusal is not None:
-        tell(context, body, refusal.reason)
+        ack(response_action="errors", errors={field: refusal.reason})
+        return False
+    ack()
+    return True
 
 
 def arg(context: dict[str, Any], key: str, kind: type | None = None) -> Any:

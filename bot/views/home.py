@@ -13,8 +13,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slack_sdk.models.blocks import (ActionsBlock, Block, DividerBlock, ImageBlock, Option, SectionBlock,
-                                     StaticSelectElement)
+from slack_sdk.models.blocks import ActionsBlock, Block, DividerBlock, ImageBlock, Option, SectionBlock, StaticSelectElement
 from slack_sdk.models.blocks.basic_components import MarkdownTextObject
 from slack_sdk.models.views import View
 
@@ -24,8 +23,7 @@ from bot.views.blocks import button, buttons, context, header, section
 from bot.views.lists import CaseRow
 from bot.views.out_of_time import OutOfTimeSection, out_of_time_blocks
 from bot.views.stats import MAX_GROUP_ROWS, d, figure_fields, groups_section
-from bot.views.text import AGENCY_TZ, day, escape, label, moment, person, t
-from flows.calling_hours import client_timezone
+from bot.views.text import AGENCY_TZ, client_clock, day, escape, label, moment, person, t
 from storage.dashboards import PERIODS, AgentToday, Dashboard
 from storage.worklists import AgentAgenda, LeadAttention, TodayRow
 
@@ -102,6 +100,7 @@ def lead_home(dashboard: Dashboard, names: Mapping[str, str],
     code = dashboard.period.code or PERIODS[0]
     first = [section(f":warning: {warning}")] if warning else []
     first += attention_blocks(attention, links or {}, names) if attention else []
+    first.append(buttons([button(d("lead_home.handover_button"), ids.HANDOVER, encode(None))]))
     opened = bool(dashboard.total.opened)
     figures: list[Block] = [
         DividerBlock(), *(chart_blocks(chart) if opened else []),
@@ -134,8 +133,8 @@ def _urgency(row: CaseRow, today_info: AgentToday) -> tuple[int, str]:
 def _at_time(at: datetime, postcode: str | None) -> str:
     """The callback's time in the agency's zone, and in the client's when it reads otherwise."""
     agency = at.astimezone(ZoneInfo(AGENCY_TZ)).strftime("%H:%M")
-    client = at.astimezone(client_timezone(postcode)).strftime("%H:%M")
-    return agency + (d("agent_home.today_callback_client_time", time=client) if client != agency else "")
+    client = client_clock(at, postcode)
+    return agency + (d("agent_home.today_callback_client_time", time=client[0]) if client else "")
 
 
 def today_blocks(agenda: AgentAgenda, links: Mapping[int, str]) -> list[Block]:

@@ -47,6 +47,8 @@ CALLBACK_RESUME = "m3.reminder.callback_resume"  # encode(c); from a callback re
 OPEN_THREAD = "m3.open_thread"  # link button (url = the thread), value encode(c); only needs an ack
 OUT_OF_TIME_OPEN = "m3.out_of_time_open"  # encode(c); a lead's Home: opens a case set aside as out of time
 OUT_OF_TIME_CLOSE = "m3.out_of_time_close"  # encode(c); a lead's Home: opens MODAL_CLOSE_OUT_OF_TIME
+HANDOVER = "m3.handover"  # encode(None); a lead's Home: opens MODAL_HANDOVER
+REOPEN = "m3.reopen"  # encode(c); a closed case's card: opens MODAL_REOPEN (leads only)
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------
 MODAL_PROFILE_FIELD = "m3.modal.profile_field"  # encode(c, f=field)
@@ -60,6 +62,8 @@ MODAL_PRIORITY = "m3.modal.priority"  # encode(c, p=protection)
 MODAL_OPEN_CASE = "m3.modal.open_case"  # encode(None)
 MODAL_REASSIGN = "m3.modal.reassign"  # encode(c)
 MODAL_CLOSE_OUT_OF_TIME = "m3.modal.close_out_of_time"  # encode(c)
+MODAL_HANDOVER = "m3.modal.handover"  # encode(None)
+MODAL_REOPEN = "m3.modal.reopen"  # encode(c)
 
 # --- Modal inputs: block_id == action_id -------------------------------------------------------------------
 INPUT_VALUE = "value"
@@ -84,6 +88,8 @@ INPUT_NOTE = "note"
 INPUT_NEED = "need"
 INPUT_CASE = "case"
 INPUT_AGENT = "agent"
+INPUT_ABSENT = "absent"
+INPUT_COLLEAGUES = "colleagues"
 
 
 def suffixed(action_id: str, *parts: object) -> str:

@@ -23,6 +23,7 @@ from slack_sdk.models.blocks import (
     PlainTextInputElement,
     RadioButtonsElement,
     StaticSelectElement,
+    UserMultiSelectElement,
     UserSelectElement,
 )
 from slack_sdk.models.views import View
@@ -246,3 +247,31 @@ def reassign_modal(case: Case, agent_user_id: str | None) -> dict[str, Any]:
                UserSelectElement(action_id=ids.INPUT_AGENT, initial_user=agent_user_id)),
     ]
     return _modal(ids.MODAL_REASSIGN, "reassign", encode(case.id), blocks)
+
+
+MAX_COLLEAGUES = 10  # a hand-over spreads over a few colleagues, not the whole agency
+
+
+def handover_modal() -> dict[str, Any]:
+    """A lead hands over every open case of an absent agent to one or several colleagues, with his reason."""
+    blocks: list[Block] = [
+        section(t("modals.handover.intro")),
+        _input(ids.INPUT_ABSENT, t("modals.handover.absent"), UserSelectElement(action_id=ids.INPUT_ABSENT)),
+        _input(ids.INPUT_COLLEAGUES, t("modals.handover.colleagues"),
+               UserMultiSelectElement(action_id=ids.INPUT_COLLEAGUES, max_selected_items=MAX_COLLEAGUES),
+               hint=t("modals.handover.colleagues_hint")),
+        _input(ids.INPUT_REASON, t("modals.handover.reason"), _text(ids.INPUT_REASON, multiline=True),
+               hint=t("modals.handover.reason_hint")),
+    ]
+    return _modal(ids.MODAL_HANDOVER, "handover", encode(None), blocks)
+
+
+def reopen_modal(case: Case) -> dict[str, Any]:
+    """A lead reopens a case closed by mistake: his reason is required and kept in the case's trail."""
+    blocks: list[Block] = [
+        section(t("modals.reopen.case", client=escape(client_name(case)),
+                  date=day(case.closed_at) if case.closed_at else "")),
+        _input(ids.INPUT_REASON, t("modals.reopen.reason"), _text(ids.INPUT_REASON, multiline=True),
+               hint=t("modals.reopen.reason_hint")),
+    ]
+    return _modal(ids.MODAL_REOPEN, "reopen", encode(case.id), blocks)

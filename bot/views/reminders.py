@@ -20,11 +20,11 @@ from slack_sdk.models.blocks import Block
 
 from bot.payloads import encode
 from bot.views import ids
-from bot.views.blocks import Message, button, buttons, context, header, message, section
+from bot.views.blocks import MAX_BLOCKS, SECTION_TEXT, Message, button, buttons, context, header, message, section
 from bot.views.text import AGENCY_TZ, client_name, day, escape, label, moment, person
 from flows import texts
 from flows.case import Action, Case, State
-from scheduler.digest import Digest
+from service.digest import Digest
 
 # Lines of the digest's per-agent section: a message holds 50 blocks, one section keeps them together.
 DIGEST_AGENTS = 40
@@ -52,9 +52,22 @@ def t(key: str, **values: object) -> str:
     return texts.t(f"reminders.{key}", **values)
 
 
-def mention(slack_user_id: str | None, email: str | None, names: Mapping[str, str]) -> str:
-    """`<@U…>` notifies the agent; an agent unknown to Slack is named instead."""
-    return f"<@{slack_user_id}>" if slack_user_id else person(email, names)
+def morning_list(rows: list[tuple[str, str, str | None]]) -> Message:
+    """An agent's direct message listing the cases opened for him this morning: (client, M+3 date, thread
+    permalink or None while its card is not posted), one line each, in sections of Slack's 3,000 characters."""
+    lines = [t("morning.row_link", client=client, date=when, url=url) if url else
+             t("morning.row", client=client, date=when) for client, when, url in rows]
+    blocks: list[Block] = [section(t("morning.title", count=len(rows)))]
+    chunk: list[str] = []
+    for line in lines:
+        if chunk and len("\n".join([*chunk, line])) > SECTION_TEXT:
+            blocks.append(section("\n".join(chunk)))
+            chunk = []
+        chunk.append(line)
+    if chunk:
+        blocks.append(section("\n".join(chunk)))
+    # A catch-up morning after a long absence could list more than a message holds: the first ones show.
+    return message(t("morning.text", count=len(rows)), blocks[:MAX_BLOCKS])
 
 
 def callback_reminder(

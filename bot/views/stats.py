@@ -17,7 +17,6 @@ from bot.views.text import LOCALE, clip, day, escape, label, person
 from flows import texts
 from storage.dashboards import Dashboard, Figures, Period
 
-
 MAX_GROUP_ROWS = 30  # agents listed one per block; the rest is in the CSV export
 
 
@@ -159,7 +158,7 @@ def compliance_section(figures: Figures) -> list[Block]:
 
 
 def group_line(name: str, figures: Figures) -> str:
-    values = {code: n for code, n in figures.funnel}
+    values = dict(figures.funnel)
     return f"*{name}*\n" + d(
         "lead_home.group_line",
         **values,

@@ -16,8 +16,8 @@ from slack_sdk.models.blocks import Block, ButtonElement
 
 from bot.payloads import encode
 from bot.views import ids
-from bot.views.card import closing_notice
 from bot.views.blocks import MAX_BLOCKS, Message, answer_row, button, buttons, context, header, message, script, section
+from bot.views.card import closing_notice
 from bot.views.choices import field_choices, label_of, protections
 from bot.views.text import action_line, client_name, day, escape, label, moment, person, t
 from flows import texts

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, get_timezone_location
 
 from flows import texts
+from flows.calling_hours import client_timezone
 from flows.case import Action, ActionStatus, Case
 from flows.script import display_name
 
@@ -69,9 +70,25 @@ def moment(value: datetime, tz: str = AGENCY_TZ) -> str:
     return format_datetime(value, "EEEE d MMMM 'à' HH:mm", tzinfo=ZoneInfo(tz), locale=LOCALE)
 
 
+def client_clock(at: datetime, postcode: str | None, tz: str = AGENCY_TZ) -> tuple[str, str] | None:
+    """(time, place) of `at` on the client's clock ("17:30", "La Réunion") when his postcode's time zone
+    reads it otherwise than the agency's; None when both clocks agree."""
+    zone = client_timezone(postcode)
+    client = at.astimezone(zone).strftime("%H:%M")
+    if client == at.astimezone(ZoneInfo(tz)).strftime("%H:%M"):
+        return None
+    return client, get_timezone_location(zone, locale=LOCALE, return_city=True)
+
+
 def person(email: str | None, names: Mapping[str, str]) -> str:
     """An agent as the channel should read him: his display name, else his e-mail's local part."""
     return escape(display_name(email, names)) or t("nobody")
+
+
+def mention(slack_user_id: str | None, email: str | None, names: Mapping[str, str]) -> str:
+    """`<@U…>` shows the agent as Slack does (and notifies him in a new message); an agent unknown to Slack
+    is named instead."""
+    return f"<@{slack_user_id}>" if slack_user_id else person(email, names)
 
 
 def client_name(case: Case) -> str:

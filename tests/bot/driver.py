@@ -104,7 +104,7 @@ class CallDriver:
     def rebound(self) -> None:
         if self.case().agreement is None:
             self.click("step:rebound", ids.AGREEMENT, 0, "yes")
-        for row, code in enumerate(structuring_protections(self.case())):
+        for row, _code in enumerate(structuring_protections(self.case())):
             answer = "elsewhere" if row == 0 else "not_covered"
             self.click("step:rebound", ids.PROTECTION_ANSWER, row, answer)
             if answer == "elsewhere":
@@ -112,6 +112,15 @@ class CallDriver:
         self.click("step:rebound", ids.PRIORITY_TOGGLE, 1)
         self.submit({ids.INPUT_REASON: "Aucune protection juridique pour son activité"})
         self.click("step:rebound", ids.REBOUND_FINISH)
+
+    def whole_call(self, due: date) -> None:
+        """From the start of the call to its closing: the client available, the plainest answer everywhere."""
+        self.click("step:preparation", ids.START_CALL)
+        self.click("step:contact", ids.ATTEMPT, "available")
+        self.profile()
+        self.contracts()
+        self.rebound()
+        self.plan_and_close(due)
 
     def plan_and_close(self, due: date) -> None:
         self.click("step:action_plan", ids.ACTION_ADD, "rdv")

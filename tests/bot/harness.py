@@ -2,8 +2,7 @@
 
     def test_something(harness, factory):
         case_id = factory.case()
-        with Session(harness.engine) as session, session.begin():
-            queue_opened_case(session, case_id, harness.settings)   # the card and the first step, as the bot does
+        open_and_post(harness.engine, harness.settings, case_id, mark=False)  # card and first step, as the bot does
         harness.drain()                                             # wait until the outbox is empty
         (card,) = harness.slack.channel_messages(harness.channel)
         (step,) = harness.slack.thread(harness.channel, card.ts)
@@ -25,9 +24,11 @@ from slack_bolt import App
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from bot.app import deps_of
 from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings
 from sandbox.slack_api import BotReply, Ephemeral, Message, SlackStandIn, View
+from service.unit_of_work import UnitOfWork
 from storage import outbox, slack_messages
 from storage.tables import Agent, Outbox
 
@@ -91,12 +92,17 @@ class Harness:
     def open_home(self, user: str) -> BotReply:
         return self.slack.app_home_opened(user)
 
+    def uow(self, actor: str) -> UnitOfWork:
+        """A unit of work as the bot gives its service handlers (its notifier renders into the outbox)."""
+        return deps_of(self.app).uow(actor)
+
     # ---- the outbox --------------------------------------------------------------------------------
 
     def enqueue(self, *calls: tuple[str, dict[str, Any], int | None]) -> None:
         enqueue(self.engine, *calls)
 
-    def upsert(self, case_id: int, role: str, text: str, blocks: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any], int]:
+    def upsert(self, case_id: int, role: str, text: str,
+               blocks: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any], int]:
         payload = {"case_id": case_id, "role": role, "channel": self.channel, "text": text, "blocks": blocks or []}
         return slack_messages.UPSERT, payload, case_id
 

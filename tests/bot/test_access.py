@@ -9,15 +9,16 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlmodel import Session, select
 
 from bot.views import ids
 from bot.views.home import PERIOD_SELECT
 from flows.engine import Refused, authorize, listing_scope
 from flows.texts import t
-from storage.repository import load_case
 from storage import access_trail
+from storage.repository import load_case
 from storage.tables import AuditEntry, M3Case, utcnow
 from storage.worklists import waiting_cases
 from tests.bot.harness import AGENT, COLLEAGUE, LEAD, Harness, wait_until
@@ -112,7 +113,7 @@ def test_a_member_who_is_neither_cannot_open_a_case_through_a_forged_submission(
 
 
 def test_an_agent_is_offered_only_the_waiting_cases_he_may_act_on_and_a_lead_all(harness, factory):
-    names = waiting(factory)
+    waiting(factory)
 
     harness.slash(harness.agent_id, "ouvrir")
     harness.slash(harness.lead_id, "ouvrir")

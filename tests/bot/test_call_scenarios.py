@@ -10,15 +10,14 @@ from sqlmodel import Session, select
 
 from bot.notifier import SlackNotifier
 from bot.payloads import encode
-from bot.rendering import queue_opened_case
 from bot.views import ids
 from flows.case import ClientType, State
-from scheduler.jobs import Ticker
-from storage.queries import mark_opened
-from storage.tables import AuditEntry, utcnow
+from service.ticker import Ticker
+from storage.tables import AuditEntry
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT, COLLEAGUE
 from tests.conftest import client_file, contract
+from tests.support.opening import open_and_post
 
 # Tuesday 1 December 2026, 10:30 in Paris: a legal calling slot.
 CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -30,11 +29,11 @@ def legal_calling_time():
         yield
 
 
-def open_case(harness, factory, **client) -> int:
-    case_id = factory.case(client_file(**client), [contract(seller=AGENT[1])], opened=False, agent=AGENT[1])
-    with Session(harness.engine) as session, session.begin():
-        assert mark_opened(session, [case_id], now=utcnow(), actor="test")
-        queue_opened_case(session, case_id, harness.settings)
+def open_case(harness, factory, *, agent: str = AGENT[1], contract_number: str = "AUTO-1", **client) -> int:
+    """A case opened as the morning opens it (its card and first step queued), held by `agent`."""
+    case_id = factory.case(client_file(**client), [contract(number=contract_number, seller=AGENT[1])],
+                           opened=False, agent=agent)
+    open_and_post(harness.engine, harness.settings, case_id)
     return case_id
 
 
@@ -86,7 +85,8 @@ def test_colleague_books_a_callback_then_takes_the_call(harness, factory):
     with time_machine.travel(callback_at - timedelta(minutes=4), tick=True):
         ticker.tick()
         harness.drain()
-        reminder = next(m for m in call.thread() if f"<@{harness.colleague_id}>" in m.text + str(m.blocks))
+        reminder = next(m for m in call.thread() if ids.CALLBACK_RESUME in str(m.blocks))
+        assert f"<@{harness.colleague_id}>" in reminder.text + str(reminder.blocks)
         call.send(harness.slack.block_actions(harness.colleague_id, reminder, ids.CALLBACK_RESUME))
     assert call.case().state is State.contact_attempt
     with time_machine.travel(callback_at + timedelta(minutes=1), tick=True):

@@ -16,8 +16,8 @@ from bot.views import ids
 from flows.case import CloseReason, State
 from storage.tables import AuditEntry, CallAttempt, M3Case
 from tests.bot.driver import CallDriver
-from tests.bot.test_privacy import pdf_text
 from tests.bot.test_call_scenarios import CALL_TIME, open_case
+from tests.bot.test_privacy import pdf_text
 
 
 @pytest.fixture(autouse=True)

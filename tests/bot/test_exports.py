@@ -56,6 +56,15 @@ def test_actions_csv_marks_what_is_late(engine, tmp_path):
     ]
 
 
+def test_export_reports_its_progress_row_by_row_up_to_the_total(engine, tmp_path):
+    programme_data_set(engine)
+    seen: list[tuple[int, int]] = []
+    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY, progress=lambda done, total: seen.append((done, total)))
+
+    total = report.cases + report.actions
+    assert seen == [(n, total) for n in range(1, total + 1)]
+
+
 def test_calendar_holds_each_agents_rdv_and_relances_still_to_do(engine, tmp_path):
     data = programme_data_set(engine)
     report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)

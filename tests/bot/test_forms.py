@@ -33,7 +33,7 @@ from flows.commands import (
     RecordNeed,
     SetPriority,
 )
-from tests.bot.test_views import AGENT, NOW, TODAY, make_case
+from tests.flows.factories import AGENT, NOW, TODAY, case_at
 
 EMAILS = {"U_AGENT": AGENT}
 
@@ -60,7 +60,7 @@ def values(**inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_changed_phone_is_normalised() -> None:
-    case = make_case(state=State.admin_profile_update)
+    case = case_at(state=State.admin_profile_update)
     result = forms.parse_profile_change(values(value=text("06 98 76 54 32")), case, "phone", TODAY)
     assert result == AnswerProfile("phone", ProfileAnswer.modified, "+33698765432")
 
@@ -71,19 +71,19 @@ def test_a_changed_phone_is_normalised() -> None:
      ("naf", "ABC", "NAF"), ("activity", "   ", "obligatoire")],
 )
 def test_a_bad_value_is_shown_under_the_field(field: str, typed: str, message: str) -> None:
-    case = make_case(ClientType.tns, state=State.admin_profile_update)
+    case = case_at(ClientType.tns, state=State.admin_profile_update)
     result = forms.parse_profile_change(values(value=text(typed)), case, field, TODAY)
     assert list(result) == [ids.INPUT_VALUE] and message in result[ids.INPUT_VALUE]
 
 
 def test_a_pro_field_is_normalised() -> None:
-    case = make_case(ClientType.professionnel, state=State.admin_profile_update)
+    case = case_at(ClientType.professionnel, state=State.admin_profile_update)
     assert forms.parse_profile_change(values(value=text("6201z")), case, "naf", TODAY).new_value == "62.01Z"
     assert forms.parse_profile_change(values(value=text("732 829 320")), case, "siren", TODAY).new_value == "732829320"
 
 
 def test_situations_come_from_the_catalogue() -> None:
-    case = make_case(state=State.admin_profile_update)
+    case = case_at(state=State.admin_profile_update)
     ok = forms.parse_profile_change(values(value=option("artisan")), case, "professional_status", TODAY)
     assert ok == AnswerProfile("professional_status", ProfileAnswer.modified, "artisan")
     bad = forms.parse_profile_change(values(value=option("empereur")), case, "professional_status", TODAY)
@@ -93,19 +93,19 @@ def test_situations_come_from_the_catalogue() -> None:
 
 def test_a_forged_field_is_a_bad_payload() -> None:
     with pytest.raises(BadPayload):
-        forms.parse_profile_change(values(value=text("1")), make_case(), "siren", TODAY)  # particulier: no SIREN
+        forms.parse_profile_change(values(value=text("1")), case_at(), "siren", TODAY)  # particulier: no SIREN
 
 
 @pytest.mark.parametrize("garbage", [None, "x", [], {"value": 3}, {"value": {"value": []}},
                                      {"value": {"value": {"selected_option": "x", "value": 12}}}])
 def test_garbage_is_an_error_not_an_exception(garbage: Any) -> None:
-    case = make_case(ClientType.tns, state=State.admin_profile_update)
+    case = case_at(ClientType.tns, state=State.admin_profile_update)
     for field in ("siren", "marital_status"):
         assert ids.INPUT_VALUE in forms.parse_profile_change(garbage, case, field, TODAY)
 
 
 def test_huge_text_is_refused() -> None:
-    case = make_case(state=State.admin_profile_update)
+    case = case_at(state=State.admin_profile_update)
     result = forms.parse_profile_change(values(value=text("x" * 100_000)), case, "address", TODAY)
     assert "trop long" in result[ids.INPUT_VALUE]
     assert "trop long" in forms.parse_need(values(need=text("x" * 100_000)))[ids.INPUT_NEED]
@@ -115,7 +115,7 @@ def test_huge_text_is_refused() -> None:
 
 
 def test_missing_piece_from_catalogue_or_typed() -> None:
-    case = make_case(ClientType.particulier, 2, State.admin_contract_validation)
+    case = case_at(ClientType.particulier, 2, State.admin_contract_validation)
     chosen = forms.parse_missing_piece(values(piece=option("permis"), recovery=option("email")), case, "AUTO-1")
     assert chosen == AnswerContract("AUTO-1", ContractAnswer.missing_piece, piece="permis", recovery="email")
     typed = forms.parse_missing_piece(values(piece_other=text("Carte grise du 2e véhicule"), recovery=option("agence")),
@@ -131,7 +131,7 @@ def test_missing_piece_from_catalogue_or_typed() -> None:
 
 
 def test_contract_elsewhere() -> None:
-    case = make_case(state=State.commercial_rebound)
+    case = case_at(state=State.commercial_rebound)
     result = forms.parse_elsewhere(
         values(protection=option("pj"), insurer=text(" MAAF "), renewal={"selected_date": "2027-03-01"}), case)
     assert result == AnswerProtection("pj", ProtectionAnswer.elsewhere, insurer="MAAF", renewal_on=date(2027, 3, 1))
@@ -141,7 +141,7 @@ def test_contract_elsewhere() -> None:
 
 
 def test_priority_and_need() -> None:
-    case = make_case(state=State.commercial_rebound)
+    case = case_at(state=State.commercial_rebound)
     assert forms.parse_priority(values(reason=text("Enfants")), case, "gav") == SetPriority("gav", True, "Enfants")
     assert ids.INPUT_REASON in forms.parse_priority(values(), case, "gav")
     with pytest.raises(BadPayload):
@@ -167,7 +167,7 @@ def test_an_action_becomes_add_action() -> None:
 
 
 def test_a_changed_address_needs_its_own_postcode() -> None:
-    case = make_case()
+    case = case_at()
     moved = "8 place Bellecour 69002 Lyon"
     kept_old = forms.parse_profile_change(values(value=text(moved), postcode=text("69003")), case, "address", TODAY)
     assert "69002" in kept_old[ids.INPUT_POSTCODE]

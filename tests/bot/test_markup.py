@@ -13,27 +13,25 @@ from typing import Any
 import time_machine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import Session
 
-from bot.rendering import queue_opened_case
 from bot.views import ids, modals
 from bot.views.card import closing_notice, status_card
 from bot.views.help import refusal
 from bot.views.home import agent_home, lead_home
 from bot.views.lists import CaseRow, my_cases
-from bot.views.reminders import action_reminder, callback_reminder, digest_message, mention
+from bot.views.reminders import action_reminder, callback_reminder, digest_message
 from bot.views.stats import stats_message
 from bot.views.steps import step_message
-from bot.views.text import ZERO_WIDTH_SPACE, clip, escape
+from bot.views.text import ZERO_WIDTH_SPACE, clip, escape, mention
 from flows.case import ActionKind, Case, ClientType, Need, State
-from scheduler.digest import AgentLoad, Digest
+from service.digest import AgentLoad, Digest
 from storage.dashboards import AgentToday, Dashboard, Figures, Period
-from storage.queries import mark_opened
-from storage.tables import utcnow
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT as AGENT_OF_HARNESS
-from tests.bot.test_views import AGENT, NOW, TODAY, _walk, make_case
+from tests.bot.test_views import _walk
 from tests.conftest import client_file, contract
+from tests.flows.factories import AGENT, NOW, TODAY, case_at
+from tests.support.opening import open_and_post
 
 HOSTILE = ["<!channel>", "<!here>", "<!everyone>", "<https://evil.example|Votre agence>", "<mailto:a@b.fr|x>",
            "*bold*", "_italic_", "~strike~", "`code`", "```bloc```", "<@U123>", "<#C123>", "<!subteam^S1>",
@@ -65,12 +63,12 @@ def rendered(value: str) -> list[dict[str, Any]]:
     names = {AGENT: value, f"{value}@agence.fr": value}  # the seller has no display name: his e-mail's local part
     out: list[Any] = []
     for state in State:
-        case = dress(make_case(ClientType.tns, 3, state), value)
+        case = dress(case_at(ClientType.tns, 3, state), value)
         case.seller = f"{value}@agence.fr"
         out += [status_card(case, names), step_message(case, names, TODAY, state=state)]
         if state is State.closed:
             out.append(closing_notice(case, names))
-    case = dress(make_case(ClientType.tns, 3, State.action_plan), value)
+    case = dress(case_at(ClientType.tns, 3, State.action_plan), value)
     action = case.actions[0]
     out += [callback_reminder(case, who=mention(None, AGENT, names), callback_at=NOW, unanswered=3, offer_unreachable=True),
             callback_reminder(case, who=mention(MENTION_OF_OURS, AGENT, names), callback_at=NOW, unanswered=0,
@@ -140,9 +138,7 @@ def test_a_refusal_quoting_an_imported_contract_number_mentions_nobody(harness, 
     # Through the whole bot: the refusal names the contracts not answered yet, as the import spelled them.
     case_id = factory.case(client_file(), [contract(number="<!channel> *AUTO*", seller=AGENT_OF_HARNESS[1])],
                            opened=False, agent=AGENT_OF_HARNESS[1])
-    with Session(harness.engine) as session, session.begin():
-        mark_opened(session, [case_id], now=utcnow(), actor="test")
-        queue_opened_case(session, case_id, harness.settings)
+    open_and_post(harness.engine, harness.settings, case_id)
     call = CallDriver(harness, case_id, harness.agent_id)
     call.click("step:preparation", ids.START_CALL)
     call.click("step:contact", ids.ATTEMPT, "available")

@@ -3,20 +3,17 @@ agent is told, in an ephemeral message where he clicked, to click again; his nex
 
 from __future__ import annotations
 
-from sqlmodel import Session
-
-from bot.rendering import queue_opened_case
 from bot.views import ids
 from flows.texts import t
 from tests.bot.harness import Harness, wait_until
+from tests.support.opening import open_and_post
 
 CLICK_AGAIN = t("listeners.modal_failed")
 
 
 def preparation_step(harness: Harness, factory):
     case_id = factory.case()
-    with Session(harness.engine) as session, session.begin():
-        queue_opened_case(session, case_id, harness.settings)
+    open_and_post(harness.engine, harness.settings, case_id, mark=False)
     harness.drain()
     (card,) = harness.slack.channel_messages(harness.channel)
     (step,) = harness.slack.thread(harness.channel, card.ts)

@@ -17,8 +17,8 @@ from bot.views.home import MAX_HOME_BLOCKS, lead_home
 from bot.views.ids import suffixed
 from bot.views.out_of_time import OutOfTimeSection
 from storage import slack_messages
-from storage.queries import mark_out_of_time
 from storage.dashboards import Dashboard, Figures, Period
+from storage.queries import mark_out_of_time
 from storage.tables import AuditEntry, M3Case
 from storage.worklists import WaitingCase
 from tests.bot.harness import AGENT, LEAD, wait_until

@@ -178,9 +178,11 @@ def test_the_clicked_and_next_steps_do_not_wait_behind_the_cards_429(harness: Ha
 
 
 def test_two_deliverers_on_postgresql_share_one_budget_and_meet_no_429(pg_engine: Engine, slack) -> None:
-    """The stand-in allows 4 posts a second in a channel; each deliverer alone would pace to 3.2, together
-    they would send 6.4 if each kept its own budget."""
-    slack.rate("chat.postMessage", 4, per_channel=True)
+    """The stand-in allows 4 posts a second in a channel, with bursts of 2 (as Slack tolerates short bursts:
+    without one, a post that leaves one deliverer late and the next that leaves the other on time would
+    arrive closer than 250 ms on a busy machine); each deliverer alone would pace to 3.2 a second, together
+    they would send 6.4 a second if each kept its own budget, and the stand-in takes 2 + 4 a second."""
+    slack.rate("chat.postMessage", 4, per_channel=True, burst=2)
     settings = bot_settings(slack, pg_engine)
     second_engine = make_engine(settings.database_url)
     limits = pace(post_per_channel=4, post_channel_burst=1, margin=0.8)
@@ -232,6 +234,41 @@ def test_messages_an_agent_waits_for_go_before_bulk_work(engine: Engine, slack) 
     order = [c.args["text"] for c in delivered_posts(slack)]
     assert order.index("étape suivante") <= 1  # right after the post that was going out
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 7
+
+
+def test_posts_waiting_for_a_channels_token_go_out_in_their_order(engine: Engine, slack) -> None:
+    """Eight posts of eight cases, four workers, one token at a time: each token goes to the oldest waiting
+    post, not to whichever worker asks first when the channel's token comes back."""
+    settings = bot_settings(slack, engine)
+    deliverer = fast_deliverer(engine, settings, pace=pace(post_per_channel=5, post_channel_burst=1, margin=1))
+    queue(engine, *(post(f"étape {n}") for n in range(8)))
+    deliverer.start()
+    try:
+        drain(engine, timeout=15)
+    finally:
+        deliverer.stop()
+
+    assert [c.args["text"] for c in delivered_posts(slack)] == [f"étape {n}" for n in range(8)]
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 8
+
+
+def test_posts_a_channels_burst_allows_go_out_at_once_though_workers_line_up(engine: Engine, slack) -> None:
+    """Five bulk posts of five cases, four workers, a channel that holds a burst of six (one kept for the
+    agents) but refills one token every two seconds: all five go out together (a morning's cards appear at
+    once), none waits a token interval for the posts lined up ahead of it."""
+    settings = bot_settings(slack, engine)
+    deliverer = fast_deliverer(engine, settings, pace=pace(post_per_channel=0.5, post_channel_burst=6, margin=1))
+    queue(engine, *(post(f"carte {n}", priority=outbox.BULK) for n in range(5)))
+    deliverer.start()
+    try:
+        drain(engine, timeout=15)
+    finally:
+        deliverer.stop()
+
+    sent = delivered_posts(slack)
+    assert sorted(c.args["text"] for c in sent) == [f"carte {n}" for n in range(5)]
+    assert sent[-1].at - sent[0].at < 1.0
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 5
 
 
 # ---- which response_url the bot keeps --------------------------------------------------------------------

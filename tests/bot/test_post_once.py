@@ -75,8 +75,7 @@ def test_a_direct_message_whose_answer_timed_out_is_found_in_the_conversation(ha
     harness.enqueue(post("rappel", channel=harness.agent_id))
     harness.drain(timeout=10)
 
-    (im,) = [c for c in harness.slack.channels.values() if c.is_im and c.user == harness.agent_id]
-    assert [m.text for m in harness.slack.messages[im.id]] == ["rappel"]
+    assert [m.text for m in harness.slack.direct_messages(harness.agent_id)] == ["rappel"]
 
 
 def test_a_rate_limited_look_up_waits_its_turn_and_the_row_is_still_not_posted_unchecked(harness: Harness) -> None:

@@ -14,11 +14,11 @@ from pypdf import PdfReader
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from bot import privacy
 from bot.cli import app
 from bot.compliance_pdf import audit_digest, compliance_record
 from bot.views import ids
 from flows.script import agreement_wording
+from service.rgpd import EraseClient, erase_client
 from storage.queries import case_trace
 from storage.tables import AuditEntry, M3Case
 from tests.bot.driver import CallDriver
@@ -72,7 +72,7 @@ def test_erasure_anonymises_the_card_and_every_step_message_in_the_channel(harne
     assert "Zéphirin" in before and "achète une maison" in before
     messages_before = len(harness.slack.calls_to("chat.postMessage"))
 
-    privacy.erase(harness.engine, harness.settings, "C777", actor="chef@agence.fr")
+    erase_client(EraseClient("C777"), harness.uow("chef@agence.fr"))
     harness.drain()
 
     after = shown_in_slack(harness)

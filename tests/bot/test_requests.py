@@ -89,7 +89,8 @@ def test_a_correctly_signed_click_reaches_its_listener_with_the_case_and_the_act
     assert harness.click(harness.lead_id, card, "test.record").status == 200
 
     agent, lead = wait_until(lambda: len(seen) == 2 and seen)
-    assert (agent["case_id"], agent["case_args"], agent["actor"], agent["is_lead"]) == (case_id, {"step": "x"}, "vendeur@agence.fr", False)
+    seen = (agent["case_id"], agent["case_args"], agent["actor"], agent["is_lead"])
+    assert seen == (case_id, {"step": "x"}, "vendeur@agence.fr", False)
     assert (lead["actor"], lead["is_lead"]) == ("chef@agence.fr", True)
     assert agent["request_key"].startswith("action:") and agent["request_key"] != lead["request_key"]
 
@@ -137,7 +138,8 @@ def test_a_modal_with_forged_metadata_is_answered_with_an_error_under_its_field(
              "element": {"type": "plain_text_input", "action_id": "value"}},
         ],
     }
-    view_id = web_client(harness.settings).views_open(trigger_id=harness.slack.new_trigger(harness.agent_id), view=modal)["view"]["id"]
+    trigger = harness.slack.new_trigger(harness.agent_id)
+    view_id = web_client(harness.settings).views_open(trigger_id=trigger, view=modal)["view"]["id"]
 
     reply = harness.submit(harness.agent_id, view_id, {"note": {"value": "bonjour"}})
 
@@ -251,7 +253,8 @@ def test_starting_without_the_slack_settings_is_one_line_and_exit_code_2(capsys:
     assert capsys.readouterr().err == t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL, SLACK_SIGNING_SECRET") + "\n"
 
 
-def test_starting_with_a_token_slack_refuses_is_one_line_and_exit_code_2(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+def test_starting_with_a_token_slack_refuses_is_one_line_and_exit_code_2(harness: Harness,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
     settings = harness.settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-revoked")})
 
     with pytest.raises(SystemExit) as stopped:

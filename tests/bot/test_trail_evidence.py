@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from bot.compliance_pdf import compliance_record
 from bot.views.reminders import digest_message
-from scheduler.digest import ChainHead, build_digest
+from service.digest import ChainHead, build_digest
 from storage import audit
 from storage.tables import AuditChain, M3Case
 from tests.conftest import NOW, client_file, contract

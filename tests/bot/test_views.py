@@ -7,20 +7,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from bot.forms import parse_action
 from bot.payloads import BadPayload, decode
 from bot.views import ids, modals
 from bot.views.blocks import Message
 from bot.views.card import closing_notice, status_card
 from bot.views.help import help_message, refusal
 from bot.views.lists import CaseRow, my_cases
-from bot.forms import parse_action
 from bot.views.steps import (
     action_plan_step,
     contact_step,
@@ -30,127 +30,28 @@ from bot.views.steps import (
     rebound_step,
     step_message,
 )
+from flows import commands as cmd
 from flows.case import (
     Action,
     ActionKind,
-    Agreement,
-    Attempt,
     AttemptOutcome,
-    Case,
-    ClientFile,
     ClientType,
-    CloseReason,
-    Contract,
     ContractAnswer,
-    ContractCheck,
     Need,
-    Origin,
     ProfileAnswer,
-    ProfileCheck,
     ProtectionAnswer,
     ProtectionCheck,
     State,
 )
-from flows import commands as cmd
 from flows.engine import checklist_progress, handle
 from flows.rules import Rules
 from flows.script import agreement_wording, protections_for
+from tests.flows.factories import AGENT, NOW, SELLER, TODAY, case_at
 
-SELLER = "vendeur@agence.fr"
-AGENT = "agent@agence.fr"
 NAMES = {SELLER: "Valérie Vendeuse", AGENT: "Antoine Agent"}
-NOW = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
-TODAY = date(2026, 12, 1)
-PRODUCTS = ("AUTO", "HABITATION", "SANTE", "GAV", "MRP")
 ALL_ACTION_IDS = [
     value for name, value in vars(ids).items() if name.isupper() and not name.startswith(("MODAL_", "INPUT_"))
 ]
-
-
-def make_case(
-    client_type: ClientType = ClientType.particulier, contracts: int = 1, state: State = State.preparation
-) -> Case:
-    """A case at `state` with every answer the steps before it need, and some answers of that step."""
-    pro = client_type is not ClientType.particulier
-    case = Case(
-        client=ClientFile(
-            number="C001",
-            client_type=client_type,
-            last_name="Martin",
-            first_name="Claire",
-            civility="Mme",
-            email="claire.martin@example.fr",
-            phone="+33612345678",
-            address="12 rue des Lilas 69003 Lyon",
-            postcode="69003",
-            marital_status="marie",
-            professional_status="artisan" if pro else "salarie",
-            siren="732829320" if pro else None,
-        ),
-        contracts=[
-            Contract(
-                number=f"{product}-{n}",
-                product=product,
-                formula="TOUS_RISQUES" if product == "AUTO" else "CONFORT",
-                subscribed_on=date(2026, 9, 1),
-                origin=Origin.recommandation,
-                signed=n != 2,
-                missing_pieces=["rib"] if n == 3 else [],
-                seller=SELLER,
-            )
-            for n, product in enumerate(PRODUCTS[:contracts], start=1)
-        ],
-        m3_date=date(2026, 12, 1),
-        seller=SELLER,
-        agent=AGENT,
-        id=42,
-        state=state,
-        caller=AGENT,
-        opened_at=NOW,
-    )
-    order = list(State)
-    reached = order.index(state)
-    if reached >= order.index(State.contact_attempt):
-        case.client_attempts.append(Attempt(at=NOW, by=AGENT, outcome=AttemptOutcome.no_answer, case_id=42))
-    if state is State.scheduled_callback:
-        case.callback_at = NOW + timedelta(days=1)
-        case.callback_client_requested = True
-    if reached >= order.index(State.admin_profile_update):
-        fields = case.client.profile_fields()
-        done = fields if reached > order.index(State.admin_profile_update) else fields[:4]
-        for field in done:
-            answer = ProfileAnswer.modified if field == "phone" else ProfileAnswer.confirmed
-            old = case.client.value(field)
-            new = "+33698765432" if field == "phone" else old
-            case.profile[field] = ProfileCheck(field, answer, old, new, NOW, AGENT)
-            if field == "phone":
-                case.client.phone = new
-    if reached >= order.index(State.admin_contract_validation):
-        past = reached > order.index(State.admin_contract_validation)
-        done_contracts = case.contracts if past else case.contracts[:1]
-        for contract in done_contracts:
-            answer = ContractAnswer.missing_piece if contract.missing_pieces else ContractAnswer.signed
-            piece, recovery = ("rib", "email") if contract.missing_pieces else (None, None)
-            case.contract_checks[contract.number] = ContractCheck(contract.number, answer, NOW, AGENT, piece, recovery)
-    if reached >= order.index(State.commercial_rebound):
-        case.agreement = Agreement(at=NOW, by=AGENT, wording="Acceptez-vous…", agreed=True)
-        codes = [code for code, _ in protections_for(client_type, structuring_only=True)]
-        case.protections["pj"] = ProtectionCheck("pj", ProtectionAnswer.elsewhere, NOW, AGENT, insurer="MAAF",
-                                                 renewal_on=date(2027, 3, 1))
-        case.protections["gav"] = ProtectionCheck("gav", ProtectionAnswer.not_covered, NOW, AGENT, priority=True,
-                                                  reason="Enfants en bas âge")
-        if reached > order.index(State.commercial_rebound):
-            for code in codes:
-                case.protections.setdefault(code, ProtectionCheck(code, ProtectionAnswer.to_explore, NOW, AGENT))
-        case.needs.append(Need("Assurer le scooter de son fils", NOW, AGENT))
-    if reached >= order.index(State.action_plan):
-        case.actions.append(Action(ActionKind.rdv, TODAY + timedelta(days=10), AGENT, NOW, AGENT, id=1,
-                                   purpose="bilan_global", reason="Bilan des contrats extérieurs"))
-        case.actions.append(Action(ActionKind.devis, TODAY + timedelta(days=3), SELLER, NOW, AGENT, id=2))
-    if state is State.closed:
-        case.close_reason = CloseReason.completed
-        case.closed_at = NOW
-    return case
 
 
 VARIANTS = [(ClientType.particulier, 1), (ClientType.particulier, 5), (ClientType.professionnel, 1),
@@ -219,14 +120,14 @@ def assert_modal(view: dict[str, Any], callback_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("client_type", "count", "state"), CASES)
 def test_every_message_of_every_state_is_valid(client_type: ClientType, count: int, state: State) -> None:
-    case = make_case(client_type, count, state)
+    case = case_at(client_type, count, state)
     assert_valid(status_card(case, NAMES))
     for step_state in State:
         assert_valid(step_message(case, NAMES, TODAY, state=step_state))
 
 
 def test_the_biggest_rebound_stays_under_50_blocks() -> None:
-    case = make_case(ClientType.tns, 5, State.commercial_rebound)
+    case = case_at(ClientType.tns, 5, State.commercial_rebound)
     for code, _ in protections_for(ClientType.tns):
         case.protections.setdefault(code, ProtectionCheck(code, ProtectionAnswer.not_covered, NOW, AGENT))
     case.needs += [Need("x" * 1000, NOW, AGENT) for _ in range(20)]
@@ -234,7 +135,7 @@ def test_the_biggest_rebound_stays_under_50_blocks() -> None:
 
 
 def test_a_long_action_plan_stays_under_50_blocks() -> None:
-    case = make_case(ClientType.particulier, 1, State.action_plan)
+    case = case_at(ClientType.particulier, 1, State.action_plan)
     case.actions = [Action(ActionKind.relance, TODAY, AGENT, NOW, AGENT, id=n, reason="r" * 1000) for n in range(60)]
     assert_valid(action_plan_step(case, NAMES, TODAY))
     case.state = State.closed
@@ -245,7 +146,7 @@ def test_a_long_action_plan_stays_under_50_blocks() -> None:
 
 
 def test_contact_step_has_the_availability_buttons() -> None:
-    message = contact_step(make_case(state=State.contact_attempt), NAMES, TODAY)
+    message = contact_step(case_at(state=State.contact_attempt), NAMES, TODAY)
     assert {"Client disponible", "Rappeler plus tard", "Pas de réponse / messagerie", "Le client refuse"} <= set(
         labels(message)
     )
@@ -254,7 +155,7 @@ def test_contact_step_has_the_availability_buttons() -> None:
 
 
 def test_profile_step_has_three_answers_per_field_then_validate() -> None:
-    case = make_case(ClientType.professionnel, 1, State.admin_profile_update)
+    case = case_at(ClientType.professionnel, 1, State.admin_profile_update)
     message = profile_step(case)
     found = labels(message)
     fields = case.client.profile_fields()
@@ -267,11 +168,11 @@ def test_profile_step_has_three_answers_per_field_then_validate() -> None:
 
 
 def test_particulier_profile_has_no_pro_fields() -> None:
-    assert "SIREN" not in texts(profile_step(make_case(state=State.admin_profile_update)))
+    assert "SIREN" not in texts(profile_step(case_at(state=State.admin_profile_update)))
 
 
 def test_contract_step_rewords_each_contract_with_its_buttons() -> None:
-    case = make_case(ClientType.particulier, 5, State.admin_contract_validation)
+    case = case_at(ClientType.particulier, 5, State.admin_contract_validation)
     message = contracts_step(case)
     for text in ("Signé", "Pièce manquante", "À relancer"):
         assert labels(message).count(text) == 5
@@ -280,7 +181,7 @@ def test_contract_step_rewords_each_contract_with_its_buttons() -> None:
 
 
 def test_rebound_step_has_the_protection_buttons_once_agreed() -> None:
-    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound), TODAY)
+    message = rebound_step(case_at(ClientType.particulier, 1, State.commercial_rebound), TODAY)
     for text in ("Contrat ailleurs", "Pas couvert", "À approfondir"):
         assert text in labels(message)
     assert "Terminer le rebond" in labels(message)
@@ -288,7 +189,7 @@ def test_rebound_step_has_the_protection_buttons_once_agreed() -> None:
 
 @pytest.mark.parametrize("client_type", list(ClientType))
 def test_rebound_lists_each_structuring_protection(client_type: ClientType) -> None:
-    case = make_case(client_type, 1, State.commercial_rebound)
+    case = case_at(client_type, 1, State.commercial_rebound)
     case.protections.clear()
     content = texts(rebound_step(case, TODAY))
     structuring = protections_for(client_type, structuring_only=True)
@@ -298,7 +199,7 @@ def test_rebound_lists_each_structuring_protection(client_type: ClientType) -> N
 
 
 def test_rebound_asks_the_agreement_first() -> None:
-    case = make_case(ClientType.particulier, 1, State.commercial_rebound)
+    case = case_at(ClientType.particulier, 1, State.commercial_rebound)
     case.agreement = None
     case.protections.clear()
     message = rebound_step(case, TODAY)
@@ -308,7 +209,7 @@ def test_rebound_asks_the_agreement_first() -> None:
 
 
 def test_action_plan_step_has_the_closing_buttons() -> None:
-    message = action_plan_step(make_case(state=State.action_plan), NAMES, TODAY)
+    message = action_plan_step(case_at(state=State.action_plan), NAMES, TODAY)
     assert {"Créer devis", "Planifier RDV", "Programmer relance", "Clôturer le dossier"} <= set(labels(message))
     assert decode(buttons(message)[ids.suffixed(ids.ACTION_REMOVE, 1)]["value"]) == (42, {"i": 1})
 
@@ -322,7 +223,7 @@ def _row_after(message: Message, title: str) -> str:
 
 
 def test_an_answered_profile_row_shows_its_answer_and_new_value() -> None:
-    message = profile_step(make_case(state=State.admin_profile_update))
+    message = profile_step(case_at(state=State.admin_profile_update))
     row = _row_after(message, "*Téléphone*")
     assert "✓ *Modifié*" in row and "+33698765432" in row and "~+33612345678~" in row
     assert buttons(message)[ids.suffixed(ids.PROFILE_ANSWER, 3, "modified")].get("style") == "primary"
@@ -331,19 +232,19 @@ def test_an_answered_profile_row_shows_its_answer_and_new_value() -> None:
 
 
 def test_situations_show_their_catalogue_label() -> None:
-    case = make_case(state=State.admin_contract_validation)
+    case = case_at(state=State.admin_contract_validation)
     assert "Marié(e)" in _row_after(profile_step(case), "*Situation matrimoniale*")
 
 
 def test_an_answered_contract_shows_the_missing_piece() -> None:
-    message = contracts_step(make_case(ClientType.particulier, 5, State.action_plan))
+    message = contracts_step(case_at(ClientType.particulier, 5, State.action_plan))
     row = _row_after(message, "*Contrat n° SANTE-3*")
     assert "✓ *Pièce manquante*" in row and "RIB" in row and "Par e-mail" in row
     assert not buttons(message), "a past step is a read-only record"
 
 
 def test_rebound_rows_show_insurer_and_priority() -> None:
-    message = rebound_step(make_case(ClientType.particulier, 1, State.commercial_rebound), TODAY)
+    message = rebound_step(case_at(ClientType.particulier, 1, State.commercial_rebound), TODAY)
     assert "MAAF" in _row_after(message, "*Protection juridique*")
     gav = _row_after(message, "*Garantie des accidents de la vie (GAV)*")
     assert "✓ *Pas couvert*" in gav and "Enfants en bas âge" in gav
@@ -351,7 +252,7 @@ def test_rebound_rows_show_insurer_and_priority() -> None:
 
 
 def test_preparation_shows_the_checklist_and_start_button() -> None:
-    case = make_case(ClientType.particulier, 5, State.preparation)
+    case = case_at(ClientType.particulier, 5, State.preparation)
     message = preparation_step(case, NAMES, TODAY)
     assert "À compléter" in texts(message) and "À valider" in texts(message)
     assert "Démarrer l'appel" in labels(message)
@@ -359,7 +260,7 @@ def test_preparation_shows_the_checklist_and_start_button() -> None:
 
 
 def test_callback_shows_the_booked_time_without_attempt_buttons() -> None:
-    message = contact_step(make_case(state=State.scheduled_callback), NAMES, TODAY)
+    message = contact_step(case_at(state=State.scheduled_callback), NAMES, TODAY)
     assert "à la demande du client" in texts(message)
     assert "Client disponible" not in labels(message)
 
@@ -368,7 +269,7 @@ def test_callback_shows_the_booked_time_without_attempt_buttons() -> None:
 
 
 def test_card_names_the_case_and_keeps_personal_data_off() -> None:
-    case = make_case(ClientType.particulier, 5, State.admin_profile_update)
+    case = case_at(ClientType.particulier, 5, State.admin_profile_update)
     message = status_card(case, NAMES)
     content = texts(message)
     for shown in ("Mme Claire Martin", "AUTO-1", "assurance habitation", "Recommandation", "Valérie Vendeuse",
@@ -379,7 +280,7 @@ def test_card_names_the_case_and_keeps_personal_data_off() -> None:
 
 
 def test_the_checklist_count_is_on_the_current_steps_message_not_on_the_card() -> None:
-    case = make_case(ClientType.particulier, 5, State.admin_profile_update)
+    case = case_at(ClientType.particulier, 5, State.admin_profile_update)
     done, total = checklist_progress(case)
     count = f"{done}/{total} points traités"
 
@@ -389,7 +290,7 @@ def test_the_checklist_count_is_on_the_current_steps_message_not_on_the_card() -
 
 
 def test_closed_card_and_notice_carry_the_dated_plan() -> None:
-    case = make_case(ClientType.particulier, 1, State.closed)
+    case = case_at(ClientType.particulier, 1, State.closed)
     for message in (status_card(case, NAMES), closing_notice(case, NAMES)):
         content = texts(message)
         assert "Appel abouti" in content and "11 décembre 2026" in content and "bilan global" in content
@@ -401,7 +302,7 @@ def _mrkdwn(message: Message) -> str:
 
 @pytest.mark.parametrize("state", [State.preparation, State.admin_profile_update, State.closed])
 def test_client_typed_markup_is_escaped(state: State) -> None:
-    case = make_case(state=state)
+    case = case_at(state=state)
     case.client.last_name = "<!channel> & co"
     for message in (step_message(case, NAMES, TODAY), status_card(case, NAMES)):
         content = _mrkdwn(message)
@@ -439,7 +340,7 @@ def _inputs(view: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize(("client_type", "count"), VARIANTS)
 def test_every_modal_is_valid(client_type: ClientType, count: int) -> None:
-    case = make_case(client_type, count, State.commercial_rebound)
+    case = case_at(client_type, count, State.commercial_rebound)
     for field in case.client.profile_fields():
         view = assert_modal(modals.profile_field_modal(case, field), ids.MODAL_PROFILE_FIELD)
         assert decode(view["private_metadata"]) == (42, {"f": field})
@@ -458,17 +359,17 @@ def test_every_modal_is_valid(client_type: ClientType, count: int) -> None:
 
 
 def test_profile_modal_selects_situations_and_prefills_text() -> None:
-    case = make_case(ClientType.tns, 1, State.admin_profile_update)
+    case = case_at(ClientType.tns, 1, State.admin_profile_update)
     marital = _inputs(modals.profile_field_modal(case, "marital_status"))[ids.INPUT_VALUE]
     assert marital["type"] == "static_select" and marital["initial_option"]["value"] == "marie"
     siren = _inputs(modals.profile_field_modal(case, "siren"))[ids.INPUT_VALUE]
     assert siren["type"] == "plain_text_input" and siren["initial_value"] == "732829320"
     with pytest.raises(BadPayload):
-        modals.profile_field_modal(make_case(), "siren")
+        modals.profile_field_modal(case_at(), "siren")
 
 
 def test_missing_piece_offers_the_family_pieces() -> None:
-    case = make_case(ClientType.particulier, 2, State.admin_contract_validation)
+    case = case_at(ClientType.particulier, 2, State.admin_contract_validation)
     auto = _inputs(modals.missing_piece_modal(case, "AUTO-1"))[ids.INPUT_PIECE]
     habitation = _inputs(modals.missing_piece_modal(case, "HABITATION-2"))[ids.INPUT_PIECE]
     auto_codes = {o["value"] for o in auto["options"]}
@@ -479,7 +380,7 @@ def test_missing_piece_offers_the_family_pieces() -> None:
 
 
 def test_action_modal_defaults_to_the_agent_and_kind() -> None:
-    view = modals.action_modal(make_case(state=State.action_plan), ActionKind.rdv, "U_AGENT", commercial=True)
+    view = modals.action_modal(case_at(state=State.action_plan), ActionKind.rdv, "U_AGENT", commercial=True)
     inputs = _inputs(view)
     assert inputs[ids.INPUT_OWNER]["initial_user"] == "U_AGENT"
     assert inputs[ids.INPUT_KIND]["initial_option"]["value"] == "rdv"
@@ -516,7 +417,7 @@ def _command(action_id: str, value: str) -> Any:
 
 def test_a_particulier_with_one_contract_is_called_in_about_25_clicks() -> None:
     """Walk the whole call through the buttons each step message shows, counting the clicks."""
-    case = make_case()
+    case = case_at()
     clicks = 0
 
     def press(button: dict[str, Any]) -> None:

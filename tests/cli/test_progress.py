@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.progress import progress_bar
-from storage.importer import import_file
+from tests.support.importing import import_csv_file
 
 CP1252 = Path(__file__).parents[1] / "data" / "lagon_cp1252.csv"
 
@@ -22,7 +22,7 @@ class Terminal(io.StringIO):
 def test_the_import_reports_its_progress_row_by_row(engine):
     seen: list[tuple[int, int]] = []
 
-    import_file(engine, CP1252, catch_up_days=3650, progress=lambda done, total: seen.append((done, total)))
+    import_csv_file(engine, CP1252, catch_up_days=3650, progress=lambda done, total: seen.append((done, total)))
 
     total = seen[-1][1]
     assert seen == [(n, total) for n in range(1, total + 1)] and total == 9  # the rows of the file

@@ -66,12 +66,7 @@ def whole_call(bot: ProcessHarness, number: str, faults: Callable[[int], tuple[F
     """One case from its opening to its closing, through Slack, with `faults` striking on the way."""
     case_id = bot.open_case(number)
     call = FaultyCall(bot, case_id, bot.agent_id, faults)
-    call.click("step:preparation", "m3.start_call")
-    call.click("step:contact", "m3.attempt", "available")
-    call.profile()
-    call.contracts()
-    call.rebound()
-    call.plan_and_close(date(2026, 12, 8))
+    call.whole_call(date(2026, 12, 8))
     FIGURES["scenarios run"] += 1
     FIGURES["clicks resent"] += call.resent
     assert call.interactions == CALL_INTERACTIONS
@@ -97,7 +92,8 @@ def assert_nothing_lost_or_repeated(bot: ProcessHarness, calls: list[FaultyCall]
     assert ledger.delivered == ledger.expected and ledger.duplicated == 0
 
 
-def test_a_bot_killed_at_random_points_of_calls_loses_and_repeats_nothing(bot: ProcessHarness, rng: random.Random, seed: int) -> None:
+def test_a_bot_killed_at_random_points_of_calls_loses_and_repeats_nothing(bot: ProcessHarness, rng: random.Random,
+                                                                           seed: int) -> None:
     kill = Fault("SIGKILL", strike=bot.bot.kill, recover=bot.restart)
 
     calls = [whole_call(bot, f"K{n}", at_random(rng, kill, 3)) for n in range(2)]
@@ -137,7 +133,8 @@ def test_slack_failing_slow_and_rate_limiting_delays_messages_but_loses_and_repe
     assert_nothing_lost_or_repeated(bot, calls, seed)
 
 
-def test_the_database_unreachable_for_a_while_loses_and_repeats_nothing(bot: ProcessHarness, rng: random.Random, seed: int) -> None:
+def test_the_database_unreachable_for_a_while_loses_and_repeats_nothing(bot: ProcessHarness, rng: random.Random,
+                                                                        seed: int) -> None:
     proxy = bot.proxy
 
     def cut() -> None:

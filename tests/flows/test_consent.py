@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from flows import commands as cmd
-from flows.case import ActionKind, ActionStatus, Aim, Attempt, AttemptOutcome, ClientType, CloseReason, ProfileAnswer
-from flows.case import ProtectionAnswer, State
-from flows.engine import Refused, authorize, commercial_refusal, handle, reminder_barred
+from flows.case import (
+    ActionKind,
+    ActionStatus,
+    Aim,
+    Attempt,
+    AttemptOutcome,
+    ClientType,
+    CloseReason,
+    ProfileAnswer,
+    ProtectionAnswer,
+    State,
+)
+from flows.engine import Refused, authorize, commercial_refusal, reminder_barred
 from flows.rules import Rules
 from flows.validation import Invalid, normalize_siren
 from tests.flows.factories import AGENT, COLLEAGUE, NOW, make_case
@@ -181,7 +191,7 @@ def _express(case, at: datetime, now: datetime = NOW):
 
 
 def test_express_request_allows_one_attempt_from_its_time_to_fifteen_minutes_after():
-    evening = datetime(2026, 12, 2, 20, 0, tzinfo=timezone.utc)  # 21:00 in Paris: out of the slots
+    evening = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)  # 21:00 in Paris: out of the slots
     for minutes, allowed in ((-5, False), (0, True), (15, True), (16, False)):
         case = make_case()
         run(case, cmd.StartCall(caller=AGENT))
@@ -201,12 +211,12 @@ def test_express_request_allows_one_attempt_from_its_time_to_fifteen_minutes_aft
 
 
 def test_no_exception_can_be_booked_from_inside_one():
-    evening = datetime(2026, 12, 2, 20, 0, tzinfo=timezone.utc)
+    evening = datetime(2026, 12, 2, 20, 0, tzinfo=UTC)
     case = make_case()
     run(case, cmd.StartCall(caller=AGENT))
     _express(case, evening)
     run(case, cmd.CallbackDue(), now=evening, actor="scheduler")
-    night = datetime(2026, 12, 3, 1, 0, tzinfo=timezone.utc)
+    night = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
     with pytest.raises(Refused) as refusal:
         _express(case, night, now=evening + timedelta(minutes=5))
     assert refusal.value.code == "express_from_express"
@@ -216,7 +226,7 @@ def test_no_exception_can_be_booked_from_inside_one():
 def test_an_express_request_needs_the_clients_words():
     case = make_case()
     run(case, cmd.StartCall(caller=AGENT))
-    sunday = datetime(2026, 12, 6, 10, 0, tzinfo=timezone.utc)
+    sunday = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
     code = refused_code(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday, client_requested=True))
     assert code == "express_wording_missing"
 

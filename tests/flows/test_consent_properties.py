@@ -6,15 +6,23 @@ Each property reads what happened back from the facts alone, as an auditor reads
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows import commands as cmd
 from flows.calling_hours import is_legal_call_time
-from flows.case import PERSONAL_FIELDS, PRO_FIELDS, ActionKind, Aim, AttemptOutcome, ContractAnswer, ProfileAnswer
-from flows.case import ProtectionAnswer
+from flows.case import (
+    PERSONAL_FIELDS,
+    PRO_FIELDS,
+    ActionKind,
+    Aim,
+    AttemptOutcome,
+    ContractAnswer,
+    ProfileAnswer,
+    ProtectionAnswer,
+)
 from flows.engine import Refused, handle
 from flows.rules import Rules
 from tests.flows.factories import AGENT, NOW, make_case
@@ -115,7 +123,7 @@ def test_no_sequence_records_a_commercial_fact_without_consent(reach, sequence):
 # --- Calling rules ------------------------------------------------------------------------------------
 
 # Tuesday 1 December 2026, 00:00 in Paris; times are drawn on a 5-minute grid across three days.
-MIDNIGHT = datetime(2026, 11, 30, 23, 0, tzinfo=timezone.utc)
+MIDNIGHT = datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
 moments = st.integers(0, 3 * 24 * 12).map(lambda n: MIDNIGHT + timedelta(minutes=5 * n))
 
 calling_commands = st.one_of(

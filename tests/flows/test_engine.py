@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -229,7 +229,7 @@ def test_same_answer_twice_records_one_fact():
 def test_callback_outside_legal_slots_needs_the_clients_request():
     case = make_case()
     run(case, cmd.StartCall(caller=COLLEAGUE))
-    sunday = datetime(2026, 12, 6, 10, 0, tzinfo=timezone.utc)
+    sunday = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
     with pytest.raises(Refused, match="hors des horaires"):
         run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday))
     run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday, client_requested=True,
@@ -243,7 +243,7 @@ def test_callback_outside_legal_slots_needs_the_clients_request():
 
 def test_call_refused_outside_calling_hours():
     case = make_case()
-    evening = datetime(2026, 12, 1, 19, 30, tzinfo=timezone.utc)  # 20:30 in Paris
+    evening = datetime(2026, 12, 1, 19, 30, tzinfo=UTC)  # 20:30 in Paris
     with pytest.raises(Refused, match="créneaux"):
         run(case, cmd.StartCall(caller=AGENT), now=evening)
     assert case.state is State.preparation

@@ -1,24 +1,16 @@
 from datetime import date
 
-from flows.case import Case, ClientFile, ClientType, Contract, Origin
+from flows.case import Case, ClientType, Contract, Origin
 from flows.preparation import ChecklistItem, checklist
+from tests.flows.factories import make_case
 
 
-def make_case(client: ClientFile | None = None, contracts: list[Contract] | None = None) -> Case:
-    client = client or ClientFile(
-        number="C1",
-        client_type=ClientType.particulier,
-        last_name="Martin",
-        first_name="Léa",
-        phone="+33612345678",
-        email="lea.martin@example.fr",
-        address="3 rue des Lilas, 75011 Paris",
-        postcode="75011",
-        marital_status="marie",
-        professional_status="salarie",
+def complete_case() -> Case:
+    """A complete client file with one signed AUTO contract, A1: nothing to complete."""
+    contract = Contract("A1", "AUTO", "TOUS_RISQUES", date(2026, 8, 27), Origin.lead, signed=True)
+    return make_case(
+        contracts=[contract], m3_date=date(2026, 11, 27), marital_status="marie", professional_status="salarie"
     )
-    contracts = contracts or [Contract("A1", "AUTO", "TOUS_RISQUES", date(2026, 8, 27), Origin.lead, signed=True)]
-    return Case(client=client, contracts=contracts, m3_date=date(2026, 11, 27), seller="s@a.fr", agent="s@a.fr")
 
 
 def completions(items: list[ChecklistItem]) -> list[ChecklistItem]:
@@ -26,13 +18,13 @@ def completions(items: list[ChecklistItem]) -> list[ChecklistItem]:
 
 
 def test_complete_file_only_has_items_to_validate():
-    items = checklist(make_case())
+    items = checklist(complete_case())
     assert items
     assert all(item.kind == "a_valider" for item in items)
 
 
 def test_every_contract_and_present_contact_field_is_to_validate():
-    items = checklist(make_case())
+    items = checklist(complete_case())
     assert {(i.code, i.contract_number) for i in items if i.code == "validate_contract"} == {("validate_contract", "A1")}
     assert {i.field for i in items if i.code == "validate_field"} == {"phone", "email", "address"}
     contract_item = next(i for i in items if i.code == "validate_contract")
@@ -41,7 +33,7 @@ def test_every_contract_and_present_contact_field_is_to_validate():
 
 
 def test_missing_phone_comes_first():
-    case = make_case()
+    case = complete_case()
     case.client.phone = None
     case.contracts[0].signed = False
     items = checklist(case)
@@ -51,7 +43,7 @@ def test_missing_phone_comes_first():
 
 
 def test_items_are_sorted_by_priority():
-    case = make_case()
+    case = complete_case()
     case.client.email = None
     case.client.marital_status = None
     case.contracts[0].signed = False
@@ -61,7 +53,7 @@ def test_items_are_sorted_by_priority():
 
 
 def test_unsigned_contract_comes_before_its_missing_pieces():
-    case = make_case()
+    case = complete_case()
     case.contracts[0].signed = False
     case.contracts[0].missing_pieces = ["rib"]
     codes = [item.code for item in completions(checklist(case))]
@@ -69,7 +61,7 @@ def test_unsigned_contract_comes_before_its_missing_pieces():
 
 
 def test_each_missing_piece_is_named():
-    case = make_case()
+    case = complete_case()
     case.contracts[0].missing_pieces = ["releve_information", "Photo du compteur"]
     texts = [item.text for item in checklist(case) if item.code == "missing_piece"]
     assert len(texts) == 2
@@ -78,7 +70,7 @@ def test_each_missing_piece_is_named():
 
 
 def test_pro_client_without_siren_naf_and_activity_is_asked_for_them():
-    case = make_case()
+    case = complete_case()
     case.client.client_type = ClientType.professionnel
     case.client.naf = "62.01Z"
     missing = {item.field for item in checklist(case) if item.code == "missing_pro_field"}
@@ -86,11 +78,11 @@ def test_pro_client_without_siren_naf_and_activity_is_asked_for_them():
 
 
 def test_private_client_is_not_asked_for_pro_data():
-    assert not [item for item in checklist(make_case()) if item.code == "missing_pro_field"]
+    assert not [item for item in checklist(complete_case()) if item.code == "missing_pro_field"]
 
 
 def test_tns_recorded_as_private_client_is_flagged_for_reclassification():
-    case = make_case()
+    case = complete_case()
     case.client.professional_status = "artisan"
     items = checklist(case)
     flagged = [item for item in items if item.code == "tns_detected"]
@@ -100,13 +92,13 @@ def test_tns_recorded_as_private_client_is_flagged_for_reclassification():
 
 
 def test_assimilated_employee_is_not_flagged_as_tns():
-    case = make_case()
+    case = complete_case()
     case.client.professional_status = "president_sas"
     assert not [item for item in checklist(case) if item.code == "tns_detected"]
 
 
 def test_unknown_situations_are_to_complete():
-    case = make_case()
+    case = complete_case()
     case.client.marital_status = None
     case.client.professional_status = ""
     fields = {item.field for item in checklist(case) if item.code == "unknown_status"}

@@ -10,7 +10,6 @@ from flows.case import (
     ActionStatus,
     AttemptOutcome,
     Case,
-    ClientFile,
     ClientType,
     CloseReason,
     Contract,
@@ -31,6 +30,7 @@ from flows.script import (
     protections_for,
     rebound_script,
 )
+from tests.flows.factories import make_case
 
 SELLER = "marie.durand@agence.fr"
 COLLEAGUE = "paul.henry@agence.fr"
@@ -38,52 +38,52 @@ NAMES = {SELLER: "Marie Durand", COLLEAGUE: "Paul Henry"}
 TODAY = date(2026, 11, 27)
 
 
-def make_case(client_type: ClientType = ClientType.particulier, seller: str | None = SELLER) -> Case:
-    client = ClientFile(number="C1", client_type=client_type, last_name="Martin", civility="Mme", postcode="75011")
+def sold_together(client_type: ClientType = ClientType.particulier, seller: str | None = SELLER) -> Case:
+    """Mme Martin, in Paris 11e, with a signed car and an unsigned home contract missing its RIB."""
     contracts = [
         Contract("A1", "AUTO", "TOUS_RISQUES", date(2026, 8, 20), Origin.lead, signed=True),
         Contract("H1", "habitation", "locataire", date(2026, 8, 25), Origin.lead, signed=False, missing_pieces=["rib"]),
     ]
-    return Case(client=client, contracts=contracts, m3_date=date(2026, 11, 20), seller=seller, agent=seller)
+    return make_case(client_type, contracts, m3_date=date(2026, 11, 20), seller=seller, agent=seller, postcode="75011")
 
 
 def test_seller_calling_recalls_the_contract_sold_together():
-    lines = opening_script(make_case(), SELLER, NAMES, TODAY)
+    lines = opening_script(sold_together(), SELLER, NAMES, TODAY)
     assert lines[0] == texts.t("script.opening.greeting", client="Mme Martin", caller="Marie Durand")
     assert "avec moi" in lines[1]
     assert "Marie Durand" not in lines[1]
 
 
 def test_colleague_calling_names_the_seller():
-    lines = opening_script(make_case(), COLLEAGUE, NAMES, TODAY)
+    lines = opening_script(sold_together(), COLLEAGUE, NAMES, TODAY)
     assert lines[1].startswith("Je vous appelle de la part de Marie Durand")
     assert "Paul Henry" in lines[0]
 
 
 def test_agent_without_display_name_is_named_from_his_email():
-    lines = opening_script(make_case(), COLLEAGUE, None, TODAY)
+    lines = opening_script(sold_together(), COLLEAGUE, None, TODAY)
     assert "paul.henry" in lines[0]
     assert "marie.durand" in lines[1]
 
 
 def test_unknown_seller_recalls_the_agency():
-    lines = opening_script(make_case(seller=None), COLLEAGUE, NAMES, TODAY)
+    lines = opening_script(sold_together(seller=None), COLLEAGUE, NAMES, TODAY)
     assert "à l'agence" in lines[1]
 
 
 def test_opening_says_how_many_months_ago_in_french():
-    assert "3\u00a0mois" in opening_script(make_case(), SELLER, NAMES, TODAY)[1]
-    assert "1\u00a0mois" in opening_script(make_case(), SELLER, NAMES, date(2026, 9, 25))[1]
-    assert "2\u00a0semaines" in opening_script(make_case(), SELLER, NAMES, date(2026, 9, 5))[1]
+    assert "3\u00a0mois" in opening_script(sold_together(), SELLER, NAMES, TODAY)[1]
+    assert "1\u00a0mois" in opening_script(sold_together(), SELLER, NAMES, date(2026, 9, 25))[1]
+    assert "2\u00a0semaines" in opening_script(sold_together(), SELLER, NAMES, date(2026, 9, 5))[1]
 
 
 def test_opening_rewords_every_contract():
-    recall = opening_script(make_case(), SELLER, NAMES, TODAY)[1]
+    recall = opening_script(sold_together(), SELLER, NAMES, TODAY)[1]
     assert "votre assurance auto tous risques en zone urbaine et votre assurance habitation formule locataire" in recall
 
 
 def test_opening_asks_the_guide_authorisation_question_and_gives_both_branches():
-    lines = opening_script(make_case(), SELLER, NAMES, TODAY)
+    lines = opening_script(sold_together(), SELLER, NAMES, TODAY)
     assert "Est-ce que vous avez 5 minutes pour moi, j’ai besoin de mettre à jour votre dossier client ?" in lines
     assert any(line.startswith("Si oui") for line in lines)
     assert any(line.startswith("Si non") and "rappel" in line for line in lines)
@@ -107,8 +107,8 @@ def test_unknown_product_and_formula_are_shown_readably():
 
 
 def test_profile_step_lists_pro_fields_only_for_a_pro():
-    private = " ".join(profile_script(make_case()))
-    pro = " ".join(profile_script(make_case(ClientType.tns)))
+    private = " ".join(profile_script(sold_together()))
+    pro = " ".join(profile_script(sold_together(ClientType.tns)))
     assert "SIREN" not in private
     assert "SIREN" in pro and "Code NAF" in pro
     assert "pro/TNS" in private
@@ -116,7 +116,7 @@ def test_profile_step_lists_pro_fields_only_for_a_pro():
 
 
 def test_contract_step_lists_missing_pieces_and_how_to_send_them():
-    lines = contract_script(make_case())
+    lines = contract_script(sold_together())
     assert any("tous risques en zone urbaine" in line for line in lines)
     assert any("H1" in line and "RIB" in line for line in lines)
     assert any("Par e-mail" in line for line in lines)
@@ -124,7 +124,7 @@ def test_contract_step_lists_missing_pieces_and_how_to_send_them():
 
 
 def test_rebound_asks_the_pivot_question_verbatim_and_checks_structuring_protections():
-    lines = rebound_script(make_case())
+    lines = rebound_script(sold_together())
     assert "Pour les contrats que vous n’avez pas chez nous, qui sont vos autres assureurs ?" in lines
     checks = next(line for line in lines if line.startswith("(Vérifier explicitement"))
     for label in ("Protection juridique", "GAV", "Retraite", "Prévoyance"):
@@ -133,7 +133,7 @@ def test_rebound_asks_the_pivot_question_verbatim_and_checks_structuring_protect
 
 
 def test_rebound_of_a_pro_also_checks_professional_covers():
-    checks = next(line for line in rebound_script(make_case(ClientType.tns)) if line.startswith("(Vérifier"))
+    checks = next(line for line in rebound_script(sold_together(ClientType.tns)) if line.startswith("(Vérifier"))
     assert "Responsabilité civile professionnelle" in checks
     assert "Multirisque professionnelle" in checks
 
@@ -151,7 +151,7 @@ def test_agreement_wording_is_the_recorded_consent_question():
 
 
 def test_action_plan_recalls_the_priorities():
-    case = make_case()
+    case = sold_together()
     at = datetime(2026, 11, 27, 10, tzinfo=UTC)
     case.protections["pj"] = ProtectionCheck("pj", ProtectionAnswer.not_covered, at, SELLER, priority=True)
     case.protections["gav"] = ProtectionCheck("gav", ProtectionAnswer.not_covered, at, SELLER)
@@ -161,7 +161,7 @@ def test_action_plan_recalls_the_priorities():
 
 
 def test_action_plan_without_priority_suggests_at_least_the_review():
-    assert any("bilan global" in line for line in action_plan_script(make_case()))
+    assert any("bilan global" in line for line in action_plan_script(sold_together()))
 
 
 GUIDE_BUTTONS = {

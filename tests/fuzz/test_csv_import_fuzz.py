@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from storage.importer import REQUIRED_COLUMNS, NotALagonExport, import_bytes
+from storage.importer import REQUIRED_COLUMNS, NotALagonExport
 from storage.tables import Client, Contract, M3Case
 from tests.conftest import NOW, empty_tables
+from tests.support.importing import import_csv
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 GOOD = {
@@ -61,7 +62,7 @@ def line_numbers(data: bytes) -> list[int]:
 def test_any_bytes_are_refused_or_reported_never_a_crash(engine: Engine, data: bytes) -> None:
     empty_tables(engine)
     try:
-        report = import_bytes(engine, data, "fuzz.csv", now=NOW)
+        report = import_csv(engine, data, "fuzz.csv", now=NOW)
     except NotALagonExport as refusal:
         assert refusal.reason
     else:
@@ -74,7 +75,7 @@ def test_each_row_is_fully_imported_or_fully_rejected(engine: Engine, changes: l
                                                       extra_cells: list[int]) -> None:
     empty_tables(engine)
     data = export(changes, extra_cells=extra_cells)
-    report = import_bytes(engine, data, "fuzz.csv", now=NOW)
+    report = import_csv(engine, data, "fuzz.csv", now=NOW)
 
     rejected_lines = {line for line, reason in report.rejected if reason}
     assert len(rejected_lines) == len(report.rejected)  # one reason per rejected line

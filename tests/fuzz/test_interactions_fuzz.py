@@ -16,16 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from bot.rendering import queue_opened_case
 from bot.views import ids
 from sandbox.slack_api import BotReply
-from storage.queries import mark_opened
 from storage.repository import load_case
-from storage.tables import utcnow
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT, COLLEAGUE, Harness
 from tests.conftest import client_file, contract
 from tests.flows.test_engine_properties import assert_guard_rails
+from tests.support.opening import open_and_post
 from tests.support.snapshots import case_snapshot
 
 CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
@@ -50,9 +48,7 @@ def legal_calling_time() -> Iterator[None]:
 def open_case(harness: Harness, factory, number: str, agent: str) -> int:
     case_id = factory.case(client_file(number=number), [contract(number=f"AUTO-{number}", seller=agent)],
                            opened=False, agent=agent)
-    with Session(harness.engine) as session, session.begin():
-        assert mark_opened(session, [case_id], now=utcnow(), actor="test")
-        queue_opened_case(session, case_id, harness.settings)
+    open_and_post(harness.engine, harness.settings, case_id)
     return case_id
 
 
@@ -109,7 +105,8 @@ def mutate(payload: dict[str, Any], data: st.DataObject, case_ids: list[int]) ->
             case = data.draw(st.sampled_from([*case_ids, 0, -1, 10**12, "1", None]))
             args = data.draw(st.dictionaries(st.sampled_from(ARG_KEYS), json_values, max_size=3))
             forged = json.dumps({"c": case, **args})
-            target = payload.get("actions", [{}])[0] if isinstance(payload.get("actions"), list) and payload["actions"] and isinstance(payload["actions"][0], dict) else None
+            actions = payload.get("actions")
+            target = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else None
             if target is not None and payload.get("type") == "block_actions":
                 target["value"] = forged
             elif isinstance(payload.get("view"), dict):

@@ -71,12 +71,7 @@ def agent_call(bot: ProcessHarness, n: int) -> TimedCall:
     user, email = f"U0LOAD{n:02d}", f"agent{n:02d}@agence.fr"
     case_id = bot.open_case(f"L{n:02d}", agent=email)
     call = TimedCall(bot.for_case(case_id), case_id, user)
-    call.click("step:preparation", "m3.start_call")
-    call.click("step:contact", "m3.attempt", "available")
-    call.profile()
-    call.contracts()
-    call.rebound()
-    call.plan_and_close(date(2026, 12, 8))
+    call.whole_call(date(2026, 12, 8))
     return call
 
 

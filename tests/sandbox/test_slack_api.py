@@ -122,7 +122,8 @@ def test_posting_to_an_unknown_channel_or_thread_fails_as_slack_does(client: Web
     [
         [SECTION] * 51,
         [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
-        [{"type": "actions", "elements": [{"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}]}],
+        [{"type": "actions",
+          "elements": [{"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}]}],
         [{"type": "no_such_block"}],
     ],
 )
@@ -229,7 +230,8 @@ def test_every_call_is_recorded_with_its_arguments(slack: SlackStandIn, client: 
 # ---- towards the bot ----------------------------------------------------------------------------------
 
 
-def test_a_click_is_a_signed_block_actions_payload_built_from_the_message(slack: SlackStandIn, client: WebClient, bot: Receiver) -> None:
+def test_a_click_is_a_signed_block_actions_payload_built_from_the_message(slack: SlackStandIn, client: WebClient,
+                                                                          bot: Receiver) -> None:
     blocks = [{"type": "actions", "block_id": "b", "elements": [
         {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}, "value": "v1"}]}]
     ts = client.chat_postMessage(channel="C1", text="carte", blocks=blocks)["ts"]
@@ -249,7 +251,8 @@ def test_a_request_signed_with_another_secret_or_too_old_does_not_verify(slack: 
     assert slack.send("{}", "application/json", timestamp=1).status == 401
 
 
-def test_a_view_submission_carries_the_values_in_slacks_state_shape(slack: SlackStandIn, client: WebClient, bot: Receiver) -> None:
+def test_a_view_submission_carries_the_values_in_slacks_state_shape(slack: SlackStandIn, client: WebClient,
+                                                                    bot: Receiver) -> None:
     view = client.views_open(trigger_id=slack.new_trigger("U1"), view=MODAL)["view"]
     bot.answer = {"response_action": "errors", "errors": {"when": "Date passée"}}
 
@@ -288,7 +291,8 @@ def test_a_slash_command_is_a_signed_form_with_a_fresh_trigger(slack: SlackStand
 
 
 def test_a_response_url_replaces_the_clicked_message(slack: SlackStandIn, client: WebClient, bot: Receiver) -> None:
-    blocks = [{"type": "actions", "elements": [{"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}]}]
+    go = {"type": "button", "action_id": "go", "text": {"type": "plain_text", "text": "Go"}}
+    blocks = [{"type": "actions", "elements": [go]}]
     ts = client.chat_postMessage(channel="C1", text="avant", blocks=blocks)["ts"]
     slack.click("U1", slack.message("C1", ts), "go")
 

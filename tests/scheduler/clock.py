@@ -10,8 +10,8 @@ import time_machine
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from scheduler.jobs import Ticker
-from scheduler.reminders import Reminder
+from service.reminders import Reminder
+from service.ticker import Ticker
 
 PARIS = ZoneInfo("Europe/Paris")
 STEP = timedelta(minutes=5)

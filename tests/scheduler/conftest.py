@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from config.settings import Settings
 from flows.case import ActionKind, State
-from scheduler.reminders import Reminder, sync_reminders
+from service.reminders import sync_reminders
 from storage.repository import load_case
 from storage.tables import Action, Agent, Agreement, M3Case
 from tests.conftest import Factory, client_file, contract

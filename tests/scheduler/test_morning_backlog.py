@@ -7,7 +7,7 @@ from datetime import date
 
 from sqlmodel import Session
 
-from scheduler.jobs import Ticker
+from service.ticker import Ticker
 from storage.tables import M3Case
 from tests.conftest import client_file, contract
 from tests.scheduler.clock import paris, run

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from flows.case import ActionKind
-from scheduler.reminders import ACTION, CALLBACK, CALLBACK_RETURN, FIRED, PENDING, Reminder
+from service.reminders import ACTION, CALLBACK, CALLBACK_RETURN, FIRED, PENDING, Reminder
 from storage.tables import AuditEntry, Outbox
 from tests.scheduler.clock import paris
 from tests.scheduler.workers import tick_then_hang, tick_until_done

@@ -13,9 +13,9 @@ from sqlmodel import Session
 from flows.case import ActionKind, Aim, AttemptOutcome, State
 from flows.commands import AddAction, RecordAttempt
 from flows.engine import handle
-from scheduler.digest import AgentLoad, build_digest
-from scheduler.jobs import Ticker
-from scheduler.reminders import (
+from service.agency_hours import AgencyHours
+from service.digest import AgentLoad, build_digest
+from service.reminders import (
     ACTION,
     CALLBACK,
     CALLBACK_RETURN,
@@ -23,15 +23,15 @@ from scheduler.reminders import (
     FAILED,
     FIRED,
     PENDING,
-    ReminderConfig,
     Reminder,
+    ReminderConfig,
     sync_reminders,
 )
-from scheduler.slots import AgencyHours
+from service.ticker import Ticker
+from service.unit_of_work import unit_of_work
 from storage.repository import load_case
 from storage.tables import Action as ActionRow
 from storage.tables import CallAttempt, Client, M3Case
-from storage.unit_of_work import unit_of_work
 from tests.scheduler.clock import paris, rows
 from tests.scheduler.conftest import AGENT, OWNER
 from tests.scheduler.recording import RecordingNotifier

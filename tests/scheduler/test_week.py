@@ -10,8 +10,7 @@ from sqlmodel import Session, select
 from flows.case import ActionKind, State
 from flows.commands import CompleteAction
 from flows.engine import handle
-from scheduler.jobs import Ticker
-from scheduler.reminders import (
+from service.reminders import (
     ACTION,
     ACTION_OVERDUE,
     CALLBACK,
@@ -22,8 +21,9 @@ from scheduler.reminders import (
     PENDING,
     sync_reminders,
 )
+from service.ticker import Ticker
+from service.unit_of_work import unit_of_work
 from storage.tables import M3Case
-from storage.unit_of_work import unit_of_work
 from tests.scheduler.clock import paris, rows, run
 from tests.scheduler.conftest import OWNER
 
@@ -140,7 +140,8 @@ def test_bot_down_over_the_weekend_fires_each_missed_reminder_once(engine, setti
     events = [(c.event, c.case_id, c.action_id, c.at) for c in notifier.calls[before:]]
     assert sorted(events, key=str) == sorted(
         [("case_opened", m3[day], None, paris(WED, 9)) for day in (SAT, MON, TUE, WED)]
-        + [("digest", None, None, paris(WED, 9)), ("action_due", plan, a_fri, paris(WED, 9))],
+        + [("cases_opened", None, None, paris(WED, 9)), ("digest", None, None, paris(WED, 9)),
+           ("action_due", plan, a_fri, paris(WED, 9))],
         key=str,
     )
     mornings = {r.dedupe_key: r.status for r in rows(engine) if r.kind == MORNING}

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from flows.case import Action, Case
-from scheduler.jobs import Ticker
+from service.ticker import Ticker
 from storage.db import make_engine
 from tests.scheduler.conftest import make_settings
 from tests.scheduler.recording import RecordingNotifier

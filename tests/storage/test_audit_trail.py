@@ -14,7 +14,9 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from bot.cli import app
-from storage import audit, rgpd
+from service.rgpd import EraseClient, erase_client
+from service.unit_of_work import UnitOfWork
+from storage import audit
 from storage.audit_verify import verify
 from storage.chain import MARK, entry_hash
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case
@@ -179,7 +181,7 @@ def test_the_trail_still_verifies_after_an_erase_and_the_clients_secret_is_gone(
     with Session(engine) as session, session.begin():
         session.get(M3Case, case_id).state = "closed"
 
-    rgpd.erase_client(engine, "C001", actor="dpo", now=NOW)
+    erase_client(EraseClient("C001"), UnitOfWork(engine, actor="dpo", now=NOW))
 
     assert m3bot("audit", "verify").exit_code == 0
     with Session(engine) as session:

@@ -1,5 +1,5 @@
 """The programme's figures, checked exactly on a known data set built through the real workflow: every
-answer is a `flows.engine.handle` command applied inside `storage.unit_of_work`, as the bot does."""
+answer is a `flows.engine.handle` command applied inside `service.unit_of_work`, as the bot does."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from flows import commands as cmd
 from flows.case import ActionKind, Aim, AttemptOutcome, CloseReason, ContractAnswer, Origin, ProfileAnswer, ProtectionAnswer
 from flows.engine import confirmable, handle
 from flows.rules import Rules
-from storage import rgpd
+from service.rgpd import EraseClient, erase_client
+from service.unit_of_work import UnitOfWork, unit_of_work
 from storage.dashboards import Period, agent_today, build_dashboard
 from storage.tables import Contract, M3Case
-from storage.unit_of_work import unit_of_work
 from tests.conftest import Factory, client_file, contract
 
 AGENT = "vendeur@agence.fr"
@@ -231,7 +231,7 @@ def test_a_case_closed_by_an_erase_is_counted_apart_not_as_closed(engine):
     case_id = Factory(engine).case(client_file(number="C9"), [contract(number="AUTO-C9")])
     with Session(engine) as session, session.begin():
         session.get(M3Case, case_id).opened_at = at(16)
-    rgpd.erase_client(engine, "C9", actor="dpo", now=at(17))
+    erase_client(EraseClient("C9"), UnitOfWork(engine, actor="dpo", now=at(17)))
 
     with Session(engine) as session:
         total = build_dashboard(session, JUNE, today=TODAY, timezone=TZ).total

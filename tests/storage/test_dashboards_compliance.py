@@ -105,6 +105,6 @@ def test_the_lead_sees_the_share_and_the_deviations_by_name_with_the_definition_
 def test_the_stats_message_with_the_compliance_figures_stays_under_50_blocks():
     figures = Figures(Counter({("opened",): 3, ("closed",): 2, ("compliant",): 1, ("deviation", "needs_missing"): 1}))
     agents = {f"agent{i}@agence.fr": figures for i in range(40)}
-    origins = {origin: figures for origin in ("chalandise", "recommandation", "apporteur", "lead", None)}
+    origins = dict.fromkeys(("chalandise", "recommandation", "apporteur", "lead", None), figures)
     dashboard = Dashboard(JUNE, date(2026, 6, 19), figures, agents, origins)
     assert len(stats_message(dashboard, {}).blocks) <= 50

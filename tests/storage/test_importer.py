@@ -12,11 +12,12 @@ from flows import commands as cmd
 from flows.case import AttemptOutcome, ProfileAnswer
 from flows.engine import handle
 from flows.rules import Rules
-from storage.importer import NotALagonExport, import_bytes, import_file, load_mapping
-from storage.queries import open_due
+from service.unit_of_work import unit_of_work
+from storage.importer import NotALagonExport, load_mapping
 from storage.tables import AuditEntry, Client, Contract, M3Case
-from storage.unit_of_work import unit_of_work
 from tests.conftest import NOW, Factory, client_file, contract
+from tests.support.importing import import_csv, import_csv_file
+from tests.support.opening import open_due_on
 
 SELLER = "vendeur@agence.fr"
 
@@ -44,11 +45,11 @@ def csv_bytes(*rows: str, header: str = HEADER, encoding: str = "utf-8") -> byte
 
 
 def load(engine, data: bytes, **options):
-    return import_bytes(engine, data, "export.csv", now=NOW, **options)
+    return import_csv(engine, data, "export.csv", now=NOW, **options)
 
 
 def test_windows_1252_semicolon_file_imports_good_rows_and_reports_bad_ones_by_line(engine):
-    report = import_file(engine, CP1252, now=NOW)
+    report = import_csv_file(engine, CP1252, now=NOW)
 
     assert (report.imported, report.updated, report.unchanged) == (4, 0, 0)
     assert [line for line, _ in report.rejected] == [4, 5, 6, 7, 8]
@@ -78,11 +79,11 @@ def test_windows_1252_semicolon_file_imports_good_rows_and_reports_bad_ones_by_l
 
 
 def test_reimporting_the_same_file_changes_nothing(engine):
-    import_file(engine, CP1252, now=NOW)
+    import_csv_file(engine, CP1252, now=NOW)
     with Session(engine) as session:
         audit_count = len(session.exec(select(AuditEntry)).all())
 
-    report = import_file(engine, CP1252, now=NOW + timedelta(days=1))
+    report = import_csv_file(engine, CP1252, now=NOW + timedelta(days=1))
 
     assert (report.imported, report.updated, report.unchanged, len(report.rejected)) == (0, 0, 4, 5)
     with Session(engine) as session:
@@ -110,8 +111,8 @@ def test_later_import_of_a_contract_updates_it_and_audits_the_change(engine):
 
 FIRST_IMPORT = NOW - timedelta(days=20)
 CALL = NOW - timedelta(days=3)  # Friday 12 June 2026, 11:30 in Paris: a legal calling slot
-LATER = dict(type_client="professionnel", email="lea@durand-conseil.fr", telephone="04 72 00 00 00",
-             adresse="5 rue Haute 69003 Lyon")
+LATER = {"type_client": "professionnel", "email": "lea@durand-conseil.fr", "telephone": "04 72 00 00 00",
+         "adresse": "5 rue Haute 69003 Lyon"}
 
 
 def agent_answers(engine, answers: dict[str, tuple[ProfileAnswer, str | None]], when=CALL) -> None:
@@ -133,7 +134,7 @@ def client_of(engine) -> Client:
 
 
 def test_a_later_export_changing_the_client_file_is_applied_and_audited(engine):
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
 
     report = load(engine, csv_bytes(row(**LATER)))
 
@@ -150,14 +151,14 @@ def test_a_later_export_changing_the_client_file_is_applied_and_audited(engine):
 
 
 def test_an_empty_export_cell_never_erases_the_client_file(engine):
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
     load(engine, csv_bytes(row(email="", telephone="")))
     client = client_of(engine)
     assert (client.email, client.phone) == ("lea.durand@example.fr", "+33612345678")
 
 
 def test_an_empty_field_is_completed_by_a_later_export(engine):
-    import_bytes(engine, csv_bytes(row(email="")), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row(email="")), "export.csv", now=FIRST_IMPORT)
     load(engine, csv_bytes(row()))
     assert client_of(engine).email == "lea.durand@example.fr"
     with Session(engine) as session:
@@ -166,7 +167,7 @@ def test_an_empty_field_is_completed_by_a_later_export(engine):
 
 
 def test_a_value_the_agent_confirmed_or_modified_since_the_last_import_wins_and_is_reported(engine):
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
     agent_answers(engine, {"phone": (ProfileAnswer.modified, "06 98 76 54 32"),
                            "email": (ProfileAnswer.confirmed, None)})
 
@@ -188,11 +189,11 @@ def test_a_value_the_agent_confirmed_or_modified_since_the_last_import_wins_and_
 
 
 def test_an_agents_answer_older_than_the_previous_import_does_not_hold_back_the_export(engine):
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
     agent_answers(engine, {"phone": (ProfileAnswer.modified, "06 98 76 54 32")})
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=NOW)  # reported the conflict, kept the call's
+    import_csv(engine, csv_bytes(row()), "export.csv", now=NOW)  # reported the conflict, kept the call's
 
-    report = import_bytes(engine, csv_bytes(row()), "export.csv", now=NOW + timedelta(days=7))
+    report = import_csv(engine, csv_bytes(row()), "export.csv", now=NOW + timedelta(days=7))
 
     assert report.conflicts == [] and client_of(engine).phone == "+33612345678"
 
@@ -226,7 +227,7 @@ def test_every_import_sets_aside_the_cases_already_late_beyond_the_catch_up_wind
     assert case_of["AUTO-1"].out_of_time_at == NOW and entry.actor == "import"
     assert case_of["AUTO-2"].out_of_time_at is None and case_of["AUTO-3"].out_of_time_at is None
     # The next morning opens the case 14 days late, never the backlog.
-    opened = open_due(engine, date(2026, 6, 16), catch_up_days=30, now=NOW + timedelta(days=1))
+    opened = open_due_on(engine, date(2026, 6, 16), now=NOW + timedelta(days=1))
     assert (opened.due, opened.out_of_time) == ([case_of["AUTO-2"].id], [])
 
 

@@ -6,24 +6,24 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlmodel import Session, select
 
-from storage.queries import case_trace, list_cases, mark_out_of_time, open_by_hand, open_due
-from storage.worklists import out_of_time_cases, waiting_cases
+from storage.queries import case_trace, list_cases, mark_out_of_time, open_by_hand
 from storage.tables import AuditEntry, M3Case
+from storage.worklists import out_of_time_cases, waiting_cases
 from tests.conftest import NOW, client_file, contract
+from tests.scheduler.recording import RecordingNotifier
+from tests.support.opening import open_due_on
 
 
 def test_open_due_opens_each_due_case_once(engine, factory):
     due = factory.case(m3_date=date(2026, 6, 1), opened=False)
     later = factory.case(client_file(number="C2"), [contract(number="HAB-2")], m3_date=date(2026, 7, 1), opened=False)
-    hooked: list[int] = []
+    notifier = RecordingNotifier()
 
-    def on_open(_session, case_id: int) -> None:
-        hooked.append(case_id)
+    first = open_due_on(engine, date(2026, 6, 15), now=NOW, notifier=notifier)
+    second = open_due_on(engine, date(2026, 6, 15), now=NOW, notifier=notifier)
 
-    first = open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW, on_open=on_open)
-    second = open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW)
-
-    assert (first.due, second.due, hooked) == ([due], [], [due])
+    assert (first.due, second.due) == ([due], [])
+    assert [(call.event, call.case_id) for call in notifier.calls] == [("case_opened", due)]
     with Session(engine) as session:
         assert session.get(M3Case, due).opened_at == NOW and session.get(M3Case, due).state == "preparation"
         assert session.get(M3Case, later).opened_at is None
@@ -34,8 +34,8 @@ def test_first_run_lists_old_cases_as_out_of_time_and_never_opens_them(engine, f
     old = factory.case(m3_date=date(2026, 4, 1), opened=False)
     recent = factory.case(client_file(number="C2"), [contract(number="HAB-2")], m3_date=date(2026, 6, 1), opened=False)
 
-    first = open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW)
-    again = open_due(engine, date(2026, 6, 16), catch_up_days=30, now=NOW + timedelta(days=1))
+    first = open_due_on(engine, date(2026, 6, 15), now=NOW)
+    again = open_due_on(engine, date(2026, 6, 16), now=NOW + timedelta(days=1))
 
     assert (first.due, first.out_of_time) == ([recent], [old])
     assert (again.due, again.out_of_time) == ([], [])
@@ -51,7 +51,7 @@ def test_after_the_first_run_a_case_missed_while_the_bot_was_down_still_opens(en
     late = factory.case(client_file(number="C2"), [contract(number="HAB-2")], m3_date=date(2026, 3, 1), opened=False)
     imported_on(engine, late, date(2026, 1, 5))  # imported in time, its M+3 date missed for months
 
-    assert open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW).due == [late]
+    assert open_due_on(engine, date(2026, 6, 15), now=NOW).due == [late]
 
 
 def test_after_the_first_run_a_backlog_imported_late_is_set_aside_not_opened(engine, factory):
@@ -59,7 +59,7 @@ def test_after_the_first_run_a_backlog_imported_late_is_set_aside_not_opened(eng
     backlog = factory.case(client_file(number="C2"), [contract(number="HAB-2")], m3_date=date(2026, 3, 1),
                            opened=False)  # created on 15 June, three months after its M+3 date
 
-    result = open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW)
+    result = open_due_on(engine, date(2026, 6, 15), now=NOW)
 
     assert (result.due, result.out_of_time) == ([], [backlog])
 
@@ -147,7 +147,7 @@ def list_cases_of(engine, **filters):
 
 def test_trace_lists_the_case_and_its_audit_trail_in_time_order(engine, factory):
     case_id = factory.case(opened=False)
-    open_due(engine, date(2026, 6, 15), catch_up_days=30, now=NOW)
+    open_due_on(engine, date(2026, 6, 15), now=NOW)
 
     with Session(engine) as session:
         trace = case_trace(session, case_id)

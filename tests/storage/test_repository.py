@@ -8,8 +8,21 @@ import pytest
 from sqlmodel import Session, func, select
 
 from flows.case import (
-    Action, ActionKind, ActionStatus, Agreement, Attempt, AttemptOutcome, ClientType, ContractAnswer, ContractCheck,
-    Need, ProfileAnswer, ProfileCheck, ProtectionAnswer, ProtectionCheck, State,
+    Action,
+    ActionKind,
+    ActionStatus,
+    Agreement,
+    Attempt,
+    AttemptOutcome,
+    ClientType,
+    ContractAnswer,
+    ContractCheck,
+    Need,
+    ProfileAnswer,
+    ProfileCheck,
+    ProtectionAnswer,
+    ProtectionCheck,
+    State,
 )
 from storage import tables
 from storage.repository import CaseNotFound, load_case, save_case

@@ -9,12 +9,14 @@ import pytest
 from sqlmodel import Session, select
 
 from flows.case import State
+from service.rgpd import EraseClient, ExportClient, Purge, erase_client, export_client, purge
+from service.unit_of_work import UnitOfWork
 from storage import audit, rgpd
 from storage import tables as rows
-from storage.importer import import_bytes
 from storage.queries import mark_out_of_time
 from tests.conftest import NOW, client_file, contract
 from tests.storage.test_importer import FIRST_IMPORT, LATER, csv_bytes, row
+from tests.support.importing import import_csv
 
 PURGE_DAY = datetime(2032, 6, 1, 8, 0, tzinfo=UTC)  # more than 5 years after NOW (15 June 2026)
 ENDED = date(2026, 5, 1)
@@ -35,7 +37,7 @@ def test_a_case_set_aside_as_out_of_time_and_never_closed_does_not_keep_the_clie
     with Session(engine) as session, session.begin():
         mark_out_of_time(session, [case_id], now=NOW, actor="import")
 
-    (erasure,) = rgpd.purge(engine, retention_years=5, actor="scheduler", now=PURGE_DAY)
+    (erasure,) = purge(Purge(5), lambda: UnitOfWork(engine, actor="scheduler", now=PURGE_DAY))
 
     assert erasure.case_ids == [case_id]
     with Session(engine) as session:
@@ -47,14 +49,14 @@ def test_a_case_set_aside_as_out_of_time_and_never_closed_does_not_keep_the_clie
 def test_a_case_opened_then_left_without_a_call_for_years_does_not_keep_the_client(factory, engine):
     case_id = factory.case(contracts=[contract(terminated_on=ENDED)])  # opened on 15 June 2026, never called
 
-    (erasure,) = rgpd.purge(engine, retention_years=5, actor="scheduler", now=PURGE_DAY)
+    (erasure,) = purge(Purge(5), lambda: UnitOfWork(engine, actor="scheduler", now=PURGE_DAY))
 
     assert erasure.case_ids == [case_id]
 
 
 def test_reading_or_exporting_the_client_is_no_activity(factory, engine):
     case_id = factory.case(client_file(number="C9"), [contract(terminated_on=ENDED)])
-    rgpd.export_client(engine, "C9", actor="chef@agence.fr", now=datetime(2032, 5, 1, tzinfo=UTC))
+    export_client(ExportClient("C9"), UnitOfWork(engine, actor="chef@agence.fr", now=datetime(2032, 5, 1, tzinfo=UTC)))
 
     assert candidates(engine) == [client_of(engine, case_id)]
 
@@ -80,10 +82,10 @@ def test_a_contract_in_force_or_ended_within_the_period_keeps_the_client(factory
 
 
 def test_erasure_clears_the_values_a_later_import_replaced(engine):
-    import_bytes(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
-    import_bytes(engine, csv_bytes(row(**LATER)), "export.csv", now=NOW)
+    import_csv(engine, csv_bytes(row()), "export.csv", now=FIRST_IMPORT)
+    import_csv(engine, csv_bytes(row(**LATER)), "export.csv", now=NOW)
 
-    rgpd.erase_client(engine, "C1", actor="chef@agence.fr", now=NOW)
+    erase_client(EraseClient("C1"), UnitOfWork(engine, actor="chef@agence.fr", now=NOW))
 
     with Session(engine) as session:
         entry = session.exec(select(rows.AuditEntry).where(rows.AuditEntry.event == "client_updated")).one()

@@ -12,14 +12,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 from sqlmodel import Session, select
 
+from config.settings import Settings
 from flows.case import State
+from scheduler.service import purge_job
+from service.rgpd import EraseClient, ExportClient, Purge, erase_client, export_client, purge
+from service.unit_of_work import Backend, UnitOfWork
 from storage import audit, outbox, rgpd
 from storage import tables as rows
 from storage.audit import jsonable
 from storage.audit_verify import verify
 from tests.conftest import NOW, client_file, contract
+from tests.scheduler.recording import RecordingNotifier
 
 ROOT = Path(__file__).parents[2]
 LEAD = "chef@agence.fr"
@@ -80,7 +86,7 @@ def everything_held(engine, case_id: int) -> str:
 def test_export_gives_everything_held_on_the_client_and_records_who_asked(factory, engine):
     case_id = closed_case_with_history(factory, engine)
 
-    exported = rgpd.export_client(engine, "C001", actor=LEAD, now=NOW)
+    exported = export_client(ExportClient("C001"), UnitOfWork(engine, actor=LEAD, now=NOW))
 
     text = json.dumps(exported, ensure_ascii=False)
     assert exported["client"]["email"] == "claire.martin@example.fr" and exported["exported_by"] == LEAD
@@ -97,7 +103,7 @@ def test_export_gives_everything_held_on_the_client_and_records_who_asked(factor
 
 def test_export_of_an_unknown_client_is_refused(engine):
     with pytest.raises(rgpd.ClientNotFound):
-        rgpd.export_client(engine, "NOPE", actor=LEAD)
+        export_client(ExportClient("NOPE"), UnitOfWork(engine, actor=LEAD))
 
 
 def test_erase_removes_every_personal_value_but_keeps_the_events_and_the_statistics(factory, engine):
@@ -107,7 +113,7 @@ def test_erase_removes_every_personal_value_but_keeps_the_events_and_the_statist
     for value in PERSONAL:
         assert value in everything_held(engine, case_id)
 
-    erased = rgpd.erase_client(engine, "C001", actor=LEAD, now=NOW)
+    erased = erase_client(EraseClient("C001"), UnitOfWork(engine, actor=LEAD, now=NOW))
 
     assert erased.case_ids == [case_id]
     held = everything_held(engine, case_id)
@@ -137,7 +143,7 @@ def test_erase_closes_a_case_in_progress_with_its_own_reason_and_drops_what_was_
                                 created_at=NOW, created_by="v"))
         session.add(rows.Reminder(kind="action", dedupe_key="action:1", due_at=NOW, case_id=case_id))
 
-    rgpd.erase_client(engine, "C001", actor=LEAD, now=NOW)
+    erase_client(EraseClient("C001"), UnitOfWork(engine, actor=LEAD, now=NOW))
 
     with Session(engine) as session:
         case = session.get(rows.M3Case, case_id)
@@ -151,7 +157,7 @@ def test_erase_closes_a_case_in_progress_with_its_own_reason_and_drops_what_was_
 def test_erase_closes_a_case_not_opened_yet_so_it_never_opens(factory, engine):
     case_id = factory.case(opened=False)
 
-    rgpd.erase_client(engine, "C001", actor=LEAD)
+    erase_client(EraseClient("C001"), UnitOfWork(engine, actor=LEAD))
 
     with Session(engine) as session:
         assert session.get(rows.M3Case, case_id).state == State.closed.value
@@ -159,16 +165,17 @@ def test_erase_closes_a_case_not_opened_yet_so_it_never_opens(factory, engine):
         assert erased.data["reason"] == "request"
 
 
-def test_erase_hands_each_anonymised_case_to_the_slack_hook_inside_its_transaction(factory, engine):
+def test_erase_hands_each_anonymised_case_to_the_notifier_inside_its_transaction(factory, engine):
     case_id = closed_case_with_history(factory, engine)
     seen = []
 
-    def failing_hook(session, cid):
-        seen.append((cid, session.exec(select(rows.Client.last_name)).one()))
-        raise RuntimeError("Slack rendering failed")
+    class FailingNotifier(RecordingNotifier):
+        def case_erased(self, session, cid):
+            seen.append((cid, session.exec(select(rows.Client.last_name)).one()))
+            raise RuntimeError("Slack rendering failed")
 
     with pytest.raises(RuntimeError):
-        rgpd.erase_client(engine, "C001", actor=LEAD, on_erased=failing_hook)
+        erase_client(EraseClient("C001"), UnitOfWork(Backend(engine, FailingNotifier()), actor=LEAD))
 
     assert seen == [(case_id, "Client anonymisé")]
     assert "Martin" in everything_held(engine, case_id)  # the hook failed: nothing was erased
@@ -183,12 +190,12 @@ def test_purge_erases_only_clients_past_the_retention_period(factory, engine):
     in_force = closed_case_with_history(factory, engine, number="RUNNING", contract_number="RUN-1",
                                         closed_at=datetime(2026, 1, 5, tzinfo=UTC))
 
-    listed = rgpd.purge(engine, retention_years=5, actor="scheduler", now=now, dry_run=True)
+    listed = purge(Purge(5, dry_run=True), lambda: UnitOfWork(engine, actor="scheduler", now=now))
     assert [e.case_ids for e in listed] == [[old]]
     assert "OLD-1" in everything_held(engine, old)  # a dry run changes nothing
 
-    done = rgpd.purge(engine, retention_years=5, actor="scheduler", now=now)
-    again = rgpd.purge(engine, retention_years=5, actor="scheduler", now=now)
+    done = purge(Purge(5), lambda: UnitOfWork(engine, actor="scheduler", now=now))
+    again = purge(Purge(5), lambda: UnitOfWork(engine, actor="scheduler", now=now))
 
     assert [e.case_ids for e in done] == [[old]] and again == []
     assert "Martin" not in everything_held(engine, old)
@@ -198,16 +205,15 @@ def test_purge_erases_only_clients_past_the_retention_period(factory, engine):
         assert run.actor == "scheduler" and run.data == {"retention_years": 5, "clients": 1}
 
 
-def test_purge_job_reads_the_retention_period_from_the_settings(factory, engine):
-    closed_case_with_history(factory, engine, closed_at=datetime(2026, 1, 5, tzinfo=UTC),
-                             terminated_on=date(2026, 5, 1))
+def test_the_schedulers_purge_job_reads_the_retention_period_from_the_settings(factory, engine):
+    case_id = closed_case_with_history(factory, engine, closed_at=datetime(2026, 1, 5, tzinfo=UTC),
+                                       terminated_on=date(2026, 5, 1))
 
-    class Settings:
-        retention_years = 10
-
-    assert rgpd.purge_job(engine, Settings(), datetime(2032, 6, 1, tzinfo=UTC)) == []
-    Settings.retention_years = 5
-    assert len(rgpd.purge_job(engine, Settings(), datetime(2032, 6, 1, tzinfo=UTC))) == 1
+    with time_machine.travel(datetime(2032, 6, 1, tzinfo=UTC)):
+        purge_job(engine, Settings(_env_file=None, retention_years=10), RecordingNotifier())
+        assert "Martin" in everything_held(engine, case_id)
+        purge_job(engine, Settings(_env_file=None, retention_years=5), RecordingNotifier())
+    assert "Martin" not in everything_held(engine, case_id)
 
 
 # ---- the audit trail cannot be altered through the product ---------------------------------------------
@@ -342,7 +348,7 @@ def test_erase_leaves_none_of_the_clients_values_anywhere_in_the_database(factor
     before = whole_database(engine)
     assert [value for value in values if not found_in(before, value)] == []
 
-    rgpd.erase_client(engine, "LW-0042", actor=LEAD, now=NOW)
+    erase_client(EraseClient("LW-0042"), UnitOfWork(engine, actor=LEAD, now=NOW))
 
     after = whole_database(engine)
     assert [value for value in values if found_in(after, value)] == []

@@ -22,9 +22,9 @@ from flows.case import Action, ActionKind, Case, ClientType, CloseReason, State
 from flows.engine import Refused, handle
 from flows.rules import Rules
 from flows.verdict import COMMERCIAL_AIM, COMMERCIAL_KINDS, COMMERCIAL_PURPOSES, TrailFact, Verdict, verdict
+from service.unit_of_work import unit_of_work
 from storage.compliance import case_verdict
 from storage.repository import load_case
-from storage.unit_of_work import unit_of_work
 from tests.conftest import Factory, client_file, contract
 from tests.flows.factories import AGENT, NOW
 from tests.flows.test_engine_properties import commands, happy_path

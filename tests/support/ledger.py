@@ -3,7 +3,8 @@ stand-in's messages on the other. Used after faults and under load.
 
 A case's expected messages are its card and one thread message per step its audit trail went through; each
 must be in Slack exactly once (found by the `ts` the bot recorded), showing the content of the last upsert
-queued for it (compared by digest: a delivered row keeps no content). Any other message the bot posted in the channel is a duplicate.
+queued for it (compared by digest: a delivered row keeps no content). Any other message the bot posted in the
+channel is a duplicate.
 """
 
 from __future__ import annotations

@@ -12,17 +12,16 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.rendering import queue_opened_case
 from config.pacing import PaceSettings
 from config.settings import Settings, reveal
 from sandbox.slack_api import SlackStandIn
-from storage.queries import mark_opened
 from storage import outbox
-from storage.tables import Outbox, utcnow
+from storage.tables import Outbox
 from tests.bot.conftest import bot_settings, fast_pace
 from tests.bot.harness import AGENT, CHANNEL, COLLEAGUE, LEAD, Harness, drain, wait_until
 from tests.conftest import Factory, client_file, contract
 from tests.support.bot_process import BotProcess
+from tests.support.opening import open_and_post
 from tests.support.proxy import TcpProxy
 
 LEASE_SECONDS = 3  # a row a killed process was delivering is taken up again this long after
@@ -54,9 +53,7 @@ class ProcessHarness(Harness):
         factory = Factory(self.engine)
         case_id = factory.case(client_file(number=number), [contract(number=f"AUTO-{number}", seller=agent)],
                                opened=False, agent=agent)
-        with Session(self.engine) as session, session.begin():
-            assert mark_opened(session, [case_id], now=utcnow(), actor="test")
-            queue_opened_case(session, case_id, self.settings)
+        open_and_post(self.engine, self.settings, case_id)
         self.cases.append(case_id)
         return case_id
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import threading
@@ -90,7 +91,5 @@ def _close(sock: socket.socket) -> None:
     first: closing a socket another thread is blocked reading would leave the connection up."""
     for step in (lambda: sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
                  lambda: sock.shutdown(socket.SHUT_RDWR), sock.close):
-        try:
+        with contextlib.suppress(OSError):  # already closed by the other side: the next step still runs
             step()
-        except OSError:
-            pass

@@ -10,19 +10,13 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
 from bot import forms
-from bot.context import BotDeps
-from bot.dispatch import actor_label
-from bot.listeners.common import case_id_of, case_of, open_modal, untrusted
+from bot.listeners.common import case_id_of, case_of, open_modal, submit_to_case, untrusted
 from bot.listeners.events import lead_view
 from bot.listeners.views.opening import open_now
-from bot.payloads import BadPayload
 from bot.views import ids, modals
 from flows import commands as cmd
 from flows.case import CloseReason
-from flows.engine import Refused, authorize, handle
-from flows.texts import t
 from storage.dashboards import DEFAULT_PERIOD
-from storage.unit_of_work import unit_of_work
 
 # What the modal leads to, for the engine's check of who may close before the modal opens.
 _CLOSING = cmd.CloseEarly(CloseReason.out_of_time)
@@ -45,24 +39,8 @@ def close_out_of_time(body: dict[str, Any], context: dict[str, Any], client: Web
 
 def submit_close(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: dict[str, Any],
                  client: WebClient) -> None:
-    deps: BotDeps = context["deps"]
-    command = forms.parse_close_out_of_time(view["state"]["values"])
-    if isinstance(command, dict):
-        return ack(response_action="errors", errors=command)
-    actor = actor_label(context)
-    try:
-        with unit_of_work(deps.engine, case_id=case_id_of(context), actor=actor,
-                          request_key=context.get("request_key")) as uow:
-            if uow.duplicate:
-                return ack()
-            authorize(uow.case, context.get("actor"), is_lead=context.get("is_lead", False), command=command)
-            uow.record(handle(uow.case, command, actor=actor, now=uow.now, rules=deps.rules))
-    except BadPayload:
-        return ack(response_action="errors", errors={ids.INPUT_NOTE: t("bot.refusal.unknown_action")})
-    except Refused as refusal:
-        return ack(response_action="errors", errors={ids.INPUT_NOTE: refusal.reason})
-    ack()
-    _refresh_home(context, client, body["user"]["id"])
+    if submit_to_case(ack, context, forms.parse_close_out_of_time(view["state"]["values"]), ids.INPUT_NOTE):
+        _refresh_home(context, client, body["user"]["id"])
 
 
 LISTENERS = {

@@ -8,7 +8,9 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
+from bot.channel import permalink, team_url
 from bot.context import BotDeps
+from bot.listeners.commands.stats import post_stats
 from bot.listeners.common import ModalNotOpened, click_again, open_modal
 from bot.listeners.views.opening import offered_cases
 from bot.rendering import agency_today
@@ -16,7 +18,6 @@ from bot.views import modals
 from bot.views.blocks import Message
 from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
-from bot.listeners.commands.stats import post_stats
 from bot.views.text import day
 from flows.engine import Refused
 from flows.texts import t
@@ -71,20 +72,6 @@ def queue_message(deps: BotDeps, agent: str, client: WebClient) -> Message:
     return my_cases(rows, agency_today(deps.settings))
 
 
-_TEAM_URLS: dict[str, str] = {}
-
-
-def team_url(client: WebClient) -> str | None:
-    """The workspace's URL (auth.test), asked once per token: permalinks are built from it without a call each."""
-    if client.token not in _TEAM_URLS:
-        _TEAM_URLS[client.token] = client.auth_test().get("url") or ""
-    return _TEAM_URLS[client.token] or None
-
-
-def permalink(team_url: str | None, channel: str | None, ts: str | None) -> str | None:
-    if not (team_url and channel and ts):
-        return None
-    return f"{team_url.rstrip('/')}/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def register(app: App) -> None:

@@ -19,9 +19,9 @@ from slack_sdk.models.views import View
 from sqlmodel import Session
 
 from bot import channel
+from bot.channel import permalink, team_url
 from bot.context import BotDeps
 from bot.home_chart import chart_of_today, shown_chart, uploaded_today
-from bot.listeners.commands import team_url, permalink
 from bot.listeners.common import open_modal
 from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section

@@ -16,14 +16,13 @@ from sqlmodel import Session, select
 
 from bot import agents, forms
 from bot.context import BotDeps
-from bot.dispatch import apply, tell
-from bot.listeners.common import arg, case_of
+from bot.dispatch import apply_form, tell
+from bot.listeners.common import arg, case_id_of
 from bot.listeners.views import opening
 from bot.payloads import BadPayload
 from bot.rendering import agency_today
 from bot.views import ids
 from flows.case import Case
-from flows.engine import Refused
 from flows.texts import t
 from storage.tables import Agent, utcnow
 
@@ -53,22 +52,35 @@ class AgentEmails(Mapping[str, str]):
         return isinstance(user_id, str) and agents.actor_for(self._deps.engine, self._client, user_id) is not None
 
 
-Parser = Callable[[dict[str, Any], Any, Case, WebClient], Any]
+def chosen_agents(deps: BotDeps, client: WebClient, values: Any) -> dict[str, str]:
+    """Slack user ID -> agent e-mail of the users picked in a form's user selects, matched before the
+    unit of work: matching may ask Slack and write the agent, which must not wait inside a transaction."""
+    picked: set[str] = set()
+    for block in values.values() if isinstance(values, dict) else ():
+        for state in block.values() if isinstance(block, dict) else ():
+            if not isinstance(state, dict):
+                continue
+            users = [state.get("selected_user"), *(state.get("selected_users") or [])]
+            picked.update(user for user in users if isinstance(user, str))
+    emails = AgentEmails(deps, client)
+    return {user: emails[user] for user in picked if user in emails}
+
+
+Parser = Callable[[dict[str, Any], Any, Case, dict[str, str]], Any]
 
 # callback_id -> how its values become a command (or a dict of errors by block_id).
 PARSERS: dict[str, Parser] = {
-    ids.MODAL_PROFILE_FIELD: lambda ctx, values, case, _c: forms.parse_profile_change(
+    ids.MODAL_PROFILE_FIELD: lambda ctx, values, case, _emails: forms.parse_profile_change(
         values, case, arg(ctx, "f", str), agency_today(ctx["deps"].settings)),
-    ids.MODAL_MISSING_PIECE: lambda ctx, values, case, _c: forms.parse_missing_piece(values, case, arg(ctx, "n", str)),
-    ids.MODAL_ELSEWHERE: lambda ctx, values, case, _c: forms.parse_elsewhere(values, case),
-    ids.MODAL_ACTION: lambda ctx, values, case, client: forms.parse_action(
-        values, agency_today(ctx["deps"].settings), AgentEmails(ctx["deps"], client)),
-    ids.MODAL_CALLBACK: lambda ctx, values, case, _c: forms.parse_callback(values, utcnow()),
-    ids.MODAL_CLOSE_EARLY: lambda ctx, values, case, _c: forms.parse_close_early(values),
-    ids.MODAL_NEED: lambda ctx, values, case, _c: forms.parse_need(values),
-    ids.MODAL_PRIORITY: lambda ctx, values, case, _c: forms.parse_priority(values, case, arg(ctx, "p", str)),
-    ids.MODAL_REASSIGN: lambda ctx, values, case, client: forms.parse_reassign(
-        values, AgentEmails(ctx["deps"], client)),
+    ids.MODAL_MISSING_PIECE: lambda ctx, values, case, _emails: forms.parse_missing_piece(values, case, arg(ctx, "n", str)),
+    ids.MODAL_ELSEWHERE: lambda ctx, values, case, _emails: forms.parse_elsewhere(values, case),
+    ids.MODAL_ACTION: lambda ctx, values, case, emails: forms.parse_action(
+        values, agency_today(ctx["deps"].settings), emails),
+    ids.MODAL_CALLBACK: lambda ctx, values, case, _emails: forms.parse_callback(values, utcnow()),
+    ids.MODAL_CLOSE_EARLY: lambda ctx, values, case, _emails: forms.parse_close_early(values),
+    ids.MODAL_NEED: lambda ctx, values, case, _emails: forms.parse_need(values),
+    ids.MODAL_PRIORITY: lambda ctx, values, case, _emails: forms.parse_priority(values, case, arg(ctx, "p", str)),
+    ids.MODAL_REASSIGN: lambda ctx, values, case, emails: forms.parse_reassign(values, emails),
 }
 
 
@@ -87,19 +99,19 @@ def _refuse_in_modal(ack: Ack, view: dict[str, Any], text: str, body: dict[str, 
 
 def submit_case_form(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: dict[str, Any],
                      client: WebClient) -> None:
+    parser = PARSERS[view["callback_id"]]
     try:
-        case = case_of(context)
-        result = PARSERS[view["callback_id"]](context, view["state"]["values"], case, client)
+        case_id_of(context)
+        values = view["state"]["values"]
+        emails = chosen_agents(context["deps"], client, values)
+        result = apply_form(context, lambda case: parser(context, values, case, emails))
     except BadPayload as error:
         log.warning("%s refused: %s", view.get("callback_id"), error)
         return _refuse_in_modal(ack, view, t("bot.refusal.unknown_action"), body, context)
-    except Refused as refusal:
-        return _refuse_in_modal(ack, view, refusal.reason, body, context)
     if isinstance(result, dict):
         return ack(response_action="errors", errors=result)
-    refusal = apply(context, result)
-    if refusal is not None:
-        return _refuse_in_modal(ack, view, refusal.reason, body, context)
+    if result is not None:
+        return _refuse_in_modal(ack, view, result.reason, body, context)
     ack()
 
 

@@ -4,7 +4,7 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-27
 
-The scheduler's reminders: rows with their due time, fired once (`scheduler.reminders`).
+The scheduler's reminders: rows with their due time, fired once (`service.reminders`).
 """
 
 import sqlalchemy as sa

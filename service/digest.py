@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from flows.case import ActionStatus, State
 from storage.audit import GLOBAL
@@ -47,26 +47,29 @@ class Digest:
 
 def chain_heads(session: Session, *, since: datetime) -> list[ChainHead]:
     """The head of every audit chain that got an entry since `since`, the chain of no case first."""
-    changed = sa.select(AuditEntry.case_id).where(AuditEntry.at >= since).distinct()
+    changed = sa.select(col(AuditEntry.case_id)).where(col(AuditEntry.at) >= since).distinct()
     heads = [ChainHead(case_id, count, head) for case_id, count, head in session.execute(
-        sa.select(M3Case.id, M3Case.audit_count, M3Case.audit_head).where(M3Case.id.in_(changed)).order_by(M3Case.id))]
-    if session.execute(sa.select(AuditEntry.id).where(AuditEntry.at >= since, AuditEntry.case_id.is_(None))
+        sa.select(col(M3Case.id), col(M3Case.audit_count), col(M3Case.audit_head))
+        .where(col(M3Case.id).in_(changed)).order_by(col(M3Case.id)))]
+    if session.execute(sa.select(col(AuditEntry.id)).where(col(AuditEntry.at) >= since, col(AuditEntry.case_id).is_(None))
                        .limit(1)).first():
         chain = session.get(AuditChain, GLOBAL)
+        assert chain is not None, "appending an entry of no case creates the global chain's row"
         heads.insert(0, ChainHead(None, chain.count, chain.head))
     return heads
 
 
 def build_digest(session: Session, *, day: date, now: datetime, opened: list[int]) -> Digest:
     open_cases = session.execute(
-        sa.select(M3Case.state, M3Case.agent).where(M3Case.opened_at.is_not(None), M3Case.state != State.closed.value)
+        sa.select(col(M3Case.state), col(M3Case.agent))
+        .where(col(M3Case.opened_at).is_not(None), col(M3Case.state) != State.closed.value)
     ).all()
     callbacks = session.execute(
-        sa.select(M3Case.agent).where(M3Case.state.in_(_WAITING_FOR_CALLBACK), M3Case.callback_at < now)
+        sa.select(col(M3Case.agent)).where(col(M3Case.state).in_(_WAITING_FOR_CALLBACK), col(M3Case.callback_at) < now)
     ).scalars().all()
     # Actions belong to their owner, who may not be the case's agent.
     actions = session.execute(
-        sa.select(Action.owner).where(Action.status == ActionStatus.todo.value, Action.due_on < day)
+        sa.select(col(Action.owner)).where(col(Action.status) == ActionStatus.todo.value, col(Action.due_on) < day)
     ).scalars().all()
     per_agent_cases = Counter(agent for _, agent in open_cases)
     per_agent_callbacks, per_agent_actions = Counter(callbacks), Counter(actions)

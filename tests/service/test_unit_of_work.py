@@ -11,9 +11,9 @@ from flows.case import State
 from flows.commands import StartCall
 from flows.engine import Refused, handle
 from flows.rules import Rules
+from service.unit_of_work import unit_of_work
 from storage import tables
 from storage.queries import mark_opened
-from storage.unit_of_work import unit_of_work
 from tests.conftest import NOW
 
 AGENT = "vendeur@agence.fr"
@@ -72,12 +72,11 @@ def test_failure_after_the_case_changed_rolls_everything_back(engine, factory):
     case_id = factory.case()
     before = counts(engine)
 
-    with pytest.raises(RuntimeError):
-        with unit_of_work(engine, case_id=case_id, actor=AGENT, request_key="req-1", now=NOW) as uow:
-            uow.record(handle(uow.case, StartCall(caller=AGENT), actor=AGENT, now=NOW, rules=Rules()))
-            uow.enqueue("chat.postMessage", {"channel": "C1", "text": "x"})
-            uow.session.flush()
-            raise RuntimeError("Slack view could not be rendered")
+    with pytest.raises(RuntimeError), unit_of_work(engine, case_id=case_id, actor=AGENT, request_key="req-1", now=NOW) as uow:
+        uow.record(handle(uow.case, StartCall(caller=AGENT), actor=AGENT, now=NOW, rules=Rules()))
+        uow.enqueue("chat.postMessage", {"channel": "C1", "text": "x"})
+        uow.session.flush()
+        raise RuntimeError("Slack view could not be rendered")
 
     assert state(engine, case_id) == State.preparation
     assert counts(engine) == before

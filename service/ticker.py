@@ -21,9 +21,10 @@ from config.settings import Settings
 from flows.case import ActionStatus, State
 from flows.commands import CallbackDue
 from flows.engine import handle, reminder_barred, unanswered_attempts
-from scheduler.digest import build_digest
-from scheduler.notifier import Notifier
-from scheduler.reminders import (
+from service.digest import build_digest
+from service.notifier import Notifier
+from service.opening import OpenDue, open_due_cases
+from service.reminders import (
     ACTION,
     ACTION_OVERDUE,
     CALLBACK,
@@ -40,12 +41,9 @@ from scheduler.reminders import (
     ensure_mornings,
     mark,
     superseded,
-    sync_reminders,
 )
-from storage.queries import due_cases, mark_opened, mark_out_of_time
-from storage.repository import load_case
+from service.unit_of_work import Backend, UnitOfWork
 from storage.tables import M3Case, utcnow
-from storage.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +83,7 @@ class Ticker:
         self.config = ReminderConfig.from_settings(settings)
         self.rules = settings.rules()
         self.worker = worker or worker_name()
+        self.backend = Backend(engine, notifier, settings)
 
     def tick(self, now: datetime | None = None) -> TickReport:
         """Create missing reminders, then fire every due one (up to `MAX_PER_TICK`)."""
@@ -112,9 +111,9 @@ class Ticker:
         with Session(self.engine) as session:
             missing = cases_missing_reminders(session)
         for case_id in missing:
-            with Session(self.engine) as session, session.begin():
-                if lock_case(session, case_id):
-                    sync_reminders(session, load_case(session, case_id, lock=True, now=now), now, self.settings)
+            with UnitOfWork(self.backend, actor=SCHEDULER_ACTOR, now=now) as uow:
+                if lock_case(uow.session, case_id):
+                    uow.keep_reminders(uow.load(case_id))
         return len(missing)
 
     # --- firing ---------------------------------------------------------------------------------------
@@ -122,10 +121,11 @@ class Ticker:
     def _fire_next(self, now: datetime, open_now: bool, skip: set[int]) -> tuple[int, str] | None:
         claimed: tuple[int, str] | None = None
         try:
-            with unit_of_work(self.engine, case_id=None, actor=SCHEDULER_ACTOR, now=now) as uow:
+            with UnitOfWork(self.backend, actor=SCHEDULER_ACTOR, now=now) as uow:
                 reminder = claim_due(uow.session, now, open_now=open_now, skip=skip)
                 if reminder is None:
                     return None
+                assert reminder.id is not None, "a reminder claimed from the database"
                 claimed = (reminder.id, reminder.kind)
                 outcome = self._fire(uow, reminder, now)
             return reminder.id, outcome
@@ -137,56 +137,60 @@ class Ticker:
 
     def _fire(self, uow: UnitOfWork, reminder: Reminder, now: datetime) -> str:
         session = uow.session
+        reminder_id = reminder.id
+        assert reminder_id is not None, "a reminder claimed from the database"
         if reminder.kind == MORNING:
             if superseded(session, reminder, now):
                 mark(reminder, CANCELLED, now, self.worker)
                 return CANCELLED
-            self._morning(session, reminder, now)
+            self._morning(uow, reminder_id)
             mark(reminder, FIRED, now, self.worker)
             return FIRED
-        if not lock_case(session, reminder.case_id):
+        case_id = reminder.case_id
+        assert case_id is not None, "every reminder but the morning's belongs to a case"
+        if not lock_case(session, case_id):
             return BUSY
-        case = load_case(session, reminder.case_id, lock=True, now=now)
+        case = uow.load(case_id)
         if reminder.kind in (CALLBACK, CALLBACK_RETURN):
             booked = case.state is State.scheduled_callback and case.callback_at == reminder.ref_at
             if not booked:  # moved or cancelled since; the case's own sync normally got there first
                 mark(reminder, CANCELLED, now, self.worker)
                 return CANCELLED
             if reminder.kind == CALLBACK:
+                assert reminder.ref_at is not None, "a callback reminder has its booked time"
                 unanswered = unanswered_attempts(case)
-                self.notifier.callback_due(session, case, reminder_id=reminder.id, callback_at=reminder.ref_at,
+                self.notifier.callback_due(session, case, reminder_id=reminder_id, callback_at=reminder.ref_at,
                                            unanswered=unanswered,
                                            offer_unreachable=unanswered >= self.config.unreachable_after, now=now)
             else:
-                uow.case = case  # the unit of work saves the case and its facts with the reminder
-                uow.record(handle(case, CallbackDue(), actor=SCHEDULER_ACTOR, now=now, rules=self.rules))
-                self.notifier.case_changed(session, case, previous=State.scheduled_callback, now=now)
+                # Saved, shown and its reminders synced by the unit of work, with the reminder fired.
+                uow.changed(case, handle(case, CallbackDue(), actor=SCHEDULER_ACTOR, now=now, rules=self.rules))
         elif reminder.kind in (ACTION, ACTION_OVERDUE):
             action = next((a for a in case.actions if a.id == reminder.action_id), None)
             if (action is None or action.status is not ActionStatus.todo
                     or reminder_barred(case, action, self.config.hours.local_day(now))):
                 mark(reminder, CANCELLED, now, self.worker)
                 return CANCELLED
-            self.notifier.action_due(session, case, action, reminder_id=reminder.id,
+            self.notifier.action_due(session, case, action, reminder_id=reminder_id,
                                      overdue=reminder.kind == ACTION_OVERDUE, now=now)
         else:
             raise ValueError(f"unknown reminder kind {reminder.kind}")
         mark(reminder, FIRED, now, self.worker)
         # Like any event's: an action still to do gets its next reminder in this same transaction.
-        sync_reminders(session, case, now, self.settings)
+        uow.keep_reminders(case)
         return FIRED
 
-    def _morning(self, session: Session, reminder: Reminder, now: datetime) -> None:
-        """Open the cases whose M+3 date has come (every day missed included: the query takes all dates up to
-        today), then send the digest."""
+    def _morning(self, uow: UnitOfWork, reminder_id: int) -> None:
+        """Open the cases whose M+3 date has come (every day missed included), tell each agent of his, then
+        send the digest."""
+        session, now = uow.session, uow.now
         today = self.config.hours.local_day(now)
-        found = due_cases(session, today, catch_up_days=self.config.catch_up_days)
-        opened = mark_opened(session, found.due, now=now, actor=SCHEDULER_ACTOR)
-        for case_id in opened:
-            self.notifier.case_opened(session, load_case(session, case_id, lock=False, now=now), now=now)
-        mark_out_of_time(session, found.out_of_time, now=now, actor=SCHEDULER_ACTOR)
-        digest = build_digest(session, day=today, now=now, opened=opened)
-        self.notifier.digest(session, digest, reminder_id=reminder.id, now=now)
+        opened = open_due_cases(uow, OpenDue(today, self.config.catch_up_days))
+        uow.flush()  # the cards first: the morning lists link to their threads
+        if opened.cases:
+            self.notifier.cases_opened(session, opened.cases, reminder_id=reminder_id, now=now)
+        digest = build_digest(session, day=today, now=now, opened=opened.due)
+        self.notifier.digest(session, digest, reminder_id=reminder_id, now=now)
 
     def _failed(self, reminder_id: int, kind: str, error: Exception, now: datetime) -> None:
         """Count the failure and retry later with back-off; set the reminder aside after too many."""

@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from config.settings import Settings
 from flows.case import Action, ActionStatus, Case, State
 from flows.engine import reminder_barred
-from scheduler.slots import AgencyHours
+from service.agency_hours import AgencyHours
 from storage.repository import save_case
-from storage.tables import M3Case, Reminder
 from storage.tables import Action as ActionRow
+from storage.tables import M3Case, Reminder
 
 CALLBACK, CALLBACK_RETURN, ACTION, ACTION_OVERDUE, MORNING = (
     "callback", "callback_return", "action", "action_overdue", "morning"
@@ -130,6 +130,7 @@ def sync_reminders(session: Session, case: Case, now: datetime, settings: Settin
     for action in todo:
         if action.id not in pending_actions:
             fired = [config.hours.local_day(r.fired_at) for r in rows if r.action_id == action.id and r.fired_at]
+            assert case.id is not None, "a case with actions to remind is a stored case"
             wanted.append(action_reminder(case.id, action, max(fired, default=None), config))
     by_key = {r.dedupe_key: r for r in rows}
     for reminder in wanted:
@@ -148,21 +149,21 @@ def sync_reminders(session: Session, case: Case, now: datetime, settings: Settin
 def cases_missing_reminders(session: Session) -> list[int]:
     """Cases with a booked callback or an action to do and no reminder for it: the safety sweep's work."""
     callback_known = (
-        sa.select(Reminder.id)
-        .where(Reminder.case_id == M3Case.id, Reminder.kind == CALLBACK_RETURN, Reminder.ref_at == M3Case.callback_at,
-               Reminder.status.in_((PENDING, FIRED)))
+        sa.select(col(Reminder.id))
+        .where(col(Reminder.case_id) == M3Case.id, col(Reminder.kind) == CALLBACK_RETURN,
+               col(Reminder.ref_at) == M3Case.callback_at, col(Reminder.status).in_((PENDING, FIRED)))
         .exists()
     )
-    callbacks = sa.select(M3Case.id).where(
-        M3Case.state == State.scheduled_callback.value, M3Case.callback_at.is_not(None), ~callback_known
+    callbacks = sa.select(col(M3Case.id)).where(
+        col(M3Case.state) == State.scheduled_callback.value, col(M3Case.callback_at).is_not(None), ~callback_known
     )
     # A cancelled reminder of an action still to do is one its client's consent barred: not missing.
     action_known = (
-        sa.select(Reminder.id)
-        .where(Reminder.action_id == ActionRow.id, Reminder.status.in_((PENDING, CANCELLED)))
+        sa.select(col(Reminder.id))
+        .where(col(Reminder.action_id) == ActionRow.id, col(Reminder.status).in_((PENDING, CANCELLED)))
         .exists()
     )
-    actions = sa.select(ActionRow.case_id).where(ActionRow.status == ActionStatus.todo.value, ~action_known)
+    actions = sa.select(col(ActionRow.case_id)).where(col(ActionRow.status) == ActionStatus.todo.value, ~action_known)
     found = session.execute(sa.union(callbacks, actions)).scalars()
     return sorted(set(found))
 
@@ -182,10 +183,10 @@ def claim_due(session: Session, now: datetime, *, open_now: bool, skip: Collecti
     PostgreSQL; SQLite has no row locks: its BEGIN IMMEDIATE serialises writers, one process only)."""
     query = select(Reminder).where(Reminder.status == PENDING, Reminder.due_at <= now)
     if not open_now:
-        query = query.where(Reminder.kind.in_(CALLBACK_KINDS))
+        query = query.where(col(Reminder.kind).in_(CALLBACK_KINDS))
     if skip:
-        query = query.where(Reminder.id.not_in(list(skip)))
-    return session.exec(query.order_by(Reminder.due_at, Reminder.id).limit(1).with_for_update(skip_locked=True)).first()
+        query = query.where(col(Reminder.id).not_in(list(skip)))
+    return session.exec(query.order_by(col(Reminder.due_at), col(Reminder.id)).limit(1).with_for_update(skip_locked=True)).first()
 
 
 def superseded(session: Session, morning: Reminder, now: datetime) -> bool:

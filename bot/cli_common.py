@@ -1,0 +1,57 @@
+"""What every `m3bot` command shares: the settings, the migrated database, and one clear line (exit code 2)
+for the errors a user can cause, never a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+import typer
+from sqlalchemy.engine import Engine
+
+from config.settings import Settings
+from flows.texts import t
+from storage.db import DatabaseUrlError, make_engine, migrate
+from storage.importer import NotALagonExport
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(message, err=True)
+    raise typer.Exit(2)
+
+
+def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the errors a user can cause (settings, files, database) into one clear line."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DatabaseUrlError as error:
+            fail(t("cli.errors.database_url", reason=error))
+        except NotALagonExport as error:
+            fail(error.reason)
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+            fail(t("cli.errors.database_unreachable"))
+        except sa.exc.DBAPIError as error:  # the error's class only: its text may quote the row it failed on
+            fail(t("cli.errors.database_failed", reason=type(error.orig).__name__))
+
+    return wrapper
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+@contextmanager
+def database() -> Iterator[Engine]:
+    """The database, its schema brought up to date first: a fresh install needs no separate step."""
+    engine = make_engine(settings().database_url)
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
