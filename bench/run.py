@@ -2,9 +2,10 @@
 
     .venv/bin/python -m bench.run [--quick] [--runs 3] [--agents 1,10,50] [--sizes 1000,10000,100000]
                                   [--items 2000] [--speedup 10] [--pace-agents 10,30,50] [--pace-seconds 300]
-                                  [--only growth,pace,delivery] [--sqlite-latency] [--pg-url URL]
+                                  [--only statements,growth,pace,delivery] [--sqlite-latency] [--pg-url URL] [--out FILE]
 
-On PostgreSQL (a database created and dropped per size) and SQLite (a temporary file): the growth timings
+On PostgreSQL and SQLite, the SQL statements of each click of whole calls (`bench.statements`); on
+PostgreSQL (a database created and dropped per size) and SQLite (a temporary file): the growth timings
 (`bench.growth`) at each size; at the largest size on PostgreSQL (and SQLite with `--sqlite-latency`), the
 acknowledgement latency of N agents at once next to a bare Bolt app (`bench.latency`) and the bot's memory
 after it; then N agents at a human pace under Slack's limits on PostgreSQL (`bench.human_pace`, one run of
@@ -35,7 +36,7 @@ from pathlib import Path
 import time_machine
 from sqlalchemy.engine import Engine
 
-from bench import bench_home, growth, human_pace
+from bench import bench_home, growth, human_pace, statements
 from bench.bench_home import AGENTS, DEFAULT_PG_URL, fill
 from bench.delivery import Delivery
 from bench.figures import Profile, Spread, growth_exponent, load_average, machine, top_frames
@@ -113,6 +114,7 @@ class Results:
     memory: list[tuple[str, int, Memory]] = field(default_factory=list)
     growth: list[GrowthRow] = field(default_factory=list)
     delivery: list[Delivery] = field(default_factory=list)
+    statements: list[statements.Statements] = field(default_factory=list)
     pace: list[Pace] = field(default_factory=list)
     profiles: list[tuple[str, list[tuple[str, float, float]]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -120,7 +122,7 @@ class Results:
 
 def main() -> None:
     args = _arguments()
-    out = HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
+    out = args.out or HERE / ("RESULTS.quick.md" if args.quick else "RESULTS.md")
     logs = Path(tempfile.mkdtemp(prefix="m3bench-"))
     logging.basicConfig(filename=logs / "bench.log", level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -135,6 +137,13 @@ def main() -> None:
         results.notes.append(f"{section}: not run, past --stop-by {args.stop_by:%H:%M} UTC.")
         return False
 
+    if "statements" in args.only and in_time("statements"):
+        for name, make in (("PostgreSQL", lambda: bench_home.pg_engine(args.pg_url)),
+                           ("SQLite", bench_home.sqlite_engine)):
+            with make() as engine:
+                results.statements.append(statements.measure(name, engine))
+            _say(f"{name}: statements per click counted")
+        write(results, out, time.monotonic() - started)
     if "growth" in args.only:
         _database(results, "PostgreSQL", lambda: bench_home.pg_engine(args.pg_url), args, logs, in_time)
         write(results, out, time.monotonic() - started)
@@ -184,12 +193,14 @@ def _arguments() -> argparse.Namespace:
                         help="the delivery run's Slack limits, this many times faster than Slack's")
     parser.add_argument("--pace-agents", default="10,30,50", help="agents of the human-pace runs")
     parser.add_argument("--pace-seconds", type=float, default=300.0, help="length of each human-pace run")
-    parser.add_argument("--only", default="growth,pace,delivery", help="sections to run, comma-separated")
+    parser.add_argument("--only", default="statements,growth,pace,delivery", help="sections to run, comma-separated")
     parser.add_argument("--largest-runs", type=int, help="runs at the largest number of agents (default: --runs)")
     parser.add_argument("--profile-agents", type=int, default=10, help="agents of the profiled extra run")
     parser.add_argument("--delivery-runs", type=int, default=1)
     parser.add_argument("--sqlite-latency", action="store_true")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--out", type=Path, help="the file written (default: bench/RESULTS.md; "
+                        "a run of some sections only rewrites the whole file)")
     parser.add_argument("--stop-by", type=lambda hhmm: datetime.combine(datetime.now(UTC).date(),
                         datetime.strptime(hhmm, "%H:%M").time(), UTC),
                         help="HH:MM (UTC): sections not started by then are skipped, and said so")
@@ -200,7 +211,7 @@ def _arguments() -> argparse.Namespace:
     args.agents = [int(n) for n in str(args.agents).split(",")]
     args.pace_agents = [int(n) for n in str(args.pace_agents).split(",")]
     args.only = set(str(args.only).split(","))
-    if unknown := args.only - {"growth", "pace", "delivery"}:
+    if unknown := args.only - {"statements", "growth", "pace", "delivery"}:
         parser.error(f"--only: no section {', '.join(sorted(unknown))}")
     args.largest_runs = args.largest_runs or args.runs
     args.profile_agents = min(args.profile_agents, max(args.agents))
@@ -322,6 +333,7 @@ def write(results: Results, out: Path, seconds: float) -> None:
         "",
         *_targets(results),
         *_latency_table(results),
+        *_statements_table(results),
         *_delivery_table(results),
         *_pace_table(results),
         *_growth_table(results),
@@ -343,6 +355,11 @@ def _yes(met: bool) -> str:
 
 def _targets(results: Results) -> list[str]:
     lines = ["## Targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    for counted in results.statements:
+        for kind in statements.KINDS:
+            lines.append(f"| {counted.database}: SQL statements per click, {kind} ≤ {statements.TARGETS[kind]} "
+                         f"| at most {counted.most(kind)} (median {counted.median(kind):g}) "
+                         f"| {_yes(counted.met(kind))} |")
     for row in results.latency:
         largest = max(r.agents for r in results.latency if r.database == row.database)
         update = row.ours(lambda r: r.update(99))
@@ -408,6 +425,26 @@ def _latency_table(results: Results) -> list[str]:
             cells = [row.ours(lambda r, q=q, kind=kind: r.ack(q, kind)).show() for q in (50, 99)]
             cells += [row.bare(lambda r, q=q, kind=kind: r.ack(q, kind)).show() for q in (50, 99)]
             lines.append(f"| {row.database} | {row.agents} | {label} | {count:.0f} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _statements_table(results: Results) -> list[str]:
+    if not results.statements:
+        return []
+    lines = [
+        "## 6. SQL statements per click",
+        "",
+        "Every click of two whole calls (a particulier's, a professionnel's), from the request to its commit, "
+        "delivery apart, SQLite's `BEGIN IMMEDIATE` included (`bench/statements.py`). One run: the counts do "
+        "not depend on the machine.",
+        "",
+        "| database | kind | clicks | median | most | the most costly | target |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for counted in results.statements:
+        for kind in statements.KINDS:
+            lines.append(f"| {counted.database} | {kind} | {len(counted.counts[kind])} | {counted.median(kind):g} "
+                         f"| {counted.most(kind)} | `{counted.heaviest[kind]}` | ≤ {statements.TARGETS[kind]} |")
     return [*lines, ""]
 
 

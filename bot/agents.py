@@ -1,6 +1,6 @@
 """Agents (known by e-mail from the import) matched to Slack users, the Slack user id cached on the agent row.
 
-An agent is matched at start-up (`match_agents`), when he first clicks (`actor_for`), and when his first case
+An agent is matched at start-up (`match_agents`), when he first clicks (`AgentDirectory`), and when his first case
 is queued (`queue_lookup`): a `users.lookupByEmail` row in the outbox, paced with every other call, whose
 delivery calls `looked_up`. An e-mail Slack does not know is marked on the agent, never asked again, and told
 once to the leads (the channel when there is none).
@@ -32,8 +32,9 @@ POST = "chat.postMessage"
 # A Slack user who matched no agent is asked about again only after this long: a lead who is not an agent
 # would otherwise cost a users.info call before every acknowledgement.
 RECHECK_SECONDS = 600
-_not_agents: dict[str, float] = {}
-_not_agents_lock = threading.Lock()
+# How long a Slack user's agent e-mail is trusted without reading it again: a click then costs no statement
+# to learn who acts. The agent row is what changes it (a match, a re-match), rarely.
+KNOWN_SECONDS = 300
 
 
 @dataclass
@@ -61,29 +62,45 @@ def match_agents(engine: Engine, client: WebClient) -> MatchReport:
     return report
 
 
-def actor_for(engine: Engine, client: WebClient, slack_user_id: str) -> str | None:
-    """The agent e-mail of a Slack user; an agent seen for the first time is matched through users.info."""
-    with Session(engine) as session:
-        email = session.exec(select(Agent.email).where(Agent.slack_user_id == slack_user_id)).first()
-        unmatched = email is None and session.exec(select(Agent.id).where(Agent.slack_user_id.is_(None))).first()
-    if email is not None or not unmatched or _recently_unmatched(slack_user_id):
+class AgentDirectory:
+    """Who a Slack user is, as agent: his e-mail, read once and kept `KNOWN_SECONDS` in this process; a user
+    seen for the first time is matched through users.info; one who is no agent is asked about again only
+    after `RECHECK_SECONDS`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known: dict[str, tuple[float, str]] = {}  # Slack user ID -> (when read, agent e-mail)
+        self._not_agents: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def actor(self, client: WebClient, slack_user_id: str) -> str | None:
+        """The agent e-mail of a Slack user, None when he is no agent."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._known.get(slack_user_id)
+            if known is not None and now - known[0] < KNOWN_SECONDS:
+                return known[1]
+            checked = self._not_agents.get(slack_user_id)
+        with Session(self.engine) as session:
+            email = session.exec(select(Agent.email).where(Agent.slack_user_id == slack_user_id)).first()
+            unmatched = email is None and session.exec(select(Agent.id).where(Agent.slack_user_id.is_(None))).first()
+        asked = email is None and unmatched and (checked is None or now - checked >= RECHECK_SECONDS)
+        if asked:
+            email = self._match(client, slack_user_id)
+        with self._lock:
+            if email is not None:
+                self._known[slack_user_id] = (now, email)
+            elif asked:
+                self._not_agents[slack_user_id] = now
         return email
-    try:
-        user = client.users_info(user=slack_user_id)["user"]
-    except SlackApiError:
-        return None
-    email = (user.get("profile") or {}).get("email")
-    actor = _remember(engine, email, user) if email else None
-    if actor is None:
-        with _not_agents_lock:
-            _not_agents[slack_user_id] = time.monotonic()
-    return actor
 
-
-def _recently_unmatched(slack_user_id: str) -> bool:
-    with _not_agents_lock:
-        checked = _not_agents.get(slack_user_id)
-        return checked is not None and time.monotonic() - checked < RECHECK_SECONDS
+    def _match(self, client: WebClient, slack_user_id: str) -> str | None:
+        try:
+            user = client.users_info(user=slack_user_id)["user"]
+        except SlackApiError:
+            return None
+        email = (user.get("profile") or {}).get("email")
+        return _remember(self.engine, email, user) if email else None
 
 
 def _remember(engine: Engine, email: str, user: dict) -> str | None:

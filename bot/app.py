@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.engine import Engine
 
 from bot import metrics, middleware
+from bot.agents import AgentDirectory
 from bot.context import BotDeps
 from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
@@ -81,6 +82,7 @@ def create_app(
         leads=frozenset(settings.m3_leads),
         work=work,
         backend=Backend(engine, SlackNotifier(settings), settings),
+        agents=AgentDirectory(engine),
     )
     metrics.install(app)
     middleware.install(app, deps, executor)

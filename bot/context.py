@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from bot.agents import AgentDirectory
 from bot.outbox_delivery import OutboxDeliverer
 from config.settings import Settings
 from flows.rules import Rules
@@ -32,6 +33,7 @@ class BotDeps:
     leads: frozenset[str]  # Slack user IDs of the team leads
     work: Executor  # applies button clicks once acknowledged (see `bot.app.WORK_THREADS`)
     backend: Backend  # the database, the Slack notifier and the settings, for the service layer
+    agents: AgentDirectory  # Slack user -> agent e-mail
 
     def uow(self, actor: str) -> UnitOfWork:
         """A unit of work for one request, to hand to a service handler."""

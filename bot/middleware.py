@@ -23,7 +23,6 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot import agents
 from bot.context import BotDeps
 from bot.payloads import ORIGIN, BadPayload, check_shape, decode
 from flows.texts import t
@@ -33,31 +32,39 @@ from storage.tables import M3Case, ProcessedRequest, utcnow
 log = logging.getLogger(__name__)
 
 REMEMBERED_EVENTS = 10_000
+REMEMBERED_CASES = 10_000  # an agency's open cases, with room to spare
 MAX_URL = 500  # a response_url is about 100 characters
 
 
 class _RecentKeys:
-    """The last event keys this process saw: a Slack retry of one still in hand is not handled twice."""
+    """The last keys this process saw (event keys: a Slack retry of one still in hand is not handled twice;
+    case ids known to exist: a case is never deleted, so its next click needs no statement to check it)."""
 
     def __init__(self, size: int):
-        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._keys: OrderedDict[Any, None] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def add(self, key: str) -> bool:
+    def add(self, key: Any) -> bool:
         """Remember `key`; False when it was already there."""
         with self._lock:
             if key in self._keys:
+                self._keys.move_to_end(key)
                 return False
             self._keys[key] = None
             if len(self._keys) > self._size:
                 self._keys.popitem(last=False)
             return True
 
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._keys
+
 
 def install(app: App, deps: BotDeps, background: Executor) -> None:
     """Register the middleware; `background` sends refusals after the acknowledgement has gone."""
     seen_events = _RecentKeys(REMEMBERED_EVENTS)
+    known_cases = _RecentKeys(REMEMBERED_CASES)
 
     def load_request_context(
         request: BoltRequest, body: dict[str, Any], context: dict[str, Any], client: WebClient, next: Callable[[], None]
@@ -66,7 +73,7 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
         user_id = _user_id(body)
         context["deps"] = deps
         context["case_id"], context["case_args"] = None, {}
-        context["actor"] = agents.actor_for(deps.engine, client, user_id) if user_id else None
+        context["actor"] = deps.agents.actor(client, user_id) if user_id else None
         context["is_lead"] = user_id in deps.leads
         context["request_key"] = _request_key(kind, body)
 
@@ -81,8 +88,10 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
                 case_id, case_args = decode(_carried(kind, body))
             except BadPayload as error:
                 return _refuse(kind, body, client, background, t("bot.refusal.unknown_action"), str(error))
-            if case_id is not None and not _case_exists(deps, case_id):
-                return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
+            if case_id is not None and case_id not in known_cases:
+                if not _case_exists(deps, case_id):
+                    return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
+                known_cases.add(case_id)
             context["respond"] = _respond_to(kind, body, case_args.pop(ORIGIN, None), deps.settings.slack_api_url)
             context["case_id"], context["case_args"] = case_id, case_args
             if case_id is not None and context["is_lead"]:

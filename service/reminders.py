@@ -29,7 +29,8 @@ from config.settings import Settings
 from flows.case import Action, ActionStatus, Case, State
 from flows.engine import reminder_barred
 from service.agency_hours import AgencyHours
-from storage.repository import save_case
+from storage.db import insert_for
+from storage.repository import loaded_reminders, save_case
 from storage.tables import Action as ActionRow
 from storage.tables import M3Case, Reminder
 
@@ -91,16 +92,13 @@ def morning_reminder(day: date, config: ReminderConfig) -> Reminder:
 
 
 def insert_once(session: Session, reminder: Reminder) -> bool:
-    """Insert unless its key exists; a concurrent twin (another process, the sweep) loses on the unique key."""
-    if session.exec(select(Reminder.id).where(Reminder.dedupe_key == reminder.dedupe_key)).first() is not None:
-        return False
-    try:
-        # A savepoint: on PostgreSQL a failed insert would poison the caller's whole transaction.
-        with session.begin_nested():
-            session.add(reminder)
-    except sa.exc.IntegrityError:
-        return False
-    return True
+    """Insert unless its key exists, in one statement; a concurrent twin (another process, the sweep) waits
+    for the first to commit, then inserts nothing."""
+    values = {column.name: getattr(reminder, column.name) for column in Reminder.__table__.columns  # type: ignore[attr-defined]
+              if column.name != "id"}
+    table = Reminder.__table__  # type: ignore[attr-defined]
+    statement = insert_for(session)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
+    return session.execute(statement).first() is not None
 
 
 def sync_reminders(session: Session, case: Case, now: datetime, settings: Settings) -> None:
@@ -116,7 +114,10 @@ def sync_reminders(session: Session, case: Case, now: datetime, settings: Settin
     todo = [a for a in case.actions if a.status is ActionStatus.todo and not reminder_barred(case, a, today)]
     if any(a.id is None for a in todo):
         save_case(session, case, now=now)
-    rows = list(session.exec(select(Reminder).where(Reminder.case_id == case.id)))
+    assert case.id is not None, "a stored case"
+    rows = loaded_reminders(session, case.id)
+    if rows is None:
+        rows = list(session.exec(select(Reminder).where(Reminder.case_id == case.id)))
     wanted = _callback_reminders(case, config)
     wanted_keys = {r.dedupe_key for r in wanted}
     todo_ids = {a.id for a in todo}
@@ -130,7 +131,6 @@ def sync_reminders(session: Session, case: Case, now: datetime, settings: Settin
     for action in todo:
         if action.id not in pending_actions:
             fired = [config.hours.local_day(r.fired_at) for r in rows if r.action_id == action.id and r.fired_at]
-            assert case.id is not None, "a case with actions to remind is a stored case"
             wanted.append(action_reminder(case.id, action, max(fired, default=None), config))
     by_key = {r.dedupe_key: r for r in rows}
     for reminder in wanted:

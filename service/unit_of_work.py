@@ -24,7 +24,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -33,7 +32,8 @@ from flows.case import Case, State
 from service.notifier import Notifier
 from service.reminders import sync_reminders
 from storage import audit, outbox
-from storage.repository import load_case, save_case
+from storage.db import insert_for
+from storage.repository import load_case, locked_row, save_case
 from storage.tables import M3Case, ProcessedRequest, utcnow
 
 
@@ -147,14 +147,15 @@ class UnitOfWork:
         messages after a case's own (a notice, a summary) flushes first, so they go out in that order."""
         settings = self.backend.settings
         for case_id, change in self._changes.items():
+            if change.facts:
+                # Before the save: the chain's new head is written with the case's changes, in one UPDATE.
+                locked = locked_row(self.session, case_id)
+                row = locked or self.session.get(M3Case, case_id)
+                assert row is not None, "a case loaded in this transaction"
+                audit.append_facts(self.session, change.facts, actor=self.actor, case_id=case_id,
+                                   client_id=row.client_id, at=self.now, case_row=locked)
             if change.facts or change.save:
                 save_case(self.session, change.case, now=self.now)
-            if change.facts:
-                row = self.session.get(M3Case, case_id)
-                assert row is not None, "a case loaded and saved in this transaction"
-                client_id = row.client_id
-                audit.append_facts(self.session, change.facts, actor=self.actor, case_id=case_id,
-                                   client_id=client_id, at=self.now)
             # A case never opened has no thread in Slack (one closed while out of time): nothing to show.
             if change.notify and self.notifier is not None and change.case.opened_at is not None:
                 if change.previous is None:
@@ -175,7 +176,7 @@ class UnitOfWork:
 def _claim_request(session: Session, key: str, now: datetime) -> bool:
     """Record `key` as processed; False when it already was (a Slack retry or a double click)."""
     # A concurrent twin waits on the key until the first commits, then inserts nothing.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     # SQLModel sets `__table__` on every table model, but its stubs do not declare it.
     table: Table = ProcessedRequest.__table__  # type: ignore[attr-defined]
     statement = insert(table).values(key=key, at=now).on_conflict_do_nothing().returning(table.c.key)

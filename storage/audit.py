@@ -17,10 +17,10 @@ from enum import Enum
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, SQLModel, select
 
 from storage.chain import entry_hash, has_personal, seal
+from storage.db import insert_for
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case, utcnow
 
 GLOBAL = "global"
@@ -51,12 +51,14 @@ def jsonable(value: Any) -> Any:
 
 def _insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> None:
     """INSERT unless the key exists (a concurrent twin waits for the first to commit, then does nothing)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(insert(model.__table__).values(**values).on_conflict_do_nothing())
+    session.execute(insert_for(session)(model.__table__).values(**values).on_conflict_do_nothing())
 
 
-def _lock_head(session: Session, case_id: int | None) -> tuple[str | None, int, int | None]:
-    """(head hash, count, the case's client) of the chain, locked until the transaction ends."""
+def _lock_head(session: Session, case_id: int | None, case_row: M3Case | None) -> tuple[str | None, int, int | None]:
+    """(head hash, count, the case's client) of the chain, locked until the transaction ends: read from
+    `case_row` when the caller holds it locked already."""
+    if case_row is not None:
+        return case_row.audit_head, case_row.audit_count, case_row.client_id
     if case_id is not None:
         query = sa.select(M3Case.audit_head, M3Case.audit_count, M3Case.client_id).where(M3Case.id == case_id)
         return tuple(session.execute(query.with_for_update()).one())
@@ -68,8 +70,10 @@ def _lock_head(session: Session, case_id: int | None) -> tuple[str | None, int, 
     return row.head, row.count, None
 
 
-def _store_head(session: Session, case_id: int | None, head: str, count: int) -> None:
-    if case_id is not None:
+def _store_head(session: Session, case_id: int | None, case_row: M3Case | None, head: str, count: int) -> None:
+    if case_row is not None:  # written with the case's own changes, in one UPDATE
+        case_row.audit_head, case_row.audit_count = head, count
+    elif case_id is not None:
         session.execute(sa.update(M3Case).where(M3Case.id == case_id).values(audit_head=head, audit_count=count))
     else:
         session.execute(sa.update(AuditChain).where(AuditChain.name == GLOBAL).values(head=head, count=count))
@@ -94,10 +98,11 @@ def _append(
     case_id: int | None,
     client_id: int | None,
     at: datetime,
-) -> list[AuditEntry]:
+    case_row: M3Case | None = None,
+) -> None:
     if not items:
-        return []
-    head, count, case_client = _lock_head(session, case_id)
+        return
+    head, count, case_client = _lock_head(session, case_id, case_row)
     owner = client_id if client_id is not None else case_client
     entries = []
     for event, raw in items:
@@ -107,12 +112,11 @@ def _append(
         count += 1
         head = entry_hash(head, seq=count, case_id=case_id, client_id=client_id, at=at, actor=actor, event=event,
                           sealed=sealed)
-        entry = AuditEntry(at=at, actor=actor, case_id=case_id, client_id=client_id, event=event, data=data,
-                           seq=count, sealed=sealed, hash=head)
-        session.add(entry)
-        entries.append(entry)
-    _store_head(session, case_id, head, count)
-    return entries
+        entries.append({"at": at, "actor": actor, "case_id": case_id, "client_id": client_id, "event": event,
+                        "data": data, "seq": count, "sealed": sealed, "hash": head})
+    # One statement for all the entries (no ids to read back).
+    session.execute(sa.insert(AuditEntry), entries)
+    _store_head(session, case_id, case_row, head, count)
 
 
 def append(
@@ -124,9 +128,8 @@ def append(
     case_id: int | None = None,
     client_id: int | None = None,
     at: datetime | None = None,
-) -> AuditEntry:
-    return _append(session, [(event, data)], actor=actor, case_id=case_id, client_id=client_id,
-                   at=at or utcnow())[0]
+) -> None:
+    _append(session, [(event, data)], actor=actor, case_id=case_id, client_id=client_id, at=at or utcnow())
 
 
 def append_facts(
@@ -137,9 +140,11 @@ def append_facts(
     case_id: int | None,
     client_id: int | None,
     at: datetime | None = None,
+    case_row: M3Case | None = None,
 ) -> None:
+    """The facts of one event, chained; `case_row`: the case's row, which the caller holds locked."""
     _append(session, [(fact.name, fact.data) for fact in facts], actor=actor, case_id=case_id,
-            client_id=client_id, at=at or utcnow())
+            client_id=client_id, at=at or utcnow(), case_row=case_row)
 
 
 def last_entry(session: Session, case_id: int, event: str) -> AuditEntry | None:

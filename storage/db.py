@@ -6,14 +6,16 @@ import os
 import sqlite3
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Every module that declares tables: Alembic and the tests must see all of them, whoever imported what.
@@ -49,6 +51,13 @@ def normalize_url(url: str) -> sa.URL:
 # Few stay open when idle, so that several processes stay far below PostgreSQL's 100 connections.
 POOL_SIZE = 8
 POOL_OVERFLOW = 32
+
+
+def insert_for(bind: Engine | sa.Connection | Session) -> Any:
+    """The dialect's own `insert` construct (PostgreSQL's or SQLite's), which has ON CONFLICT: the one
+    statement that inserts a row unless its key is there, or changes it when it is."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:

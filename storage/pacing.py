@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from storage.db import insert_for
 from storage.tables import SlackPace
 
 NEVER = math.inf
@@ -31,10 +31,6 @@ class Bucket:
     key: str  # e.g. "method:chat.update", "channel:C0M3", "url:<digest>"
     rate: float  # tokens gained per second; 0: spent tokens never come back
     burst: float  # the most tokens it holds, what a fresh bucket starts with
-
-
-def _insert(engine: Engine):  # noqa: ANN202 - the dialect's own insert, for ON CONFLICT
-    return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
 def _locked(session: Session, team: str, keys: list[str]) -> dict[str, SlackPace]:
@@ -51,7 +47,7 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
         rows = _locked(session, team, keys)
         if missing := [b for b in buckets if b.key not in rows]:
             session.execute(
-                _insert(engine)(SlackPace)
+                insert_for(engine)(SlackPace)
                 .values([{"team": team, "bucket": b.key, "tokens": b.burst, "updated_at": now} for b in missing])
                 .on_conflict_do_nothing()
             )
@@ -80,7 +76,7 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
 def take_use(engine: Engine, team: str, key: str, *, uses: int, now: datetime) -> bool:
     """Count one use of something allowed `uses` times (a response_url): True while some are left.
     One statement: the bucket is created with the first use, then spent down to zero."""
-    statement = _insert(engine)(SlackPace).values(team=team, bucket=key, tokens=uses - 1.0, updated_at=now)
+    statement = insert_for(engine)(SlackPace).values(team=team, bucket=key, tokens=uses - 1.0, updated_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=["team", "bucket"],
         set_={"tokens": SlackPace.tokens - 1.0, "updated_at": statement.excluded.updated_at},
@@ -92,7 +88,7 @@ def take_use(engine: Engine, team: str, key: str, *, uses: int, now: datetime) -
 
 def hold(engine: Engine, team: str, key: str, *, until: datetime, now: datetime) -> None:
     """Slack answered 429: the bucket `key` is empty and gives nothing before `until`."""
-    statement = _insert(engine)(SlackPace).values(team=team, bucket=key, tokens=0.0, updated_at=now, held_until=until)
+    statement = insert_for(engine)(SlackPace).values(team=team, bucket=key, tokens=0.0, updated_at=now, held_until=until)
     excluded = statement.excluded
     with Session(engine) as session, session.begin():
         session.execute(statement.on_conflict_do_update(

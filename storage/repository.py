@@ -8,16 +8,18 @@ objects.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, select
 
 from flows import case as domain
 from storage import tables as rows
-from storage.tables import utcnow
+from storage.tables import UtcDateTime, utcnow
 
 CLIENT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.ClientFile))
 CONTRACT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.Contract))
@@ -55,6 +57,7 @@ class _Loaded:
     case: rows.M3Case
     client: rows.Client
     children: dict[type[SQLModel], list[Any]]
+    locked: bool
 
 
 def _loaded(session: Session, case_id: int) -> _Loaded | None:
@@ -68,6 +71,19 @@ def _keep(session: Session, case_id: int, loaded: _Loaded) -> None:
         cases = {}
     cases[case_id] = loaded
     session.info["loaded_cases"] = (session.get_transaction(), cases)
+
+
+def loaded_reminders(session: Session, case_id: int) -> list[rows.Reminder] | None:
+    """The case's reminders as this transaction's load read them, handed out once (the caller changes them
+    from there on); None when the case was not loaded here or they were handed out already."""
+    loaded = _loaded(session, case_id)
+    return loaded.children.pop(rows.Reminder, None) if loaded is not None else None
+
+
+def locked_row(session: Session, case_id: int) -> rows.M3Case | None:
+    """The row of case `case_id` when this transaction loaded it locked (`load_case(lock=True)`), else None."""
+    loaded = _loaded(session, case_id)
+    return loaded.case if loaded is not None and loaded.locked else None
 
 
 def _plain(value: Any) -> Any:
@@ -130,6 +146,83 @@ def _children(session: Session, model: type[SQLModel], case_id: int) -> list[Any
     return list(session.exec(select(model).where(model.case_id == case_id).order_by(model.id)))
 
 
+# The children of a case, each table's rows as one JSON array in the case's own SELECT (one statement, one
+# round trip, instead of one per table), in the order the aggregate keeps them.
+_CHILDREN: dict[type[SQLModel], Callable[[Any], Any]] = {
+    rows.Contract: lambda c: (c.subscribed_on, c.number),
+    rows.CallAttempt: lambda a: (a.at, a.id),
+    rows.Agreement: lambda a: a.id,
+    rows.ProfileCheck: lambda p: p.id,
+    rows.ContractCheck: lambda c: c.id,
+    rows.ProtectionCheck: lambda p: p.id,
+    rows.Need: lambda n: n.id,
+    rows.Action: lambda a: a.id,
+    rows.Reminder: lambda r: r.id,  # not the aggregate's: read here for `service.reminders`, which syncs them
+}
+
+
+def _rows_as_json(session: Session, model: type[SQLModel], where: Any) -> Any:
+    """A scalar subquery: the rows of `model` matching `where` (correlated to the case's row), as a JSON array
+    of objects keyed by column name."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    fields = []
+    for column in model.__table__.columns:  # type: ignore[attr-defined]
+        # SQLite keeps JSON as text: json() embeds it as JSON rather than as a string.
+        fields += [sa.literal(column.name), sa.func.json(column) if sqlite and isinstance(column.type, sa.JSON) else column]
+    row = (sa.func.json_object if sqlite else sa.func.json_build_object)(*fields)
+    aggregate = sa.func.json_group_array(row) if sqlite else sa.func.json_agg(row)
+    return sa.type_coerce(sa.select(aggregate).where(where).scalar_subquery(), sa.JSON)
+
+
+def _from_json(column: sa.Column[Any], value: Any) -> Any:
+    """A column's value as its JSON array gave it, back to what the database driver would have returned."""
+    if value is None:
+        return None
+    if isinstance(column.type, UtcDateTime):
+        moment = datetime.fromisoformat(value)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if isinstance(column.type, sa.Date):
+        return date.fromisoformat(value)
+    if isinstance(column.type, sa.Boolean):
+        return bool(value)
+    return value
+
+
+def _attached(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any:
+    """A row rebuilt from its values, in the session as if it had been selected: saving it writes only what
+    changes."""
+    row = model(**{column.name: _from_json(column, values[column.name])
+                   for column in model.__table__.columns})  # type: ignore[attr-defined]
+    make_transient_to_detached(row)
+    return session.merge(row, load=False)
+
+
+def _select_rows(session: Session, case_id: int, *, lock: bool, since: datetime) -> _Loaded:
+    """The case's row, its client's and all its children in one statement; `lock` takes the case and client
+    rows FOR UPDATE (PostgreSQL)."""
+    children = {
+        model: _rows_as_json(session, model, model.case_id == rows.M3Case.id)  # type: ignore[attr-defined]
+        for model in _CHILDREN if model is not rows.CallAttempt
+    }
+    # The calling limits count per client across cases: the client's attempts on all his cases.
+    children[rows.CallAttempt] = _rows_as_json(
+        session, rows.CallAttempt, sa.and_(rows.CallAttempt.client_id == rows.Client.id, rows.CallAttempt.at >= since))
+    query = (select(rows.M3Case, rows.Client, *children.values())
+             .join(rows.Client, rows.Client.id == rows.M3Case.client_id)
+             .where(rows.M3Case.id == case_id))
+    # Lock the client too so two cases of one client cannot both pass the calling limits at once.
+    found = session.execute(query.with_for_update(of=[rows.M3Case, rows.Client]) if lock else query).one_or_none()
+    if found is None:
+        raise CaseNotFound(case_id)
+    case_row, client_row, *arrays = found
+    loaded = _Loaded(case_row, client_row, {
+        model: sorted((_attached(session, model, values) for values in array or []), key=_CHILDREN[model])
+        for model, array in zip(children, arrays, strict=True)
+    }, locked=lock)
+    _keep(session, case_id, loaded)
+    return loaded
+
+
 def load_case(
     session: Session, case_id: int, *, lock: bool, lookback_days: int = 60, now: datetime | None = None
 ) -> domain.Case:
@@ -138,33 +231,12 @@ def load_case(
     `client_attempts` holds the client's attempts on all his cases over the last `lookback_days`, the
     longest period the calling rules look back.
     """
-    query = select(rows.M3Case).where(rows.M3Case.id == case_id)
-    case_row = session.exec(query.with_for_update() if lock else query).one_or_none()
-    if case_row is None:
-        raise CaseNotFound(case_id)
-    client_query = select(rows.Client).where(rows.Client.id == case_row.client_id)
-    # The calling limits count per client across cases: lock the client too so two cases of one client
-    # cannot both pass the limit at once.
-    client_row = session.exec(client_query.with_for_update() if lock else client_query).one()
-    contract_rows = list(
-        session.exec(
-            select(rows.Contract)
-            .where(rows.Contract.case_id == case_id)
-            .order_by(rows.Contract.subscribed_on, rows.Contract.number)
-        )
-    )
+    loaded = _loaded(session, case_id)
+    if loaded is None or (lock and not loaded.locked):
+        loaded = _select_rows(session, case_id, lock=lock, since=(now or utcnow()) - timedelta(days=lookback_days))
+    case_row, client_row, children = loaded.case, loaded.client, loaded.children
+    contract_rows, attempts = children[rows.Contract], children[rows.CallAttempt]
     numbers = {c.id: c.number for c in contract_rows}
-    since = (now or utcnow()) - timedelta(days=lookback_days)
-    attempts = list(session.exec(
-        select(rows.CallAttempt)
-        .where(rows.CallAttempt.client_id == client_row.id, rows.CallAttempt.at >= since)
-        .order_by(rows.CallAttempt.at, rows.CallAttempt.id)
-    ))
-    children = {model: _children(session, model, case_id)
-                for model in (rows.Agreement, rows.ProfileCheck, rows.ContractCheck, rows.ProtectionCheck, rows.Need,
-                              rows.Action)}
-    _keep(session, case_id, _Loaded(case_row, client_row,
-                                    {**children, rows.Contract: contract_rows, rows.CallAttempt: attempts}))
     agreement = children[rows.Agreement][0] if children[rows.Agreement] else None
     scalars = {name: getattr(case_row, name) for name in _CASE_SCALARS}
     scalars["state"] = domain.State(case_row.state)

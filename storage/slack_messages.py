@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, select
 
+from storage.db import insert_for
 from storage.tables import UtcDateTime, utcnow
 
 CARD = "card"
@@ -43,7 +43,7 @@ def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
 
 def record(engine: Engine, case_id: int, role: str, channel: str, ts: str) -> None:
     """Remember where a role's message was posted (or moved); idempotent for the same values. One statement."""
-    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(engine)
     statement = insert(SlackMessage).values(case_id=case_id, role=role, channel=channel, ts=ts, updated_at=utcnow())
     statement = statement.on_conflict_do_update(
         index_elements=["case_id", "role"],

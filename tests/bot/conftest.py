@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -48,8 +49,9 @@ def fast_deliverer(engine: Engine, settings: Settings, **options: Any) -> Outbox
     return OutboxDeliverer(engine, delivery_client(settings, timeout=2), **values)
 
 
-@pytest.fixture
-def harness(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
+@contextmanager
+def running_bot(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
+    """The bot served over HTTP against `slack`, its deliverer running, the test agents known to both."""
     settings = bot_settings(slack, engine)
     deliverer = fast_deliverer(engine, settings)
     app = create_app(settings, engine, deliverer=deliverer)
@@ -63,3 +65,9 @@ def harness(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
     finally:
         deliverer.stop()
         stop_http(server, thread)
+
+
+@pytest.fixture
+def harness(engine: Engine, slack: SlackStandIn) -> Iterator[Harness]:
+    with running_bot(engine, slack) as harness:
+        yield harness

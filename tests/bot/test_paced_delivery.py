@@ -21,11 +21,11 @@ from flows.case import State
 from storage import outbox, slack_messages
 from storage.db import make_engine
 from storage.tables import Outbox, utcnow
+from tests.bot.budget import CALL_TIME
 from tests.bot.conftest import bot_settings, fast_deliverer
 from tests.bot.driver import CallDriver
 from tests.bot.harness import CHANNEL, Harness, drain, wait_until
 from tests.bot.slack_counts import SlackCounts
-from tests.bot.test_budget import CALL_TIME
 from tests.bot.test_call_scenarios import open_case
 
 

@@ -14,7 +14,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlmodel import Session, select
 
-from bot import agents, forms
+from bot import forms
 from bot.context import BotDeps
 from bot.dispatch import apply_form, tell
 from bot.listeners.common import arg, case_id_of
@@ -36,7 +36,7 @@ class AgentEmails(Mapping[str, str]):
         self._deps, self._client = deps, client
 
     def __getitem__(self, user_id: str) -> str:
-        email = agents.actor_for(self._deps.engine, self._client, user_id)
+        email = self._deps.agents.actor(self._client, user_id)
         if email is None:
             raise KeyError(user_id)
         return email
@@ -49,7 +49,7 @@ class AgentEmails(Mapping[str, str]):
         return sum(1 for _ in self)
 
     def __contains__(self, user_id: object) -> bool:
-        return isinstance(user_id, str) and agents.actor_for(self._deps.engine, self._client, user_id) is not None
+        return isinstance(user_id, str) and self._deps.agents.actor(self._client, user_id) is not None
 
 
 def chosen_agents(deps: BotDeps, client: WebClient, values: Any) -> dict[str, str]:
