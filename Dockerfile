@@ -15,7 +15,9 @@ COPY config config
 COPY flows flows
 COPY sandbox sandbox
 COPY scheduler scheduler
+COPY service service
 COPY storage storage
+COPY wording wording
 RUN pip install . && rm -rf /src
 
 RUN useradd --system --uid 10001 --home-dir /data --create-home --shell /usr/sbin/nologin m3bot

@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from bot.views.text import escape
-from flows.texts import t
 from storage import outbox
 from storage.tables import Agent, utcnow
+from wording import t
 
 log = logging.getLogger(__name__)
 

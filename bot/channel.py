@@ -15,7 +15,7 @@ import time
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from flows.texts import t
+from wording import t
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import io
 from matplotlib.figure import Figure
 from slack_sdk import WebClient
 
-from flows import texts
+import wording
 from storage.dashboards import Figures
 
 _BAR = "#2e7d6b"
@@ -22,7 +22,7 @@ def funnel_png(figures: Figures, title: str) -> bytes:
     """Horizontal bars, one per stage of the funnel, top to bottom, with each stage's count and share of
     the cases opened."""
     stages = figures.funnel
-    labels = [texts.t(f"dashboards.figures.{code}.label") for code, _n in stages]
+    labels = [wording.t(f"dashboards.figures.{code}.label") for code, _n in stages]
     counts = [n for _code, n in stages]
     opened = max(figures.opened, 1)
     figure = Figure(figsize=(8, 0.6 * len(stages) + 1.2), dpi=110)

@@ -1,6 +1,6 @@
 """The `m3bot` command line (typer): import, case lists and traces, opening due cases, migrations.
 
-Messages come from `flows/texts/cli.yml`. An error is one line on stderr and exit code 2, never a
+Messages come from `wording/fr/cli.yml`. An error is one line on stderr and exit code 2, never a
 traceback; `import` exits 1 when rows were rejected. Other modules add their commands to `app`.
 """
 
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import typer
 from sqlmodel import Session
 
+import wording
 from bot.app import web_client
 from bot.cli_audit import audit_app
 from bot.cli_common import database, fail, guarded, settings
@@ -28,10 +29,8 @@ from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
 from bot.runner import run, run_scheduler
 from bot.settings_record import operator
-from flows import texts
 from flows.case import State
 from flows.dates import numeric_day
-from flows.texts import t
 from flows.verdict import describe
 from service.access import RecordAccess, record_access
 from service.imports import ImportExport, import_export
@@ -46,13 +45,17 @@ from storage.importer import ACTOR as IMPORT_ACTOR
 from storage.importer import load_mapping
 from storage.queries import WAITING_FILTERS, CaseSummary, case_trace, list_cases
 from storage.repository import CaseNotFound
+from wording import t
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 @app.callback()
 def main() -> None:
-    texts.configure(settings().texts_dir)
+    try:
+        wording.configure(settings().texts_dir)
+    except wording.FixedText as error:
+        fail(t("cli.errors.fixed_texts", folder=error.folder, sections=", ".join(error.sections)))
 
 
 def _print_json(value: Any) -> None:

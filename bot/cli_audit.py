@@ -12,9 +12,9 @@ import typer
 from sqlmodel import Session
 
 from bot.cli_common import database, fail, guarded
-from flows.texts import t
 from storage.audit_verify import describe_problem, verify
 from storage.tables import M3Case
+from wording import t
 
 audit_app = typer.Typer(help=t("audit.cli.help"), no_args_is_help=True)
 

@@ -13,9 +13,9 @@ import typer
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
-from flows.texts import t
 from storage.db import DatabaseUrlError, make_engine, migrate
 from storage.importer import NotALagonExport
+from wording import t
 
 
 def fail(message: str) -> NoReturn:

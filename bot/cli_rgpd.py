@@ -21,10 +21,10 @@ from bot.cli_common import database, fail, guarded, settings
 from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
 from config.settings import Settings
-from flows.texts import t
 from service.rgpd import EraseClient, ExportClient, Purge, erase_client, export_client, purge
 from service.unit_of_work import Backend, UnitOfWork
 from storage import rgpd
+from wording import t
 
 rgpd_app = typer.Typer(help=t("rgpd.cli.help"), no_args_is_help=True)
 

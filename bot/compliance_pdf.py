@@ -8,7 +8,7 @@ The record is dated and carries the SHA-256 of the case's audit entries exactly 
 --json` prints them (`audit_digest`), so a reviewer can check it matches the trail, and the verification
 of the case's hash chain (`storage.audit_verify`) with its head hash and its length, which the leads'
 daily digest also lists: an earlier tampering shows there. French text comes from
-`flows/texts/rgpd.yml` and `labels.yml`; fpdf2's core fonts in Windows-1252 cover French typography.
+`wording/fr/rgpd.yml` and `labels.yml`; fpdf2's core fonts in Windows-1252 cover French typography.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 from fpdf import FPDF
 from sqlmodel import Session
 
+import wording
 from bot import private_files
 from bot.rendering import agent_names
-from flows import texts
 from flows.case import Case, ProfileAnswer
 from flows.dates import numeric_day
 from flows.script import display_name, product_name, protections_for
@@ -43,11 +43,11 @@ Line = tuple[datetime, str, str]  # when, who, what
 
 
 def t(key: str, **values: object) -> str:
-    return texts.t(f"rgpd.pdf.{key}", **values)
+    return wording.t(f"rgpd.pdf.{key}", **values)
 
 
 def label(group: str, code: str) -> str:
-    return texts.t(f"labels.{group}.{code}")
+    return wording.t(f"labels.{group}.{code}")
 
 
 def audit_digest(timeline: list[dict[str, Any]]) -> str:
@@ -131,7 +131,7 @@ def _advice(case: Case) -> list[Line]:
 def _plan(case: Case, writer: _Writer, timeline: list[dict[str, Any]]) -> list[Line]:
     lines: list[Line] = []
     for action in case.actions:
-        purpose = f" — {texts.t(f'slack.plan.purpose.{action.purpose}')}" if action.purpose else ""
+        purpose = f" — {wording.t(f'labels.plan_purpose.{action.purpose}')}" if action.purpose else ""
         lines.append((action.created_at, action.created_by, t(
             "action", kind=label("action", action.kind.value), due_on=numeric_day(action.due_on, missing="—"),
             owner=writer.person(action.owner), purpose=purpose,
@@ -151,9 +151,9 @@ def _chain_line(session: Session, case_id: int) -> str:
     """The verification of the case's hash chain, with its head and its length, as of now."""
     check, kept = verify(session, case_id), chain_state(session, case_id)
     if check.ok:
-        return texts.t("audit.pdf.chain_ok", count=kept.count, head=kept.head or "—")
+        return wording.t("audit.pdf.chain_ok", count=kept.count, head=kept.head or "—")
     problems = "; ".join(describe_problem(problem) for problem in check.problems)
-    return texts.t("audit.pdf.chain_broken", problems=problems, count=kept.count, head=kept.head or "—")
+    return wording.t("audit.pdf.chain_broken", problems=problems, count=kept.count, head=kept.head or "—")
 
 
 def compliance_record(session: Session, case_id: int, *, actor: str, now: datetime, timezone: str) -> bytes:
@@ -170,7 +170,7 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
     writer.text(t("hash", digest=audit_digest(trace["timeline"])), size=8)
     writer.text(t("hash_help", id=case_id), size=8)
     writer.text(_chain_line(session, case_id), size=8)
-    writer.text(texts.t("audit.pdf.chain_help", id=case_id), size=8, gap=3)
+    writer.text(wording.t("audit.pdf.chain_help", id=case_id), size=8, gap=3)
     name = " ".join(p for p in (client.civility, client.first_name, client.last_name) if p)
     writer.text(t("client", number=client.number, client_type=label("client_type", client.client_type.value),
                   name=name), bold=True)
@@ -182,7 +182,7 @@ def compliance_record(session: Session, case_id: int, *, actor: str, now: dateti
                       formula=contract.formula, subscribed_on=numeric_day(contract.subscribed_on, missing="—"),
                       origin=label("origin", contract.origin.value)))
 
-    writer.heading(texts.t("verdict.title"))
+    writer.heading(wording.t("verdict.title"))
     for line in describe(case_verdict(session, case_id), writer.moment):
         writer.text(line)
     writer.heading(t("sections.admin"))

@@ -1,7 +1,7 @@
 """`m3bot doctor`: every check an agency's IT would make before calling for help, each with its fix.
 
 Checks run in order and later ones are skipped when an earlier one they need failed (no token, no Slack
-check). Nothing here changes anything. Texts are French (`doctor.*` in flows/texts/cli.yml) and name
+check). Nothing here changes anything. Texts are French (`doctor.*` in wording/fr/cli.yml) and name
 settings, scopes and channel ids only, never a person.
 """
 
@@ -18,8 +18,8 @@ from bot.channel import ChannelUnusable, channel_info
 from bot.runner import missing_settings
 from bot.scopes import BOT_SCOPES
 from config.settings import Settings
-from flows.texts import t
 from storage.db import DatabaseUrlError, make_engine, schema_is_current
+from wording import t
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ still to do on those cases, for Outlook or Google Calendar.
 The files hold client names: they stay in the agency (RGPD), like the management system's own exports;
 they are written for their owner only (bot.private_files). A cell that a spreadsheet would run as a formula
 is written with a leading apostrophe, which Excel and LibreOffice show as text.
-Column headers and values are French, from `flows/texts/dashboards.yml` and `labels.yml`.
+Column headers and values are French, from `wording/fr/dashboards.yml` and `labels.yml`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from icalendar import Calendar, Event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import wording
 from bot import private_files
-from flows import texts
 from flows.case import ActionKind, ActionStatus, AttemptOutcome, ContractAnswer, ProfileAnswer, ProtectionAnswer
 from flows.dates import numeric_day
 from storage.dashboards import Period
@@ -59,7 +59,7 @@ class ExportReport:
 
 
 def _x(key: str, **values: Any) -> str:
-    return texts.t(f"dashboards.export.{key}", **values)
+    return wording.t(f"dashboards.export.{key}", **values)
 
 
 
@@ -75,9 +75,9 @@ def _labels(joined: str | None, translate: dict[str, str]) -> str:
 
 
 def _catalogues() -> dict[str, dict[str, str]]:
-    pieces = {p["code"]: p["label"] for group in texts.data("catalog.pieces").values() for p in group}
-    protections = {p["code"]: p["label"] for p in texts.data("catalog.protections")}
-    return {"field": texts.data("labels.field"), "piece": pieces, "protection": protections}
+    pieces = {p["code"]: p["label"] for group in wording.data("catalog.pieces").values() for p in group}
+    protections = {p["code"]: p["label"] for p in wording.data("catalog.protections")}
+    return {"field": wording.data("labels.field"), "piece": pieces, "protection": protections}
 
 
 def _cases_query(bounds: tuple[datetime, datetime]) -> sa.Select:
@@ -125,13 +125,13 @@ def _case_lines(session: Session, bounds: tuple[datetime, datetime], zone: ZoneI
          attempts, reached, admin_done_at, fields, tns, pieces, elsewhere, gaps, rebound_at, closed_at,
          close_reason) in session.execute(_cases_query(bounds)):
         yield [
-            str(case_id), number, _client(civility, first, last), texts.t(f"labels.client_type.{client_type}"),
-            texts.t(f"labels.origin.{origin}") if origin else "", agent or "", seller or "", numeric_day(m3_date, zone),
-            numeric_day(opened_at, zone), texts.t(f"labels.state.{state}"), str(attempts), _yes(reached),
+            str(case_id), number, _client(civility, first, last), wording.t(f"labels.client_type.{client_type}"),
+            wording.t(f"labels.origin.{origin}") if origin else "", agent or "", seller or "", numeric_day(m3_date, zone),
+            numeric_day(opened_at, zone), wording.t(f"labels.state.{state}"), str(attempts), _yes(reached),
             numeric_day(admin_done_at, zone), _labels(fields, labels["field"]), _yes(tns),
             _labels(pieces, labels["piece"]), _labels(elsewhere, labels["protection"]),
             _labels(gaps, labels["protection"]), numeric_day(rebound_at, zone), numeric_day(closed_at, zone),
-            texts.t(f"labels.close_reason.{close_reason}") if close_reason else "",
+            wording.t(f"labels.close_reason.{close_reason}") if close_reason else "",
         ]
 
 
@@ -149,9 +149,9 @@ def _actions_query(bounds: tuple[datetime, datetime]) -> sa.Select:
 def _action_line(action: Action, client: str, today: date, zone: ZoneInfo) -> list[str]:
     late = action.status == ActionStatus.todo.value and action.due_on < today
     return [
-        str(action.case_id), client, texts.t(f"slack.plan.kind.{action.kind}"), numeric_day(action.due_on, zone),
-        action.owner, texts.t(f"labels.action_status.{action.status}"), _yes(late),
-        texts.t(f"slack.plan.purpose.{action.purpose}") if action.purpose else "", action.reason or "",
+        str(action.case_id), client, wording.t(f"labels.plan_kind.{action.kind}"), numeric_day(action.due_on, zone),
+        action.owner, wording.t(f"labels.action_status.{action.status}"), _yes(late),
+        wording.t(f"labels.plan_purpose.{action.purpose}") if action.purpose else "", action.reason or "",
         numeric_day(action.created_at, zone), numeric_day(action.done_at, zone),
     ]
 
@@ -188,9 +188,9 @@ def _event(action: Action, client: str, stamp: datetime) -> Event:
     event.add("dtstamp", stamp)
     event.add("dtstart", action.due_on)  # a date: an all-day event on the due day
     event.add("dtend", action.due_on + timedelta(days=1))
-    kind = texts.t(f"slack.plan.kind.{action.kind}")
+    kind = wording.t(f"labels.plan_kind.{action.kind}")
     event.add("summary", _x("event_summary", kind=kind, client=client))
-    purpose = f"{texts.t(f'slack.plan.purpose.{action.purpose}')}. " if action.purpose else ""
+    purpose = f"{wording.t(f'labels.plan_purpose.{action.purpose}')}. " if action.purpose else ""
     event.add("description", _x("event_description", case=action.case_id, purpose=purpose,
                                 reason=action.reason or ""))
     return event

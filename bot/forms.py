@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+import wording
 from bot.payloads import BadPayload
 from bot.views import ids
 from bot.views.choices import Choices, field_choices, pieces, protections
@@ -155,7 +156,7 @@ def parse_profile_change(values: Any, case: Case, field: str, today: date) -> An
             try:
                 value = normalize_field(field, value, postcode=case.client.postcode, on=today)
             except Invalid as error:
-                form.fail(ids.INPUT_VALUE, error.reason)
+                form.fail(ids.INPUT_VALUE, wording.refusal(error))
     postcode = _postcode(form, value) if field == "address" else None
     if form.errors:
         return form.errors
@@ -171,7 +172,7 @@ def _postcode(form: _Form, address: str | None) -> str | None:
     try:
         postcode = normalize_postcode(typed)
     except Invalid as error:
-        return form.fail(ids.INPUT_POSTCODE, error.reason)
+        return form.fail(ids.INPUT_POSTCODE, wording.refusal(error))
     found = postcode_from_address(address)
     if found is not None and found != postcode:
         return form.fail(ids.INPUT_POSTCODE, t("errors.postcode_mismatch", found=found))

@@ -25,9 +25,9 @@ from sqlmodel import Session
 
 from bot.context import BotDeps
 from bot.payloads import ORIGIN, BadPayload, check_shape, decode
-from flows.texts import t
 from service.access import NoteLeadAccess, note_lead_access
 from storage.tables import M3Case, ProcessedRequest, utcnow
+from wording import t
 
 log = logging.getLogger(__name__)
 

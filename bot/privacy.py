@@ -16,12 +16,12 @@ from bot.views.blocks import message, section
 from bot.views.card import status_card
 from bot.views.steps import step_message
 from config.settings import Settings
-from flows.texts import t
 from storage import outbox
 from storage.outbox import DELIVERED
 from storage.repository import load_case
 from storage.slack_messages import CARD, UPSERT, SlackMessage
 from storage.tables import Outbox
+from wording import t
 
 POST, DELETE = "chat.postMessage", "chat.delete"
 # Each thread role shows one state's step: the first state of the guide that renders it.

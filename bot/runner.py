@@ -31,11 +31,11 @@ from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
 from bot.settings_record import record_at_start
 from config.settings import Settings, reveal
-from flows.texts import t
 from scheduler.service import run_forever, start_scheduler
 from service.access import PutCallerRule, put_caller_rule
 from service.unit_of_work import UnitOfWork
 from storage.db import DatabaseUrlError, make_engine, migrate
+from wording import t
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The M+3 domain's entry: `handle` applies one command to a case, or refuses it with the reason in French;
+"""The M+3 domain's entry: `handle` applies one command to a case, or refuses it with a reason code (`Refused`);
 `authorize` says who may. The workflow (`flows.workflow`) says which command is allowed when; the steps
 (`flows.steps`) check and record each one. Every check runs before anything is touched: a refused command
 leaves the case exactly as it was, so the caller's transaction has nothing to roll back but its own work.
@@ -12,7 +12,7 @@ from flows import commands as cmd
 from flows.case import Case, CloseReason
 from flows.rules import Rules
 from flows.steps import closing, contact, contracts, lead, plan, profile, rebound
-from flows.steps.common import MAX_FREE_TEXT, Context, Fact, Refused, refuse
+from flows.steps.common import MAX_FREE_TEXT, Context, Fact, Refused
 from flows.steps.consent import client_commercial_bar, commercial_refusal, reminder_barred
 from flows.steps.contact import attempts_in_window, contact_limit
 from flows.steps.lead import hand_over, reopened_state, years_before
@@ -85,13 +85,13 @@ def authorize(case: Case, actor: str | None, *, is_lead: bool, command: cmd.Comm
     `command`: may the actor act on the case at all)."""
     lead.require_lead(command, is_lead=is_lead)
     if isinstance(command, cmd.CloseEarly) and command.reason is CloseReason.out_of_time and not is_lead:
-        raise refuse("out_of_time_lead_only")
+        raise Refused("out_of_time_lead_only")
     if isinstance(command, cmd.SetOpposition) and not command.opposed and not is_lead:
-        raise refuse("opposition_lift_lead_only")
+        raise Refused("opposition_lift_lead_only")
     if is_lead:
         return
     if actor is None or actor not in {case.agent, case.seller}:
-        raise refuse("not_your_case")
+        raise Refused("not_your_case")
 
 
 def listing_scope(actor: str | None, *, is_lead: bool) -> str | None:
@@ -101,5 +101,5 @@ def listing_scope(actor: str | None, *, is_lead: bool) -> str | None:
     if is_lead:
         return None
     if actor is None:
-        raise refuse("lists_for_agents")
+        raise Refused("lists_for_agents")
     return actor

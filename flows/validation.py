@@ -1,8 +1,8 @@
 """Normalisers for the client-file fields the agent types during the call.
 
-Each returns the canonical form stored in the case or raises `Invalid` with a French reason the agent
-can read. Checks are delegated to maintained libraries (phonenumbers, email-validator, python-stdnum);
-only the NAF code, which no library knows, is checked by its published format.
+Each returns the canonical form stored in the case or raises `Invalid` with the code of the reason the agent
+reads (worded by the interface). Checks are delegated to maintained libraries (phonenumbers, email-validator,
+python-stdnum); only the NAF code, which no library knows, is checked by its published format.
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from email_validator import EmailNotValidError, validate_email
 
 from flows import texts
 from flows.case import PERSONAL_FIELDS, PRO_FIELDS
+from flows.steps.common import Refused
 
 
-class Invalid(ValueError):
-    """A value refused by a normaliser; `reason` is French and never repeats the value typed."""
+class Invalid(Refused, ValueError):
+    """A value refused by a normaliser: `code` names its wording in the interface's `validation` texts, which
+    never repeat the value typed. It is a `Refused`, so an answer the engine normalises is refused with it."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    section = "validation"
 
 
 # Postcode prefixes of the overseas territories, longest first: Saint-Barthélemy and Saint-Martin
@@ -67,7 +67,7 @@ def normalize_postcode(value: str) -> str:
     """A French postcode: five digits (spaces allowed in what is typed)."""
     compact = value.replace(" ", "")
     if not (len(compact) == 5 and compact.isdigit()):
-        raise Invalid(texts.t("validation.postcode_format"))
+        raise Invalid("postcode_format")
     return compact
 
 
@@ -85,7 +85,7 @@ def normalize_phone(value: str, postcode: str | None = None) -> str:
             continue
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    raise Invalid(texts.t("validation.phone_invalid", region=texts.t(f"catalog.regions.{own}")))
+    raise Invalid("phone_invalid", region=texts.t(f"catalog.regions.{own}"))
 
 
 def normalize_email(value: str) -> str:
@@ -93,21 +93,21 @@ def normalize_email(value: str) -> str:
     try:
         return validate_email(value.strip(), check_deliverability=False).normalized
     except EmailNotValidError:
-        raise Invalid(texts.t("validation.email_invalid")) from None
+        raise Invalid("email_invalid") from None
 
 
 def normalize_siren(value: str) -> str:
     compact = stdnum.fr.siren.compact(value)
     if len(compact) == 14 and compact.isdigit():
-        raise Invalid(texts.t("validation.siren_is_siret"))
+        raise Invalid("siren_is_siret")
     if compact.strip("0") == "" and compact:
-        raise Invalid(texts.t("validation.siren_zero"))  # passes the Luhn key, yet names no company
+        raise Invalid("siren_zero")  # passes the Luhn key, yet names no company
     try:
         return stdnum.fr.siren.validate(compact)
     except stdnum.exceptions.InvalidChecksum:
-        raise Invalid(texts.t("validation.siren_checksum")) from None
+        raise Invalid("siren_checksum") from None
     except stdnum.exceptions.ValidationError:
-        raise Invalid(texts.t("validation.siren_length")) from None
+        raise Invalid("siren_length") from None
 
 
 def naf_nomenclature(on: date) -> str:
@@ -120,7 +120,7 @@ def normalize_naf(value: str, on: date) -> tuple[str, str]:
     """`62.01Z`, `6201Z` or `62.01z` -> (`62.01Z`, label of the nomenclature in force on `on`)."""
     match = _NAF.match(value.strip().replace(" ", "").upper())
     if match is None:
-        raise Invalid(texts.t("validation.naf_format"))
+        raise Invalid("naf_format")
     division, group, letter = match.groups()
     return f"{division}.{group}{letter}", naf_nomenclature(on)
 
@@ -131,23 +131,23 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
-def _catalog_code(value: str, catalog_key: str, message_key: str) -> str:
+def _catalog_code(value: str, catalog_key: str, reason: str) -> str:
     entries: list[dict[str, Any]] = texts.data(catalog_key)
     wanted = _fold(value)
     for entry in entries:
         if wanted in (_fold(entry["code"]), _fold(entry["label"])):
             return entry["code"]
-    raise Invalid(texts.t(message_key, choices=", ".join(e["label"] for e in entries)))
+    raise Invalid(reason, choices=", ".join(e["label"] for e in entries))
 
 
 def normalize_marital_status(code: str) -> str:
     """The catalogue code of a situation matrimoniale, given its code or its label."""
-    return _catalog_code(code, "catalog.marital_statuses", "validation.marital_status_unknown")
+    return _catalog_code(code, "catalog.marital_statuses", "marital_status_unknown")
 
 
 def normalize_professional_status(code: str) -> str:
     """The catalogue code of a situation professionnelle, given its code or its label."""
-    return _catalog_code(code, "catalog.professional_statuses", "validation.professional_status_unknown")
+    return _catalog_code(code, "catalog.professional_statuses", "professional_status_unknown")
 
 
 def is_tns(professional_status_code: str | None) -> bool:
@@ -161,14 +161,14 @@ def is_tns(professional_status_code: str | None) -> bool:
 def _non_empty(field: str, value: str) -> str:
     collapsed = " ".join(value.split())
     if not collapsed:
-        raise Invalid(texts.t("validation.required", field=texts.t(f"labels.field.{field}")))
+        raise Invalid("required", field=texts.t(f"labels.field.{field}"))
     return collapsed
 
 
 def normalize_field(field: str, value: str, *, postcode: str | None, on: date) -> str:
     """The stored form of one profile field (names of `PERSONAL_FIELDS` and `PRO_FIELDS`)."""
     if field not in PERSONAL_FIELDS + PRO_FIELDS:
-        raise Invalid(texts.t("validation.unknown_field"))
+        raise Invalid("unknown_field")
     value = _non_empty(field, value)
     normalizers: dict[str, Callable[[str], str]] = {
         "phone": lambda v: normalize_phone(v, postcode),

@@ -342,7 +342,7 @@ def _consent_line(consent: Consent, moment: Callable[[datetime], str]) -> str:
 
 
 def _proposal_line(proposal: Proposal, moment: Callable[[datetime], str]) -> str:
-    kind = texts.t(f"slack.plan.kind.{proposal.kind}")
-    purpose = f" ({texts.t(f'slack.plan.purpose.{proposal.purpose}')})" if proposal.purpose else ""
+    kind = texts.t(f"labels.plan_kind.{proposal.kind}")
+    purpose = f" ({texts.t(f'labels.plan_purpose.{proposal.purpose}')})" if proposal.purpose else ""
     return _t("proposal", kind=kind, purpose=purpose, at=moment(proposal.at),
               reason=proposal.reason or _t("no_reason"))

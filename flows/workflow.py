@@ -17,64 +17,64 @@ from transitions.extensions import GraphMachine
 
 from flows import texts
 from flows.case import AttemptOutcome, Case, CloseReason, State
-from flows.steps.common import Context, Fact, Refused, refuse
+from flows.steps.common import Context, Fact, Refused
 from flows.steps.consent import client_commercial_bar, commercial_refusal
 from flows.steps.progress import active_actions, protection_label, structuring_protections, unanswered_attempts
 
 # A guard says why its transition may not happen yet (the refusal shown to the agent), or None when it may.
-Guard = Callable[[Case, Context], str | None]
+Guard = Callable[[Case, Context], Refused | None]
 
 
 # --- Guards, named as the guide's rules -------------------------------------------------------------------
 
 
-def profile_complete(case: Case, _ctx: Context) -> str | None:
+def profile_complete(case: Case, _ctx: Context) -> Refused | None:
     """Guide 4.3: every field of the client file has an answer before the contracts."""
     missing = [name for name in case.client.profile_fields() if name not in case.profile]
     if missing:
         labels = ", ".join(texts.t(f"labels.field.{name}") for name in missing)
-        return texts.t("reasons.profile_incomplete", fields=labels)
+        return Refused("profile_incomplete", fields=labels)
     return None
 
 
-def contracts_complete(case: Case, _ctx: Context) -> str | None:
+def contracts_complete(case: Case, _ctx: Context) -> Refused | None:
     """Guide 4.4 and 7: every contract is checked before any commercial proposal."""
     missing = [c.number for c in case.contracts if c.number not in case.contract_checks]
     if missing:
-        return texts.t("reasons.contracts_incomplete", contracts=", ".join(missing))
+        return Refused("contracts_incomplete", contracts=", ".join(missing))
     return None
 
 
-def rebound_complete(case: Case, ctx: Context) -> str | None:
+def rebound_complete(case: Case, ctx: Context) -> Refused | None:
     """Guide 4.5: the consent question is answered and, when the client agreed, the structuring protections."""
     if client_commercial_bar(case.client, ctx.today) is not None:
         return None  # opposition or quiet period: there is no rebound to hold, the plan stays administrative
     if case.agreement is None:
-        return texts.t("reasons.agreement_missing")
+        return Refused("agreement_missing")
     if not case.agreement.given:
         return None  # the client declined the rebound: the plan may hold the administrative follow-ups
     missing = [code for code in structuring_protections(case) if code not in case.protections]
     if missing:
         labels = ", ".join(protection_label(code) for code in missing)
-        return texts.t("reasons.protections_unanswered", protections=labels)
+        return Refused("protections_unanswered", protections=labels)
     return None
 
 
-def dated_plan(case: Case, ctx: Context) -> str | None:
+def dated_plan(case: Case, ctx: Context) -> Refused | None:
     """Guide 7: a dated action plan comes out of the call (unless the client declined the rebound)."""
     if not active_actions(case) and commercial_refusal(case, ctx.today) is None:
-        return texts.t("reasons.action_plan_missing")
+        return Refused("action_plan_missing")
     return None
 
 
-def unreachable_proven(case: Case, ctx: Context) -> str | None:
+def unreachable_proven(case: Case, ctx: Context) -> Refused | None:
     """A case closed as unreachable has had its unanswered attempts (`Rules.unreachable_after`)."""
     # Only `CloseEarly` fires this transition; the commands import this module, so it is read, not imported.
     if getattr(ctx.command, "reason", None) is not CloseReason.unreachable:
         return None
     unanswered = unanswered_attempts(case)
     if unanswered < ctx.rules.unreachable_after:
-        return texts.t("reasons.not_yet_unreachable", attempts=unanswered, needed=ctx.rules.unreachable_after)
+        return Refused("not_yet_unreachable", attempts=unanswered, needed=ctx.rules.unreachable_after)
     return None
 
 
@@ -166,7 +166,7 @@ class _Flow:
         self.case = case
         self.ctx = ctx
         self.state = case.state.value
-        self.refusal: str | None = None
+        self.refusal: Refused | None = None
 
 
 def _condition(guard: Guard) -> Callable[[EventData], bool]:
@@ -226,13 +226,13 @@ def require_step(case: Case, trigger: str) -> None:
     if _MACHINE.get_transitions(trigger=trigger, source=case.state.value):
         return
     if trigger in _CLOSED_ONLY_TRIGGERS:
-        raise refuse("reopen_not_closed")
+        raise Refused("reopen_not_closed")
     if case.state is State.closed:
-        raise refuse("case_closed")
+        raise Refused("case_closed")
     step = texts.t(f"labels.state.{case.state.value}")
     if trigger in _COMMERCIAL_TRIGGERS and case.state in ADMINISTRATIVE_PART:
-        raise refuse("admin_first", step=step)
-    raise refuse("wrong_step", step=step)
+        raise Refused("admin_first", step=step)
+    raise Refused("wrong_step", step=step)
 
 
 def allow(case: Case, ctx: Context) -> Move:
@@ -243,7 +243,7 @@ def allow(case: Case, ctx: Context) -> Move:
     flow = _Flow(case, ctx)
     _MACHINE.events[trigger].trigger(flow)
     if flow.refusal is not None:
-        raise Refused(flow.refusal)
+        raise flow.refusal
     return Move(case, trigger, State(flow.state))
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from flows.texts import t
+from wording import t
 
 
 def register(app: typer.Typer) -> None:

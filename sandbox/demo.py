@@ -41,7 +41,6 @@ from config.pacing import PaceSettings
 from config.settings import Settings
 from flows.calling_hours import is_legal_call_time, next_legal_call_time
 from flows.opening import m3_date
-from flows.texts import t
 from sandbox.slack_api import Limits, SlackStandIn
 from sandbox.web import CLOCK_MOVES, TIME_FORMAT, PageUser, SandboxPage
 from scheduler.service import start_scheduler
@@ -53,6 +52,7 @@ from storage.db import make_engine, migrate
 from storage.importer import ACTOR as IMPORT_ACTOR
 from storage.importer import ImportReport
 from storage.tables import utcnow
+from wording import t
 
 DEMO_EXPORT = Path(__file__).with_name("demo_lagon.csv")
 # The export reads as if taken on this day: each contract's M+3 date moves by as many days as today is after

@@ -35,12 +35,12 @@ from typing import Any
 from urllib.error import URLError
 from zoneinfo import ZoneInfo
 
+import wording
 from bot.views.text import moment
-from flows import texts
 from flows.calling_hours import is_legal_call_time, next_legal_call_time
-from flows.texts import t
 from sandbox.slack_api import BotReply, Ephemeral, Message, SlackError, SlackStandIn, View, host_allowed
 from storage.tables import utcnow
+from wording import t
 
 STATIC = Path(__file__).with_name("static")
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
@@ -118,7 +118,7 @@ class SandboxPage:
             "channel": {"id": self.channel, "name": self.standin.channels[self.channel].name},
             "commands": list(COMMANDS),
             "timezone": self.timezone,
-            "texts": texts.data("sandbox.page"),
+            "texts": wording.data("sandbox.page"),
         }
 
     def state(self, user: str, since: str = "", timeout: float = POLL_SECONDS) -> dict[str, Any]:

@@ -11,12 +11,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from flows.opening import CallerRule
-from flows.texts import t
-from flows.validation import Invalid
 from service.unit_of_work import UnitOfWork
 from storage.importer import (
     ImportOptions,
     ImportReport,
+    RowRejected,
     duplicate_lines,
     import_row,
     parse_row,
@@ -24,6 +23,7 @@ from storage.importer import (
     read_rows,
     record_run,
 )
+from wording import t
 
 Progress = Callable[[int, int], None]
 
@@ -66,7 +66,7 @@ def import_export(command: ImportExport, new_uow: Callable[[], UnitOfWork], *,
             parsed = parse_row(values, today=now.date())
             with new_uow() as uow:
                 outcome = import_row(uow.session, parsed, options, line, found)
-        except Invalid as error:
+        except RowRejected as error:
             report.rejected.append((line, error.reason))
             continue
         except (sa.exc.IntegrityError, sa.exc.DataError):  # DataError: a value the database refuses (NUL byte)

@@ -10,7 +10,6 @@ from datetime import date
 from flows.case import Case
 from flows.engine import Refused, authorize
 from flows.opening import CallerRule
-from flows.texts import t
 from service.cases import Actor
 from service.unit_of_work import UnitOfWork
 from storage import access_trail
@@ -79,7 +78,7 @@ def open_case_by_hand(command: OpenByHand, uow: UnitOfWork) -> None:
         refusal = open_by_hand(uow.session, command.case_id, today=command.today, catch_up_days=command.catch_up_days,
                                is_lead=actor.is_lead, now=uow.now, actor=uow.actor)
         if refusal is not None:
-            raise Refused(t(refusal))
+            raise Refused(refusal)
         case.opened_at = uow.now  # rendered as it is committed
         uow.opened(case)
         if actor.is_lead:

@@ -15,12 +15,12 @@ from itertools import groupby
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from flows.texts import t
 from storage.audit import GLOBAL
 from storage.chain import entry_hash, seal
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case
+from wording import t
 
-# Problem kinds, each with its French text in flows/texts/audit.yml.
+# Problem kinds, each with its French text in wording/fr/audit.yml.
 ALTERED, GAP, TWIN, DATA, HEAD = "altered", "gap", "twin", "data", "head"
 
 

@@ -4,7 +4,7 @@ Every figure is a SQL aggregate over the period's cases grouped by (agent, origi
 whatever the size of the agency. All of them go in one statement: the cases are selected once (a
 materialised CTE, through the index on `opened_at`), each figure is a SELECT over them, UNION ALL. Python
 only adds the group rows up into the team total, the per-agent and the per-origin views. The written definition
-of each figure sits next to its label in `flows/texts/dashboards.yml`.
+of each figure sits next to its label in `wording/fr/dashboards.yml`.
 
 The cases of a period are those *opened* in it (a cohort): the funnel follows them however far they got,
 so from "opened" to "action plan" each stage counts at most as many cases as the one before ("closed"
@@ -31,7 +31,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 from sqlmodel import Session
 
-from flows import texts
+import wording
 from flows.case import (
     ActionStatus,
     AttemptOutcome,
@@ -105,7 +105,7 @@ def _utc_day_pg(element, compiler, **kw):
 
 def product_families() -> dict[str, str]:
     """Lagon product code (upper case) -> product family, from `catalog.products`."""
-    return {code.upper(): entry["family"] for code, entry in texts.data("catalog.products").items()}
+    return {code.upper(): entry["family"] for code, entry in wording.data("catalog.products").items()}
 
 
 def _family(product: ColumnElement) -> ColumnElement:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 import yaml
 from sqlmodel import Session, select
 
-from flows import texts
+import wording
 from flows.case import ClientFile, ClientType, Contract, Origin, ProfileAnswer, State
 from flows.opening import CallerRule, caller_for, due_status, group_into_cases, m3_date
 from flows.validation import (
@@ -62,12 +62,20 @@ _VOUCHED_BY = {"postcode": ("address", "postcode"), "naf_version": ("naf",)}
 _AGENT_ANSWERS = (ProfileAnswer.confirmed.value, ProfileAnswer.modified.value)
 
 
-class NotALagonExport(ValueError):
-    """The file cannot be read as a Lagon export at all; `reason` is French."""
+class Rejected(ValueError):
+    """What the import refuses, for its report: `reason` is French."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class NotALagonExport(Rejected):
+    """The file cannot be read as a Lagon export at all."""
+
+
+class RowRejected(Rejected):
+    """One row of the export cannot be imported; the reason names its column."""
 
 
 @dataclass
@@ -107,7 +115,7 @@ def load_mapping(path: Path | None) -> dict[str, str]:
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         mapping = None
     if not isinstance(mapping, dict):
-        raise NotALagonExport(texts.t("cli.import.mapping_invalid", path=path))
+        raise NotALagonExport(wording.t("cli.import.mapping_invalid", path=path))
     return {str(ours): str(theirs) for ours, theirs in mapping.items()}
 
 
@@ -119,7 +127,7 @@ def _decode(data: bytes) -> str:
     try:
         return data.decode("cp1252")
     except UnicodeDecodeError:
-        raise NotALagonExport(texts.t("cli.import.encoding")) from None
+        raise NotALagonExport(wording.t("cli.import.encoding")) from None
 
 
 def _header_key(name: str) -> str:
@@ -131,14 +139,14 @@ def read_rows(data: bytes, mapping: dict[str, str] | None = None) -> Iterator[tu
     text = _decode(data)
     first_line = text.split("\n", 1)[0]
     if not first_line.strip():
-        raise NotALagonExport(texts.t("cli.import.empty_file"))
+        raise NotALagonExport(wording.t("cli.import.empty_file"))
     delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     theirs_to_ours = {_header_key(theirs): ours for ours, theirs in (mapping or {}).items()}
     header = [theirs_to_ours.get(_header_key(h), _header_key(h)) for h in next(reader)]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise NotALagonExport(texts.t("cli.import.not_lagon", missing=", ".join(missing)))
+        raise NotALagonExport(wording.t("cli.import.not_lagon", missing=", ".join(missing)))
     for values in reader:
         if not any(v.strip() for v in values):
             continue
@@ -154,7 +162,7 @@ def _choice(values: dict[str, str], column: str, choices: dict[str, Any]) -> Any
     found = choices.get(_fold(values[column]))
     if found is None:
         shown = ", ".join(dict.fromkeys(str(c) for c in choices.values()))
-        raise Invalid(texts.t("cli.import.choice", column=column, choices=shown))
+        raise RowRejected(wording.t("cli.import.choice", column=column, choices=shown))
     return found
 
 
@@ -164,7 +172,7 @@ def _date(values: dict[str, str], column: str) -> date | None:
     try:
         return datetime.strptime(values[column], "%d/%m/%Y").date()
     except ValueError:
-        raise Invalid(texts.t("cli.import.date", column=column)) from None
+        raise RowRejected(wording.t("cli.import.date", column=column)) from None
 
 
 def _checked(values: dict[str, str], column: str, normalizer: Any) -> Any:
@@ -174,14 +182,14 @@ def _checked(values: dict[str, str], column: str, normalizer: Any) -> Any:
     try:
         return normalizer(values[column])
     except Invalid as error:
-        raise Invalid(texts.t("cli.import.invalid", column=column, reason=error.reason)) from None
+        raise RowRejected(wording.t("cli.import.invalid", column=column, reason=wording.refusal(error))) from None
 
 
 def parse_row(values: dict[str, str], *, today: date) -> ParsedRow:
-    """The client and contract of one export row, or `Invalid` with the French reason."""
+    """The client and contract of one export row, or `RowRejected` with the French reason."""
     for column in _NOT_EMPTY:
         if not values.get(column):
-            raise Invalid(texts.t("cli.import.required", column=column))
+            raise RowRejected(wording.t("cli.import.required", column=column))
     client_type = _choice(values, "type_client", {t.value: t for t in ClientType})
     origin = _choice(values, "origine", _ORIGINS)
     signed = _choice(values, "signature", _SIGNATURE)
@@ -301,11 +309,11 @@ def _agent_answers(session: Session, client_id: int, since: datetime | None) -> 
 
 def _conflict_text(guards: dict[str, rows.ProfileCheck]) -> str:
     fields = ", ".join(
-        texts.t("cli.import.conflict_field", field=texts.t(f"labels.field.{name}"), by=check.by,
+        wording.t("cli.import.conflict_field", field=wording.t(f"labels.field.{name}"), by=check.by,
                 date=check.at.strftime("%d/%m/%Y"))
         for name, check in guards.items()
     )
-    return texts.t("cli.import.conflict", fields=fields)
+    return wording.t("cli.import.conflict", fields=fields)
 
 
 def _update_client(
@@ -374,7 +382,7 @@ def _write_row(
             report.out_of_time += 1
         return "imported", client_row.id
     if contract_row.client_id != client_row.id:
-        raise Invalid(texts.t("cli.import.other_client"))
+        raise RowRejected(wording.t("cli.import.other_client"))
     if changes := assign(contract_row, contract_values(parsed.contract)):
         contract_row.updated_at = now
         changed = True

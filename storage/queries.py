@@ -242,17 +242,17 @@ def open_by_hand(
 ) -> str | None:
     """Open one case now (`/m3 ouvrir`, a lead's Home), under the rules of `flows.opening.opening_refusal`;
     an out-of-time case a lead opens becomes due now and the trail says so. Returns None once opened, else
-    the text key of the refusal."""
+    the refusal's reason code."""
     status = opening_status(session, case_id, today, catch_up_days=catch_up_days)
     if status is None:
-        return "listeners.case_already_open"
+        return "case_already_open"
     if (code := opening_refusal(status, is_lead=is_lead)) is not None:
-        return f"reasons.{code}"
+        return code
     updated = session.execute(
         sa.update(rows.M3Case).where(rows.M3Case.id == case_id, _unopened()).values(opened_at=now)
     )
     if updated.rowcount != 1:
-        return "listeners.case_already_open"
+        return "case_already_open"
     client_id = session.exec(select(rows.M3Case.client_id).where(rows.M3Case.id == case_id)).one()
     data = {"out_of_time": True} if status == "out_of_time" else {}
     audit.append(session, "case_opened", data, actor=actor, case_id=case_id, client_id=client_id, at=now)

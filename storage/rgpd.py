@@ -33,12 +33,12 @@ from sqlmodel import Session, SQLModel, select
 
 from flows.case import ActionStatus, CloseReason, State
 from flows.engine import years_before
-from flows.texts import t
 from storage import audit
 from storage import tables as rows
 from storage.audit import jsonable
 from storage.chain import is_personal
 from storage.slack_messages import SlackMessage
+from wording import t
 
 OnErased = Callable[[Session, int], None]
 

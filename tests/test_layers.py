@@ -2,7 +2,9 @@
 back through others, and no entry point writes to the database but through a use case of `service/`.
 
 Layers, inner first: `flows/` (the guide, pure Python) < `storage/` (rows) < `service/` (the use cases,
-each owning its transaction) < the entry points and adapters (`bot/`, `scheduler/`, `sandbox/`).
+each owning its transaction) < the entry points and adapters (`bot/`, `scheduler/`, `sandbox/`). The interface's
+French (`wording/`) sits beside the domain: it reads the domain's texts through `flows.texts`, every layer but
+the domain reads it.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("flows", "storage", "service", "config", "bot", "scheduler", "sandbox")
+PACKAGES = ("flows", "wording", "storage", "service", "config", "bot", "scheduler", "sandbox")
 # What each package may import from the project (itself included).
 ALLOWED = {
-    "flows": {"flows"},
-    "config": {"config", "flows", "storage"},  # the pacing settings are storage's buckets
-    "storage": {"storage", "flows"},
-    "service": {"service", "storage", "flows", "config"},
-    "scheduler": {"scheduler", "service", "storage", "flows", "config"},
-    "bot": {"bot", "service", "storage", "flows", "config", "scheduler"},
+    "flows": {"flows"},  # the domain's refusals are codes: it never reads the interface's wording
+    "wording": {"wording", "flows"},  # `flows.texts` only, see below
+    "config": {"config", "flows", "wording", "storage"},  # the pacing settings are storage's buckets
+    "storage": {"storage", "flows", "wording"},
+    "service": {"service", "storage", "flows", "wording", "config"},
+    "scheduler": {"scheduler", "service", "storage", "flows", "wording", "config"},
+    "bot": {"bot", "service", "storage", "flows", "wording", "config", "scheduler"},
     "sandbox": set(PACKAGES),
 }
 # The entry points: they translate their input into a service command and its result into their output.
@@ -78,6 +81,14 @@ def test_inner_layers_never_import_outer_ones() -> None:
     wrong = [f"{name}:{line} imports {module}" for name, path in modules() for module, _, line in imports(path)
              if first_party(module) and module.split(".")[0] not in ALLOWED[name.split(".")[0]]]
     assert wrong == []
+
+
+def test_the_wording_reads_only_the_text_loader_of_the_domain() -> None:
+    wrong = [f"{name}:{line} imports {module}" for name, path in modules() if name.split(".")[0] == "wording"
+             for module, _, line in imports(path) if first_party(module) and module.split(".")[0] != "wording"
+             and module != "flows.texts"]
+    assert wrong == []
+    assert "wording" not in ALLOWED["flows"]
 
 
 def test_no_module_imports_itself_back_through_others() -> None:

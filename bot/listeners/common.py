@@ -13,14 +13,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
+import wording
 from bot.context import BotDeps
 from bot.dispatch import apply, tell
 from bot.payloads import BadPayload, with_origin
 from flows.case import Case
 from flows.engine import Refused, authorize
-from flows.texts import t
 from storage.repository import load_case
 from storage.tables import Agent, utcnow
+from wording import t
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _apply_click(context: dict[str, Any], body: dict[str, Any], command: Any) ->
     try:
         refusal = apply(context, command)
         if refusal is not None:
-            tell(context, body, refusal.reason)
+            tell(context, body, wording.refusal(refusal))
     except Exception as error:  # nobody else sees a pool's errors; by type only, as `middleware.log_error`
         log.error("%s on case %s failed: %s", type(command).__name__, context.get("case_id"), type(error).__name__)
 
@@ -112,10 +113,11 @@ def submit_to_case(ack: Ack, context: dict[str, Any], command: Any, field: str) 
     try:
         case_id_of(context)
         refusal = apply(context, command)
+        error = wording.refusal(refusal) if refusal is not None else None
     except BadPayload:
-        refusal = Refused(t("bot.refusal.unknown_action"))
-    if refusal is not None:
-        ack(response_action="errors", errors={field: refusal.reason})
+        error = t("bot.refusal.unknown_action")
+    if error is not None:
+        ack(response_action="errors", errors={field: error})
         return False
     ack()
     return True
@@ -145,7 +147,7 @@ def untrusted(listener: Callable[..., None]) -> Callable[..., None]:
             log.warning("%s refused: %s", listener.__name__, error)
             tell(context, body, t("bot.refusal.unknown_action"))
         except Refused as refusal:
-            tell(context, body, refusal.reason)
+            tell(context, body, wording.refusal(refusal))
         except ModalNotOpened as failure:
             click_again(context, body, failure)
 

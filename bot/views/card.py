@@ -88,7 +88,7 @@ def _progress_fields(case: Case, now: datetime, rules: Rules) -> list[MarkdownTe
         fields.append(_field("consent", _consent(case.agreement)))
     action = next_action(case)
     if action is not None:
-        fields.append(_field("next_action", _late(t("card.next_action_line", kind=t(f"plan.kind.{action.kind.value}"),
+        fields.append(_field("next_action", _late(t("card.next_action_line", kind=label("plan_kind", action.kind.value),
                                                     date=day(action.due_on)), action.due_on < today)))
     return fields
 

@@ -5,7 +5,7 @@ One place for both sides, so a form never accepts a code its modal did not offer
 
 from __future__ import annotations
 
-from flows import texts
+import wording
 from flows.case import ClientFile, Contract
 from flows.script import product_family, protections_for
 
@@ -19,7 +19,7 @@ SELECT_FIELDS: dict[str, str] = {
 
 
 def _catalog(key: str) -> Choices:
-    return [(entry["code"], entry["label"]) for entry in texts.data(key)]
+    return [(entry["code"], entry["label"]) for entry in wording.data(key)]
 
 
 def field_choices(field: str) -> Choices | None:
@@ -30,7 +30,7 @@ def field_choices(field: str) -> Choices | None:
 
 def pieces(contract: Contract) -> Choices:
     """Pieces any contract needs, then those of the contract's product family."""
-    groups = texts.data("catalog.pieces")
+    groups = wording.data("catalog.pieces")
     family = product_family(contract.product)
     return [(p["code"], p["label"]) for group in ("all", family) if group in groups for p in groups[group]]
 

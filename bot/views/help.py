@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import wording
 from bot.views.blocks import Message, context, header, message, section
 from bot.views.text import escape, t
-from flows import texts
 
 
 def help_message() -> Message:
     """`/m3 aide`: the commands, the order of the call and where things happen."""
-    lines: list[str] = texts.data("slack.help.lines")
+    lines: list[str] = wording.data("slack.help.lines")
     return message(t("help.title"), [header(t("help.title")), section("\n".join(lines)), context(t("only_you"))])
 
 

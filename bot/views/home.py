@@ -68,7 +68,7 @@ def attention_blocks(attention: LeadAttention, links: Mapping[int, str], names: 
         blocks.append(section(_listed(d("lead_home.late_callbacks", count=attention.callbacks_total), lines,
                                       attention.callbacks_total)))
     if attention.actions_total:
-        lines = [d("lead_home.late_action_row", client=_linked(row, links), kind=t(f"plan.kind.{row.kind}"),
+        lines = [d("lead_home.late_action_row", client=_linked(row, links), kind=label("plan_kind", row.kind),
                    date=day(row.due_on), agent=person(row.agent, names)) for row in attention.actions]
         blocks.append(section(_listed(d("lead_home.late_actions", count=attention.actions_total), lines,
                                       attention.actions_total)))
@@ -145,7 +145,7 @@ def today_blocks(agenda: AgentAgenda, links: Mapping[int, str]) -> list[Block]:
         ("today_callable", [d("agent_home.today_callable_row", client=_linked(row, links))
                             for row in agenda.callable_now]),
         ("today_actions", [d("agent_home.today_action_row", client=_linked(row, links),
-                             kind=t(f"plan.kind.{row.kind}"), date=day(row.due_on)) for row in agenda.actions]),
+                             kind=label("plan_kind", row.kind), date=day(row.due_on)) for row in agenda.actions]),
     ]
     blocks: list[Block] = [header(d("agent_home.today_title"))]
     blocks += [section("\n".join([d(f"agent_home.{title}"), *lines])) for title, lines in parts if lines]

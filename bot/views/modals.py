@@ -28,12 +28,12 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+import wording
 from bot.payloads import BadPayload, encode
 from bot.views import ids
 from bot.views.blocks import context, section
 from bot.views.choices import Choices, field_choices, label_of, pieces, protections
 from bot.views.text import client_name, clip, day, escape, label, t
-from flows import texts
 from flows.case import ActionKind, Aim, Case, CloseReason, Contract
 from flows.engine import BILAN_GLOBAL, MAX_FREE_TEXT
 from flows.script import describe_contract, recovery_modes
@@ -106,7 +106,7 @@ def profile_field_modal(case: Case, field: str) -> dict[str, Any]:
         if options
         else _text(ids.INPUT_VALUE, initial=current, limit=FIELD_MAX)
     )
-    hint = texts.data("slack.modals.profile_field.hints").get(field)
+    hint = wording.data("slack.modals.profile_field.hints").get(field)
     shown = label_of(options, current) if options else current
     blocks: list[Block] = [
         context(t("modals.profile_field.current", value=escape(shown) if shown else t("steps.empty"))),
@@ -154,7 +154,7 @@ def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None, *, com
     """An action of the plan: kind, due date, owner (a Slack user, the agent by default: pass his user ID),
     its aim, "bilan global" purpose and the reason (duty of advice). Without the client's agreement
     (`commercial` false) only administrative actions are offered: no devis, no global review."""
-    kinds = [(k.value, t(f"plan.kind.{k.value}")) for k in ActionKind if commercial or k is not ActionKind.devis]
+    kinds = [(k.value, label("plan_kind", k.value)) for k in ActionKind if commercial or k is not ActionKind.devis]
     aims = _options([(a.value, label("aim", a.value)) for a in Aim if commercial or a is Aim.administrative])
     blocks: list[Block] = [
         _input(ids.INPUT_KIND, t("modals.action.kind"), _select(ids.INPUT_KIND, kinds, kind.value)),
@@ -167,7 +167,7 @@ def action_modal(case: Case, kind: ActionKind, owner_user_id: str | None, *, com
     ]
     if commercial:
         blocks.append(_input(ids.INPUT_PURPOSE, t("modals.action.purpose"),
-                             _check(ids.INPUT_PURPOSE, BILAN_GLOBAL, t("plan.purpose.bilan_global")), optional=True))
+                             _check(ids.INPUT_PURPOSE, BILAN_GLOBAL, label("plan_purpose", BILAN_GLOBAL)), optional=True))
     blocks.append(_input(ids.INPUT_REASON, t("modals.action.reason"), _text(ids.INPUT_REASON, multiline=True),
                          optional=True, hint=t("modals.action.reason_hint")))
     return _modal(ids.MODAL_ACTION, "action", encode(case.id, k=kind.value), blocks)

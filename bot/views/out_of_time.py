@@ -1,7 +1,7 @@
 """The leads' section of the App Home listing the cases set aside as out of time, each with "Ouvrir
 maintenant" (a confirmation first: the card goes to the channel) and "Clore sans appel" (a modal asks why).
 
-Texts in `flows/texts/out_of_time.yml`.
+Texts in `wording/fr/out_of_time.yml`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import Block, ConfirmObject, DividerBlock
 
+import wording
 from bot.payloads import encode
 from bot.views import ids
 from bot.views.blocks import button, buttons, context, header, section
 from bot.views.text import day, escape
-from flows import texts
 from storage.worklists import WaitingCase
 
 SHOWN = 10  # cases listed; the rest are counted, and listed by `m3bot cases --state out_of_time`
@@ -30,7 +30,7 @@ class OutOfTimeSection:
 
 
 def _t(key: str, **values: object) -> str:
-    return texts.t(f"out_of_time.{key}", **values)
+    return wording.t(f"out_of_time.{key}", **values)
 
 
 def out_of_time_blocks(found: OutOfTimeSection, room: int) -> list[Block]:

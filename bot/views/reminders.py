@@ -18,11 +18,11 @@ from datetime import datetime
 
 from slack_sdk.models.blocks import Block
 
+import wording
 from bot.payloads import encode
 from bot.views import ids
 from bot.views.blocks import MAX_BLOCKS, SECTION_TEXT, Message, button, buttons, context, header, message, section
 from bot.views.text import AGENCY_TZ, client_name, day, escape, label, moment, person
-from flows import texts
 from flows.case import Action, Case, State
 from service.digest import Digest
 
@@ -34,22 +34,22 @@ HEADS_PER_SECTION, HEAD_SECTIONS = 20, 40
 
 def _chain_heads(digest: Digest) -> list[Block]:
     lines = [
-        texts.t("audit.digest.head_line", count=head.count, head=head.head or "—",
-                chain=texts.t("audit.digest.case", id=head.case_id) if head.case_id is not None
-                else texts.t("audit.digest.no_case"))
+        wording.t("audit.digest.head_line", count=head.count, head=head.head or "—",
+                chain=wording.t("audit.digest.case", id=head.case_id) if head.case_id is not None
+                else wording.t("audit.digest.no_case"))
         for head in digest.heads[: HEADS_PER_SECTION * HEAD_SECTIONS]
     ]
     if not lines:
         return []
     chunks = [lines[i: i + HEADS_PER_SECTION] for i in range(0, len(lines), HEADS_PER_SECTION)]
-    chunks[0].insert(0, texts.t("audit.digest.heads"))
+    chunks[0].insert(0, wording.t("audit.digest.heads"))
     if len(digest.heads) > len(lines):
-        chunks[-1].append(texts.t("audit.digest.more", count=len(digest.heads) - len(lines)))
+        chunks[-1].append(wording.t("audit.digest.more", count=len(digest.heads) - len(lines)))
     return [section("\n".join(chunk)) for chunk in chunks]
 
 
 def t(key: str, **values: object) -> str:
-    return texts.t(f"reminders.{key}", **values)
+    return wording.t(f"reminders.{key}", **values)
 
 
 def morning_list(rows: list[tuple[str, str, str | None]]) -> Message:

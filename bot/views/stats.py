@@ -12,17 +12,17 @@ from slack_sdk.models.blocks import Block, DividerBlock, SectionBlock
 from slack_sdk.models.blocks.basic_components import MarkdownTextObject
 from slack_sdk.models.views import View
 
+import wording
 from bot.views.blocks import Message, context, header, message, section
 from bot.views.text import LOCALE, clip, day, escape, label, person
-from flows import texts
 from storage.dashboards import Dashboard, Figures, Period
 
 MAX_GROUP_ROWS = 30  # agents listed one per block; the rest is in the CSV export
 
 
 def d(key: str, **values: Any) -> str:
-    """A text of `flows/texts/dashboards.yml`."""
-    return texts.t(f"dashboards.{key}", **values)
+    """A text of `wording/fr/dashboards.yml`."""
+    return wording.t(f"dashboards.{key}", **values)
 
 
 def percent(rate: float | None) -> str:
@@ -43,12 +43,12 @@ def _listing(items: Mapping[str, int]) -> str:
 
 
 def _piece_label(code: str | None) -> str:
-    catalogue = {p["code"]: p["label"] for group in texts.data("catalog.pieces").values() for p in group}
+    catalogue = {p["code"]: p["label"] for group in wording.data("catalog.pieces").values() for p in group}
     return escape(catalogue.get(code or "", code or "?"))
 
 
 def _protection_label(code: str) -> str:
-    return escape(next((p["label"] for p in texts.data("catalog.protections") if p["code"] == code), code))
+    return escape(next((p["label"] for p in wording.data("catalog.protections") if p["code"] == code), code))
 
 
 # Each part of the figures is a list of (figure code, value shown): `figure_blocks` writes them as lines
@@ -122,7 +122,7 @@ def actions_values(figures: Figures) -> Values:
     for (kind, status), n in figures.actions.items():
         by_kind.setdefault(kind, {})[status] = n
     parts = [
-        f"{texts.t(f'slack.plan.kind.{kind}')} : "
+        f"{wording.t(f'labels.plan_kind.{kind}')} : "
         + ", ".join(f"{counts.get(s, 0)} {d(f'action_status.{s}')}" for s in ("done", "due", "overdue"))
         for kind, counts in sorted(by_kind.items())
     ]
@@ -148,7 +148,7 @@ def compliance_values(figures: Figures) -> Values:
     """The share of closed cases whose trail follows the guide (`flows.verdict`), and the deviations found."""
     value = d("compliance_value", compliant=figures["compliant",], closed=figures["closed",],
               rate=percent(figures.compliant_rate))
-    deviations = {texts.t(f"verdict.names.{code}"): n for code, n in figures.deviations.items()}
+    deviations = {wording.t(f"verdict.names.{code}"): n for code, n in figures.deviations.items()}
     return [("compliant", value), ("deviations", _listing(deviations))]
 
 
@@ -233,7 +233,7 @@ def definitions_modal() -> dict[str, Any]:
     """Every figure's label and written definition, and what a period's cases are."""
     blocks = [context(d("cohort_note"))]
     blocks += [section(f"*{entry['label']}* : {entry['definition']}")
-               for entry in texts.data("dashboards.figures").values()]
+               for entry in wording.data("dashboards.figures").values()]
     return View(type="modal", callback_id=DEFINITIONS_MODAL, title=d("lead_home.definitions_title"),
                 close=d("lead_home.definitions_close"), blocks=blocks).to_dict()
 

@@ -14,13 +14,13 @@ from enum import StrEnum
 
 from slack_sdk.models.blocks import Block, ButtonElement
 
+import wording
 from bot.payloads import encode
 from bot.views import ids
 from bot.views.blocks import MAX_BLOCKS, Message, answer_row, button, buttons, context, header, message, script, section
 from bot.views.card import closing_notice
 from bot.views.choices import field_choices, label_of, protections
 from bot.views.text import action_line, client_name, day, escape, label, moment, person, t
-from flows import texts
 from flows.case import (
     Action,
     ActionKind,
@@ -100,7 +100,7 @@ def preparation_step(case: Case, names: Mapping[str, str], today: date) -> Messa
     for kind in ("a_completer", "a_valider"):
         lines = [f"• {escape(item.text)}" for item in items if item.kind == kind]
         if lines:
-            blocks.append(section(f"*{texts.t(f'checklist.kinds.{kind}')}*\n" + "\n".join(lines)))
+            blocks.append(section(f"*{wording.t(f'checklist.kinds.{kind}')}*\n" + "\n".join(lines)))
     blocks.append(section(f"*{t('steps.opening_script')}*"))
     blocks.append(_opening(case, names, today))
     if case.state is State.preparation:
@@ -315,7 +315,7 @@ def rebound_step(case: Case, today: date) -> Message:
         blocks.append(script(rebound_script(case)))
         blocks += _protection_rows(case, editable and refusal is None)
     if refusal is not None and refusal.code != "agreement_missing":
-        blocks.append(context(t("steps.commercial_closed", reason=refusal.reason)))
+        blocks.append(context(t("steps.commercial_closed", reason=wording.refusal(refusal))))
     if case.needs:
         lines = [f"• {escape(need.text)}" for need in case.needs[-SHOWN_NEEDS:]]
         blocks.append(section(f"*{t('steps.needs')}*\n" + "\n".join(lines)))
@@ -355,7 +355,7 @@ def action_plan_step(case: Case, names: Mapping[str, str], today: date) -> Messa
     blocks: list[Block] = [_title(case, State.action_plan), script(action_plan_script(case))]
     refusal = commercial_refusal(case, today)
     if refusal is not None:
-        blocks.append(context(t("steps.plan_administrative_only", reason=refusal.reason)))
+        blocks.append(context(t("steps.plan_administrative_only", reason=wording.refusal(refusal))))
     if case.state is State.action_plan:
         kinds = [k for k in ActionKind if refusal is None or k is not ActionKind.devis]
         add = [

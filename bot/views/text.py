@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, get_timezone_location
 
-from flows import texts
+import wording
 from flows.calling_hours import client_timezone
 from flows.case import Action, ActionStatus, Case
 from flows.script import display_name
@@ -26,13 +26,13 @@ AGENCY_TZ = "Europe/Paris"
 
 
 def t(key: str, **values: object) -> str:
-    """A string of the Slack UI (`slack.*` in flows/texts/slack.yml)."""
-    return texts.t(f"slack.{key}", **values)
+    """A string of the Slack UI (`slack.*` in wording/fr/slack.yml)."""
+    return wording.t(f"slack.{key}", **values)
 
 
 def label(group: str, code: str) -> str:
-    """A label of the guide (`labels.<group>.<code>` in flows/texts/labels.yml)."""
-    return texts.t(f"labels.{group}.{code}")
+    """A label of the guide (`labels.<group>.<code>` in flows/texts/labels.yml, the domain's vocabulary)."""
+    return wording.t(f"labels.{group}.{code}")
 
 
 ZERO_WIDTH_SPACE = "\u200b"
@@ -100,12 +100,12 @@ def client_name(case: Case) -> str:
 def action_line(action: Action, names: Mapping[str, str]) -> str:
     """One dated line of the action plan: kind, due date, owner, purpose and reason."""
     parts = [
-        f"*{t(f'plan.kind.{action.kind.value}')}*",
+        f"*{label('plan_kind', action.kind.value)}*",
         t("plan.due", date=day(action.due_on)),
         person(action.owner, names),
     ]
     if action.purpose:
-        parts.append(t(f"plan.purpose.{action.purpose}"))
+        parts.append(label("plan_purpose", action.purpose))
     if action.reason:
         parts.append(f"_{escape(action.reason)}_")
     if action.status is ActionStatus.done:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows import commands as cmd
 from flows import workflow
 from flows.case import Attempt, AttemptOutcome, Case, CloseReason
-from flows.steps.common import Context, Fact, free_text, refuse
+from flows.steps.common import Context, Fact, Refused, free_text
 from flows.steps.consent import commercial_refusal
 from flows.steps.progress import active_actions
 
@@ -23,16 +23,16 @@ def close(case: Case, ctx: Context) -> list[Fact]:
 
 def close_early(case: Case, command: cmd.CloseEarly, ctx: Context) -> list[Fact]:
     if command.reason in (CloseReason.completed, CloseReason.rebound_refused):
-        raise refuse("close_completed_needs_plan")
+        raise Refused("close_completed_needs_plan")
     if command.reason is CloseReason.rgpd_erased:
-        raise refuse("close_rgpd_erased_reserved")  # only the erase itself closes a case so
+        raise Refused("close_rgpd_erased_reserved")  # only the erase itself closes a case so
     move = workflow.allow(case, ctx)
     note = free_text(command.note)
     if command.reason is CloseReason.out_of_time:
         if case.out_of_time_at is None or case.opened_at is not None:
-            raise refuse("not_out_of_time")
+            raise Refused("not_out_of_time")
         if not note:
-            raise refuse("out_of_time_reason_missing")
+            raise Refused("out_of_time_reason_missing")
     facts = move.apply()
     case.close_reason = command.reason
     case.close_note = note

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from flows import texts
 from flows.rules import Rules
 
 if TYPE_CHECKING:
@@ -17,13 +16,21 @@ MAX_FREE_TEXT = 1000
 
 
 class Refused(Exception):
-    """The command breaks a rule of the guide or the law; `reason` is French, shown to the agent as is, and
-    `code` (when the rule has one) is its key in `flows/texts/reasons.yml`, stable for callers and tests."""
+    """The command breaks a rule of the guide or the law. It holds no French: `code` names the rule, stable for
+    callers and tests, and `values` fill in its wording, `<section>.<code>` of the interface's texts
+    (`wording.refusal` words it where the refusal is shown)."""
 
-    def __init__(self, reason: str, code: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    section: ClassVar[str] = "reasons"
+
+    def __init__(self, code: str, **values: Any) -> None:
+        super().__init__(code)
         self.code = code
+        self.values = values
+
+    @property
+    def key(self) -> str:
+        """The text key of its wording."""
+        return f"{self.section}.{self.code}"
 
 
 @dataclass(frozen=True)
@@ -52,18 +59,13 @@ class Context:
         return self.now.astimezone(ZoneInfo(self.rules.agency_timezone)).date()
 
 
-def refuse(key: str, **values: Any) -> Refused:
-    """The refusal whose French text is `reasons.<key>` (the key is its code)."""
-    return Refused(texts.t(f"reasons.{key}", **values), key)
-
-
 def free_text(value: str | None) -> str | None:
     """Free text from the agent: stripped, empty as None, bounded so a pasted page cannot flood the trail."""
     if value is None or not value.strip():
         return None
     value = value.strip()
     if len(value) > MAX_FREE_TEXT:
-        raise refuse("text_too_long", max=MAX_FREE_TEXT)
+        raise Refused("text_too_long", max=MAX_FREE_TEXT)
     return value
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 from flows.case import Action, Aim, Case, ClientFile
-from flows.steps.common import Refused, refuse
+from flows.steps.common import Refused
 
 
 def client_commercial_bar(client: ClientFile, today: date) -> Refused | None:
     """Why no commercial rebound may even be asked of this client today: his opposition, or the quiet period
     after he declined one; None when the consent question may be put."""
     if client.opposition_at is not None:
-        return refuse("opposition", since=client.opposition_at.strftime("%d/%m/%Y"))
+        return Refused("opposition", since=client.opposition_at.strftime("%d/%m/%Y"))
     if client.no_commercial_until is not None and today < client.no_commercial_until:
-        return refuse("rebound_quiet_period", until=client.no_commercial_until.strftime("%d/%m/%Y"))
+        return Refused("rebound_quiet_period", until=client.no_commercial_until.strftime("%d/%m/%Y"))
     return None
 
 
@@ -25,11 +25,11 @@ def commercial_refusal(case: Case, today: date) -> Refused | None:
     if (bar := client_commercial_bar(case.client, today)) is not None and (agreement is None or agreement.given):
         return bar
     if agreement is None:
-        return refuse("agreement_missing")
+        return Refused("agreement_missing")
     if agreement.withdrawn_at is not None:
-        return refuse("agreement_withdrawn", when=agreement.withdrawn_at.strftime("%d/%m/%Y %H:%M"))
+        return Refused("agreement_withdrawn", when=agreement.withdrawn_at.strftime("%d/%m/%Y %H:%M"))
     if not agreement.agreed:
-        return refuse("agreement_declined")
+        return Refused("agreement_declined")
     return None
 
 

@@ -11,7 +11,7 @@ from flows.calling_hours import is_legal_call_time
 from flows.case import Attempt, AttemptOutcome, Case, CloseReason, State
 from flows.dates import numeric_day
 from flows.rules import Rules
-from flows.steps.common import Context, Fact, free_text, iso, refuse
+from flows.steps.common import Context, Fact, Refused, free_text, iso
 
 
 def attempts_in_window(moments: Iterable[datetime], now: datetime, rules: Rules) -> list[datetime]:
@@ -50,20 +50,20 @@ def _calling_rules(case: Case, ctx: Context) -> None:
     now, rules = ctx.now, ctx.rules
     limit = contact_limit(((a.at, a.outcome) for a in case.client_attempts), now, rules)
     if limit and limit[0] == "refusal_quiet_period":
-        raise refuse("refusal_quiet_period", days=rules.refusal_quiet_days, until=numeric_day(limit[1], rules.agency_timezone))
+        raise Refused("refusal_quiet_period", days=rules.refusal_quiet_days, until=numeric_day(limit[1], rules.agency_timezone))
     if limit:
-        raise refuse("too_many_attempts", max=rules.max_attempts, days=rules.attempts_window_days,
+        raise Refused("too_many_attempts", max=rules.max_attempts, days=rules.attempts_window_days,
                      until=numeric_day(limit[1], rules.agency_timezone))
     if not in_express_window(case, now, rules) and not is_legal_call_time(now, case.client.postcode):
-        raise refuse("outside_calling_hours")
+        raise Refused("outside_calling_hours")
 
 
 def start_call(case: Case, command: cmd.StartCall, ctx: Context) -> list[Fact]:
     caller = free_text(command.caller)
     if not caller:
-        raise refuse("caller_missing")
+        raise Refused("caller_missing")
     if case.opened_at is None:  # waiting for its M+3 date, or set aside as out of time: no call yet
-        raise refuse("case_not_opened")
+        raise Refused("case_not_opened")
     move = workflow.allow(case, ctx)
     _calling_rules(case, ctx)  # warn before the agent dials, not after
     facts = move.apply()
@@ -104,20 +104,20 @@ def _check_callback(case: Case, command: cmd.RecordAttempt, ctx: Context) -> str
     """Refuse a callback that may not be booked; returns the client's words when he asked for that time."""
     at = command.callback_at
     if at is None:
-        raise refuse("callback_time_missing")
+        raise Refused("callback_time_missing")
     if at.tzinfo is None:
         raise ValueError("callback_at must be timezone-aware")
     if at <= ctx.now:
-        raise refuse("callback_in_past")
+        raise Refused("callback_in_past")
     if not command.client_requested:
         if not is_legal_call_time(at, case.client.postcode):
-            raise refuse("callback_outside_calling_hours")
+            raise Refused("callback_outside_calling_hours")
         return None
     if in_express_window(case, ctx.now, ctx.rules):
-        raise refuse("express_from_express")  # an exception may not be chained into the night
+        raise Refused("express_from_express")  # an exception may not be chained into the night
     wording = free_text(command.request_wording)
     if not wording:
-        raise refuse("express_wording_missing")
+        raise Refused("express_wording_missing")
     return wording
 
 

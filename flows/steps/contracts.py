@@ -5,18 +5,18 @@ from __future__ import annotations
 from flows import commands as cmd
 from flows import workflow
 from flows.case import Case, ContractAnswer, ContractCheck
-from flows.steps.common import Context, Fact, free_text, refuse
+from flows.steps.common import Context, Fact, Refused, free_text
 
 
 def answer_contract(case: Case, command: cmd.AnswerContract, ctx: Context) -> list[Fact]:
     workflow.allow(case, ctx)
     if command.contract_number not in {c.number for c in case.contracts}:
-        raise refuse("unknown_contract")
+        raise Refused("unknown_contract")
     keep_details = command.answer is not ContractAnswer.signed
     piece = free_text(command.piece) if keep_details else None
     recovery = free_text(command.recovery) if keep_details else None
     if command.answer is ContractAnswer.missing_piece and not (piece and recovery):
-        raise refuse("missing_piece_details")
+        raise Refused("missing_piece_details")
     previous = case.contract_checks.get(command.contract_number)
     if previous is not None and (previous.answer, previous.piece, previous.recovery) == (command.answer, piece, recovery):
         return []

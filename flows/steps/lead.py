@@ -10,7 +10,7 @@ from flows import commands as cmd
 from flows import workflow
 from flows.case import ActionStatus, AttemptOutcome, Case, CloseReason, State
 from flows.rules import Rules
-from flows.steps.common import Context, Fact, free_text, iso, refuse
+from flows.steps.common import Context, Fact, Refused, free_text, iso
 
 _LEAD_ONLY = {cmd.Reassign: "lead_only", cmd.Reopen: "reopen_lead_only"}
 
@@ -18,7 +18,7 @@ _LEAD_ONLY = {cmd.Reassign: "lead_only", cmd.Reopen: "reopen_lead_only"}
 def require_lead(command: cmd.Command | None, *, is_lead: bool) -> None:
     """Refuse a lead's command to anyone else."""
     if not is_lead and (code := _LEAD_ONLY.get(type(command))) is not None:
-        raise refuse(code)
+        raise Refused(code)
 
 
 def reassign(case: Case, command: cmd.Reassign, ctx: Context) -> list[Fact]:
@@ -27,7 +27,7 @@ def reassign(case: Case, command: cmd.Reassign, ctx: Context) -> list[Fact]:
     workflow.allow(case, ctx)
     agent = free_text(command.agent)
     if not agent:
-        raise refuse("agent_missing")
+        raise Refused("agent_missing")
     reason = free_text(command.reason)
     if agent == case.agent:
         return []
@@ -51,14 +51,14 @@ def plan_handover(absent: str, colleagues: Sequence[str], reason: str | None, op
     each case in id order goes to the colleague with the fewest open cases at that moment (`workload` before
     the hand-over, counted as cases are given), ties to the first one named; one colleague takes them all."""
     if not free_text(reason):
-        raise refuse("handover_reason_missing")
+        raise Refused("handover_reason_missing")
     named = list(dict.fromkeys(c.strip() for c in colleagues if c and c.strip()))
     if not named:
-        raise refuse("handover_colleague_missing")
+        raise Refused("handover_colleague_missing")
     if absent in named:
-        raise refuse("handover_to_absent")
+        raise Refused("handover_to_absent")
     if not open_cases:
-        raise refuse("handover_no_open_cases")
+        raise Refused("handover_no_open_cases")
     load = {c: workload.get(c, 0) for c in named}
     plan: dict[int, str] = {}
     for case_id in sorted(open_cases):
@@ -112,13 +112,13 @@ def reopen(case: Case, command: cmd.Reopen, ctx: Context) -> list[Fact]:
     workflow.allow(case, ctx)
     reason = free_text(command.reason)
     if not reason:
-        raise refuse("reopen_reason_missing")
+        raise Refused("reopen_reason_missing")
     if case.close_reason is CloseReason.rgpd_erased:
-        raise refuse("reopen_erased")
+        raise Refused("reopen_erased")
     if case.close_reason is CloseReason.out_of_time:
-        raise refuse("reopen_out_of_time")
+        raise Refused("reopen_out_of_time")
     if case.closed_at is not None and case.closed_at < years_before(ctx.now, ctx.rules.retention_years):
-        raise refuse("reopen_beyond_retention", years=ctx.rules.retention_years)
+        raise Refused("reopen_beyond_retention", years=ctx.rules.retention_years)
     closed = {"closed_reason": (case.close_reason or CloseReason.completed).value, "closed_at": iso(case.closed_at)}
     case.state = reopened_state(case)
     case.close_reason, case.close_note, case.closed_at = None, None, None

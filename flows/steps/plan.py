@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows import commands as cmd
 from flows import workflow
 from flows.case import Action, ActionKind, ActionStatus, Aim, Case
-from flows.steps.common import Context, Fact, free_text, refuse
+from flows.steps.common import Context, Fact, Refused, free_text
 from flows.steps.consent import require_consent
 
 BILAN_GLOBAL = "bilan_global"
@@ -21,11 +21,11 @@ def add_action(case: Case, command: cmd.AddAction, ctx: Context) -> list[Fact]:
     workflow.allow(case, ctx)
     owner = free_text(command.owner)
     if not owner:
-        raise refuse("action_owner_missing")
+        raise Refused("action_owner_missing")
     if command.due_on < ctx.today:
-        raise refuse("action_in_past")
+        raise Refused("action_in_past")
     if command.purpose not in (None, BILAN_GLOBAL):
-        raise refuse("unknown_purpose")
+        raise Refused("unknown_purpose")
     aim = action_aim(command.kind, command.purpose, command.aim)
     if aim is Aim.commercial:
         require_consent(case, ctx.today)
@@ -40,7 +40,7 @@ def _find_action(case: Case, action_id: int) -> Action:
     for action in case.actions:
         if action.id == action_id:
             return action
-    raise refuse("unknown_action")
+    raise Refused("unknown_action")
 
 
 def remove_action(case: Case, command: cmd.RemoveAction, ctx: Context) -> list[Fact]:
@@ -49,7 +49,7 @@ def remove_action(case: Case, command: cmd.RemoveAction, ctx: Context) -> list[F
     if action.status is ActionStatus.cancelled:
         return []
     if action.status is not ActionStatus.todo:
-        raise refuse("action_not_pending")
+        raise Refused("action_not_pending")
     action.status = ActionStatus.cancelled
     return [Fact("action_removed", {"action_id": action.id, "kind": action.kind.value})]
 
@@ -60,7 +60,7 @@ def complete_action(case: Case, command: cmd.CompleteAction, ctx: Context) -> li
     if action.status is ActionStatus.done:
         return []  # a second click on "fait" from an old reminder is not an error
     if action.status is ActionStatus.cancelled:
-        raise refuse("action_not_pending")
+        raise Refused("action_not_pending")
     action.status = ActionStatus.done
     action.done_at = ctx.now
     return [Fact("action_completed", {"action_id": action.id, "kind": action.kind.value})]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flows import commands as cmd
 from flows import texts, workflow
 from flows.case import Case, ClientType, ProfileAnswer, ProfileCheck
-from flows.steps.common import Context, Fact, Refused, refuse
-from flows.validation import Invalid, is_tns, normalize_field, normalize_naf, normalize_postcode, postcode_from_address
+from flows.steps.common import Context, Fact, Refused
+from flows.validation import is_tns, normalize_field, normalize_naf, normalize_postcode, postcode_from_address
 
 
 def answer_profile(case: Case, command: cmd.AnswerProfile, ctx: Context) -> list[Fact]:
     workflow.allow(case, ctx)
     if command.field not in case.client.profile_fields():
-        raise refuse("unknown_field")
+        raise Refused("unknown_field")
     new_value, naf_version = _new_profile_value(case, command, ctx)
     postcode = _new_postcode(command, new_value)
     previous = case.profile.get(command.field)
@@ -22,7 +22,7 @@ def answer_profile(case: Case, command: cmd.AnswerProfile, ctx: Context) -> list
     ):
         return []  # the same answer again (a double click): nothing happens twice
     if command.answer is ProfileAnswer.confirmed and not confirmable(case, command.field):
-        raise refuse("confirm_empty", field=texts.t(f"labels.field.{command.field}"))
+        raise Refused("confirm_empty", field=texts.t(f"labels.field.{command.field}"))
     facts: list[Fact] = []
     if previous is not None:
         _undo_profile(case, previous)
@@ -65,11 +65,8 @@ def _new_postcode(command: cmd.AnswerProfile, new_address: str | None) -> str | 
         return None
     given = command.postcode or postcode_from_address(new_address)
     if not given or not given.strip():
-        raise refuse("postcode_missing")
-    try:
-        return normalize_postcode(given)
-    except Invalid as error:
-        raise Refused(str(error)) from error
+        raise Refused("postcode_missing")
+    return normalize_postcode(given)  # an invalid one raises `Invalid`, a refusal worded from `validation`
 
 
 def _new_profile_value(case: Case, command: cmd.AnswerProfile, ctx: Context) -> tuple[str | None, str | None]:
@@ -78,13 +75,10 @@ def _new_profile_value(case: Case, command: cmd.AnswerProfile, ctx: Context) -> 
         return None, None
     new_value = command.new_value
     if not new_value or not new_value.strip():
-        raise refuse("new_value_missing", field=texts.t(f"labels.field.{command.field}"))
-    try:
-        if command.field == "naf":
-            return normalize_naf(new_value, ctx.today)
-        return normalize_field(command.field, new_value, postcode=case.client.postcode, on=ctx.today), None
-    except Invalid as error:
-        raise Refused(str(error)) from error
+        raise Refused("new_value_missing", field=texts.t(f"labels.field.{command.field}"))
+    if command.field == "naf":
+        return normalize_naf(new_value, ctx.today)
+    return normalize_field(command.field, new_value, postcode=case.client.postcode, on=ctx.today), None
 
 
 def _undo_profile(case: Case, previous: ProfileCheck) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flows import texts
 from flows.case import Action, ActionStatus, AttemptOutcome, Case, ProtectionCheck
 from flows.script import protections_for
-from flows.steps.common import refuse
+from flows.steps.common import Refused
 
 
 def structuring_protections(case: Case) -> list[str]:
@@ -18,7 +18,7 @@ def protection_label(code: str) -> str:
     for item in texts.data("catalog.protections"):
         if item["code"] == code:
             return item["label"]
-    raise refuse("unknown_protection")
+    raise Refused("unknown_protection")
 
 
 def active_actions(case: Case) -> list[Action]:

@@ -8,7 +8,7 @@ from datetime import timedelta
 from flows import commands as cmd
 from flows import workflow
 from flows.case import ActionStatus, Agreement, Aim, Case, Need, ProtectionAnswer, ProtectionCheck
-from flows.steps.common import Context, Fact, free_text, iso, refuse
+from flows.steps.common import Context, Fact, Refused, free_text, iso
 from flows.steps.consent import client_commercial_bar, require_consent
 from flows.steps.progress import priorities, protection_label
 
@@ -19,12 +19,12 @@ def record_agreement(case: Case, command: cmd.RecordAgreement, ctx: Context) -> 
     workflow.allow(case, ctx)
     wording = free_text(command.wording)
     if not wording:
-        raise refuse("agreement_wording_missing")
+        raise Refused("agreement_wording_missing")
     previous = case.agreement
     if previous is not None:
         if (previous.agreed, previous.wording) == (command.agreed, wording):
             return []  # a double click
-        raise refuse("agreement_already_recorded")
+        raise Refused("agreement_already_recorded")
     if (bar := client_commercial_bar(case.client, ctx.today)) is not None:
         raise bar
     case.agreement = Agreement(at=ctx.now, by=ctx.actor, wording=wording, agreed=command.agreed)
@@ -39,7 +39,7 @@ def withdraw_agreement(case: Case, command: cmd.WithdrawAgreement, ctx: Context)
     workflow.allow(case, ctx)
     agreement = case.agreement
     if agreement is None or not agreement.agreed:
-        raise refuse("agreement_not_given")
+        raise Refused("agreement_not_given")
     if agreement.withdrawn_at is not None:
         return []  # a double click
     wording = free_text(command.wording)
@@ -112,15 +112,15 @@ def set_priority(case: Case, command: cmd.SetPriority, ctx: Context) -> list[Fac
     require_consent(case, ctx.today)
     check = case.protections.get(command.protection)
     if check is None or check.answer is ProtectionAnswer.elsewhere:
-        raise refuse("priority_needs_gap")
+        raise Refused("priority_needs_gap")
     reason = free_text(command.reason) if command.priority else None
     if command.priority and not reason:
-        raise refuse("priority_reason_missing")
+        raise Refused("priority_reason_missing")
     if (check.priority, check.reason) == (command.priority, reason):
         return []
     others = [p for p in priorities(case) if p.protection != command.protection]
     if command.priority and len(others) >= ctx.rules.max_priorities:
-        raise refuse("too_many_priorities", max=ctx.rules.max_priorities)
+        raise Refused("too_many_priorities", max=ctx.rules.max_priorities)
     check.priority = command.priority
     check.reason = reason
     return [Fact("priority_set", {"protection": command.protection, "priority": command.priority, "reason": reason})]
@@ -131,7 +131,7 @@ def record_need(case: Case, command: cmd.RecordNeed, ctx: Context) -> list[Fact]
     require_consent(case, ctx.today)
     text = free_text(command.text)
     if not text:
-        raise refuse("need_missing")
+        raise Refused("need_missing")
     case.needs.append(Need(text=text, at=ctx.now, by=ctx.actor))
     return [Fact("need_recorded", {"text": text})]
 

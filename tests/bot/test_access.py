@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import Session, select
 
+import wording
 from bot.views import ids
 from bot.views.home import PERIOD_SELECT
 from flows.engine import Refused, authorize, listing_scope
-from flows.texts import t
 from storage import access_trail
 from storage.repository import load_case
 from storage.tables import AuditEntry, M3Case, utcnow
@@ -24,6 +24,7 @@ from storage.worklists import waiting_cases
 from tests.bot.harness import AGENT, COLLEAGUE, LEAD, Harness, wait_until
 from tests.bot.test_requests import card_with_button, record_contexts
 from tests.conftest import Factory, client_file, contract
+from wording import t
 
 STRANGER = ("U0STRANGER", "curieux@ailleurs.fr", "Curieux")
 REFUSAL = t("reasons.lists_for_agents")
@@ -110,6 +111,22 @@ def test_a_member_who_is_neither_cannot_open_a_case_through_a_forged_submission(
     assert reply.json() == {"response_action": "errors", "errors": {ids.INPUT_CASE: REFUSAL}}
     with Session(harness.engine) as session:
         assert session.get(M3Case, names["Dupontel"]).opened_at is None
+
+
+def test_the_refusal_a_member_reads_is_worded_by_the_agencys_texts(harness, factory, stranger, tmp_path):
+    names = waiting(factory)
+    reworded = "Réservé aux agents M+3 de l'agence."
+    (tmp_path / "agence.yml").write_text(f'reasons:\n  lists_for_agents: "{reworded}"\n', encoding="utf-8")
+    wording.configure(tmp_path)
+    try:
+        harness.slash(stranger, "ouvrir")
+        refused(harness, stranger, reworded)  # the command's ephemeral answer
+        harness.slash(harness.lead_id, "ouvrir")
+        modal = wait_until(lambda: harness.slack.open_modal(harness.lead_id))
+        reply = harness.submit(stranger, modal.id, {ids.INPUT_CASE: {ids.INPUT_CASE: str(names["Dupontel"])}})
+    finally:
+        wording.configure(None)
+    assert reply.json() == {"response_action": "errors", "errors": {ids.INPUT_CASE: reworded}}  # the modal's
 
 
 def test_an_agent_is_offered_only_the_waiting_cases_he_may_act_on_and_a_lead_all(harness, factory):

@@ -14,11 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import time_machine
 
+import wording
 from bot.notifier import SlackNotifier
 from bot.views import ids
 from bot.views.blocks import Message
 from bot.views.card import status_card
-from flows import texts
 from flows.case import Action, ActionKind, ActionStatus, Agreement, Attempt, AttemptOutcome, ClientType, State
 from flows.rules import Rules
 from service.ticker import Ticker
@@ -27,7 +27,7 @@ from tests.bot.test_call_scenarios import open_case
 from tests.bot.test_views import NAMES
 from tests.flows.factories import AGENT, NOW, case_at
 
-OVERDUE = texts.t("slack.card.overdue", value="").strip()
+OVERDUE = wording.t("slack.card.overdue", value="").strip()
 # Slack's limit: a section holds at most ten fields.
 SECTION_FIELDS = 10
 
@@ -43,7 +43,7 @@ def card_fields(message: Message) -> dict[str, str]:
 
 
 def title(name: str) -> str:
-    return texts.t(f"slack.card.{name}")
+    return wording.t(f"slack.card.{name}")
 
 
 def action(due_on: date, status: ActionStatus = ActionStatus.todo, kind: ActionKind = ActionKind.rdv) -> Action:

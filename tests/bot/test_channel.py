@@ -17,9 +17,9 @@ from bot import channel
 from bot.app import web_client
 from bot.runner import check_slack
 from bot.views.home import MAX_HOME_BLOCKS, lead_home
-from flows.texts import t
 from storage.dashboards import Dashboard, Figures, Period
 from tests.bot.harness import CHANNEL, Harness, wait_until
+from wording import t
 
 MANIFEST = Path(__file__).parents[2] / "manifest.yml"
 PRIVATE = "G0PRIVE"

@@ -4,9 +4,9 @@ agent is told, in an ephemeral message where he clicked, to click again; his nex
 from __future__ import annotations
 
 from bot.views import ids
-from flows.texts import t
 from tests.bot.harness import Harness, wait_until
 from tests.support.opening import open_and_post
+from wording import t
 
 CLICK_AGAIN = t("listeners.modal_failed")
 

@@ -14,13 +14,13 @@ from sqlmodel import Session, select
 from bot.channel import permalink
 from bot.notifier import SlackNotifier
 from bot.views import ids
-from flows.texts import t
 from service.ticker import Ticker
 from storage.tables import Agent, Outbox
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT, COLLEAGUE
 from tests.bot.test_call_scenarios import open_case
 from tests.conftest import client_file, contract
+from wording import t
 
 NEWCOMER = ("U0NEW", "nouveau@agence.fr", "Noé Nouveau")
 CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)  # Tuesday 10:30 in Paris

@@ -19,10 +19,10 @@ from bot.app import web_client
 from bot.payloads import encode
 from bot.runner import run, start_up
 from config.settings import Settings, reveal
-from flows.texts import t
 from sandbox.slack_api import Message
 from storage.tables import Agent, ProcessedRequest
 from tests.bot.harness import CHANNEL, Harness, wait_until
+from wording import t
 
 
 def button(action_id: str, value: str) -> dict[str, Any]:

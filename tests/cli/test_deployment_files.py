@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import yaml
@@ -37,8 +38,12 @@ def test_the_image_runs_as_an_unprivileged_user_and_probes_liveness():
     users = re.findall(r"^USER (\S+)", dockerfile, flags=re.MULTILINE)
     assert users and users[-1] not in ("root", "0")
     assert "/healthz" in dockerfile
-    for package in re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE):
+    copied = re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE)
+    for package in copied:
         assert (ROOT / package / "__init__.py").is_file()
+    # Every package the wheel ships (with its YAML texts) is in the image's source.
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert {pattern.removesuffix("*") for pattern in shipped} <= set(copied)
     cli_command(yaml.safe_load(re.search(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE).group(1)))
 
 

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+import wording
 from flows import commands as cmd
 from flows.case import (
     ActionKind,
@@ -239,7 +240,7 @@ def test_call_now_is_refused_before_dialling_with_the_date_calling_is_allowed_ag
                              for d in (2, 9, 16)]
     with pytest.raises(Refused) as refusal:
         run(case, cmd.CallbackDue(dialling=True), now=NOW + timedelta(minutes=55))
-    assert refusal.value.code == "too_many_attempts" and "15/12/2026" in refusal.value.reason
+    assert refusal.value.code == "too_many_attempts" and "15/12/2026" in wording.refusal(refusal.value)
     assert case.state is State.scheduled_callback
     run(case, cmd.CallbackDue(), now=NOW + timedelta(hours=1), actor="scheduler")  # the scheduler's return
     assert case.state is State.contact_attempt
@@ -250,7 +251,7 @@ def test_start_call_after_a_refused_call_names_the_first_day_allowed():
     case.client_attempts = [Attempt(at=NOW - timedelta(days=10), by=COLLEAGUE, outcome=AttemptOutcome.refused)]
     with pytest.raises(Refused) as refusal:
         run(case, cmd.StartCall(caller=AGENT))
-    assert refusal.value.code == "refusal_quiet_period" and "20/01/2027" in refusal.value.reason
+    assert refusal.value.code == "refusal_quiet_period" and "20/01/2027" in wording.refusal(refusal.value)
 
 
 # --- Profile ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from flows.case import (
 from flows.engine import Refused, authorize, checklist_progress, contact_limit, handle, structuring_protections
 from flows.rules import Rules
 from tests.flows.factories import AGENT, COLLEAGUE, NOW, SELLER, make_case
+from tests.support.refusals import refused_with
 
 RULES = Rules(pro_account_manager="pro@agence.fr")
 
@@ -77,7 +78,7 @@ def test_commercial_step_refused_before_contract_validation():
     reach_profile(case)
     answer_all_profile(case)
     run(case, cmd.ValidateProfile())
-    with pytest.raises(Refused, match="après l'administratif"):
+    with refused_with("après l'administratif"):
         run(case, cmd.AnswerProtection("pj", ProtectionAnswer.not_covered))
     assert case.protections == {}
     assert case.state is State.admin_contract_validation
@@ -87,7 +88,7 @@ def test_profile_validation_refused_while_a_field_is_unanswered():
     case = make_case()
     reach_profile(case)
     run(case, cmd.AnswerProfile("phone", ProfileAnswer.confirmed))
-    with pytest.raises(Refused, match="Adresse|adresse"):
+    with refused_with("Adresse|adresse"):
         run(case, cmd.ValidateProfile())
     assert case.state is State.admin_profile_update
 
@@ -97,7 +98,7 @@ def test_missing_piece_needs_its_nature_and_recovery_mode():
     reach_profile(case)
     answer_all_profile(case)
     run(case, cmd.ValidateProfile())
-    with pytest.raises(Refused, match="nature"):
+    with refused_with("nature"):
         run(case, cmd.AnswerContract("AUTO-1", ContractAnswer.missing_piece, piece="RIB"))
     run(case, cmd.AnswerContract("AUTO-1", ContractAnswer.missing_piece, piece="RIB", recovery="e-mail"))
     assert case.contract_checks["AUTO-1"].piece == "RIB"
@@ -106,7 +107,7 @@ def test_missing_piece_needs_its_nature_and_recovery_mode():
 def test_rebound_refused_until_the_client_agrees():
     case = make_case()
     reach_rebound(case)
-    with pytest.raises(Refused, match="accord"):
+    with refused_with("accord"):
         run(case, cmd.AnswerProtection("pj", ProtectionAnswer.not_covered))
     run(case, cmd.RecordAgreement(agreed=True, wording="Accepteriez-vous ?"))
     run(case, cmd.AnswerProtection("pj", ProtectionAnswer.not_covered))
@@ -128,7 +129,7 @@ def test_rebound_cannot_finish_with_an_unanswered_structuring_protection():
     reach_rebound(case)
     run(case, cmd.RecordAgreement(agreed=True, wording="ok ?"))
     run(case, cmd.AnswerProtection("pj", ProtectionAnswer.elsewhere, insurer="MAAF", renewal_on=date(2027, 3, 1)))
-    with pytest.raises(Refused, match="Garantie des accidents de la vie"):
+    with refused_with("Garantie des accidents de la vie"):
         run(case, cmd.FinishRebound())
 
 
@@ -142,7 +143,7 @@ def test_fourth_priority_is_refused_with_the_reason():
         run(case, cmd.AnswerProtection(code, ProtectionAnswer.to_explore))
     for code in codes[:3]:
         run(case, cmd.SetPriority(code, True, reason="Le client n'est pas couvert"))
-    with pytest.raises(Refused, match="Au plus 3"):
+    with refused_with("Au plus 3"):
         run(case, cmd.SetPriority(codes[3], True, reason="aussi"))
     assert sum(p.priority for p in case.protections.values()) == 3
 
@@ -152,14 +153,14 @@ def test_held_elsewhere_cannot_be_a_priority():
     reach_rebound(case)
     run(case, cmd.RecordAgreement(agreed=True, wording="ok ?"))
     run(case, cmd.AnswerProtection("pj", ProtectionAnswer.elsewhere, insurer="AXA"))
-    with pytest.raises(Refused, match="manque"):
+    with refused_with("manque"):
         run(case, cmd.SetPriority("pj", True, reason="x"))
 
 
 def test_case_cannot_close_without_a_dated_action():
     case = make_case()
     reach_action_plan(case)
-    with pytest.raises(Refused, match="plan d'actions daté"):
+    with refused_with("plan d'actions daté"):
         run(case, cmd.Close())
     action_id_less = run(case, cmd.AddAction(ActionKind.devis, date(2026, 12, 3), AGENT))
     assert action_id_less[0].name == "action_added"
@@ -173,7 +174,7 @@ def test_case_cannot_close_without_a_dated_action():
 def test_action_due_in_the_past_is_refused():
     case = make_case()
     reach_action_plan(case)
-    with pytest.raises(Refused, match="passée"):
+    with refused_with("passée"):
         run(case, cmd.AddAction(ActionKind.relance, date(2026, 11, 30), AGENT))
 
 
@@ -230,7 +231,7 @@ def test_callback_outside_legal_slots_needs_the_clients_request():
     case = make_case()
     run(case, cmd.StartCall(caller=COLLEAGUE))
     sunday = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
-    with pytest.raises(Refused, match="hors des horaires"):
+    with refused_with("hors des horaires"):
         run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday))
     run(case, cmd.RecordAttempt(AttemptOutcome.callback, callback_at=sunday, client_requested=True,
                                 request_wording="Rappelez-moi dimanche à 11h"))
@@ -244,7 +245,7 @@ def test_callback_outside_legal_slots_needs_the_clients_request():
 def test_call_refused_outside_calling_hours():
     case = make_case()
     evening = datetime(2026, 12, 1, 19, 30, tzinfo=UTC)  # 20:30 in Paris
-    with pytest.raises(Refused, match="créneaux"):
+    with refused_with("créneaux"):
         run(case, cmd.StartCall(caller=AGENT), now=evening)
     assert case.state is State.preparation
 
@@ -255,14 +256,14 @@ def test_fifth_attempt_in_thirty_days_is_refused():
         Attempt(at=NOW - timedelta(days=d), by=COLLEAGUE, outcome=AttemptOutcome.no_answer, case_id=99)
         for d in (1, 7, 14, 21)
     ]
-    with pytest.raises(Refused, match="4 appels"):
+    with refused_with("4 appels"):
         run(case, cmd.StartCall(caller=AGENT))
 
 
 def test_no_call_within_sixty_days_of_a_refusal():
     case = make_case()
     case.client_attempts = [Attempt(at=NOW - timedelta(days=59), by=COLLEAGUE, outcome=AttemptOutcome.refused)]
-    with pytest.raises(Refused, match="60 jours"):
+    with refused_with("60 jours"):
         run(case, cmd.StartCall(caller=AGENT))
     case.client_attempts[0].at = NOW - timedelta(days=61)
     run(case, cmd.StartCall(caller=AGENT))
@@ -289,7 +290,7 @@ def test_an_agent_cannot_close_a_case_with_the_erase_reason():
     case = make_case()
     run(case, cmd.StartCall(caller=AGENT))
 
-    with pytest.raises(Refused, match="effacement RGPD"):
+    with refused_with("effacement RGPD"):
         run(case, cmd.CloseEarly(CloseReason.rgpd_erased))
     assert case.state is not State.closed and case.close_reason is None
 
@@ -299,7 +300,7 @@ def test_unreachable_closing_needs_enough_unanswered_attempts():
     run(case, cmd.StartCall(caller=AGENT))
     for day in range(2):
         run(case, cmd.RecordAttempt(AttemptOutcome.no_answer), now=NOW + timedelta(days=day))
-    with pytest.raises(Refused, match="injoignable"):
+    with refused_with("injoignable"):
         run(case, cmd.CloseEarly(CloseReason.unreachable))
     run(case, cmd.RecordAttempt(AttemptOutcome.no_answer), now=NOW + timedelta(days=2))
     run(case, cmd.CloseEarly(CloseReason.unreachable, note="messagerie pleine"))
@@ -311,9 +312,9 @@ def test_only_assigned_agent_seller_and_leads_may_act():
     authorize(case, AGENT, is_lead=False, command=cmd.StartCall(AGENT))
     authorize(case, SELLER, is_lead=False, command=cmd.StartCall(SELLER))
     authorize(case, "chef@agence.fr", is_lead=True, command=cmd.Reassign(COLLEAGUE))
-    with pytest.raises(Refused, match="pas le vôtre"):
+    with refused_with("pas le vôtre"):
         authorize(case, COLLEAGUE, is_lead=False, command=cmd.StartCall(COLLEAGUE))
-    with pytest.raises(Refused, match="responsable"):
+    with refused_with("responsable"):
         authorize(case, AGENT, is_lead=False, command=cmd.Reassign(COLLEAGUE))
 
 
@@ -323,7 +324,7 @@ def test_closed_case_refuses_every_step_but_completing_an_action():
     run(case, cmd.AddAction(ActionKind.relance, date(2026, 12, 15), AGENT))
     case.actions[0].id = 5
     run(case, cmd.Close())
-    with pytest.raises(Refused, match="clôturé"):
+    with refused_with("clôturé"):
         run(case, cmd.AddAction(ActionKind.devis, date(2026, 12, 15), AGENT))
     run(case, cmd.CompleteAction(5))
     assert case.actions[0].status is ActionStatus.done

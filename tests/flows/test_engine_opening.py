@@ -15,6 +15,7 @@ from flows.case import AttemptOutcome, CloseReason, ProfileAnswer, State
 from flows.engine import Refused, authorize, handle
 from flows.rules import Rules
 from tests.flows.factories import AGENT, NOW, make_case
+from tests.support.refusals import refused_with
 
 RULES = Rules()
 LEAD = "chef@agence.fr"
@@ -36,7 +37,7 @@ def test_a_call_cannot_start_on_a_case_never_opened(out_of_time):
     case = unopened(out_of_time)
     before = dataclasses.replace(case)
 
-    with pytest.raises(Refused, match="pas encore ouvert"):
+    with refused_with("pas encore ouvert"):
         run(case, cmd.StartCall(caller=AGENT))
 
     assert case == before and case.state is State.preparation
@@ -62,13 +63,13 @@ def test_a_lead_closes_an_out_of_time_case_with_his_reason():
 
 def test_only_a_lead_closes_an_out_of_time_case():
     case = unopened(out_of_time=True)
-    with pytest.raises(Refused, match="responsable"):
+    with refused_with("responsable"):
         authorize(case, AGENT, is_lead=False, command=cmd.CloseEarly(CloseReason.out_of_time, note="x"))
 
 
 def test_out_of_time_closing_needs_a_reason():
     case = unopened(out_of_time=True)
-    with pytest.raises(Refused, match="pourquoi"):
+    with refused_with("pourquoi"):
         run(case, cmd.CloseEarly(CloseReason.out_of_time, note="  "), actor=LEAD)
     assert case.state is State.preparation
 
@@ -78,7 +79,7 @@ def test_out_of_time_closing_is_only_for_a_case_set_aside_and_never_opened(situa
     case = unopened(out_of_time=situation == "opened")
     if situation == "opened":
         case.opened_at = NOW
-    with pytest.raises(Refused, match="pas hors délai"):
+    with refused_with("pas hors délai"):
         run(case, cmd.CloseEarly(CloseReason.out_of_time, note="doublon d'un autre dossier"), actor=LEAD)
     assert case.state is State.preparation
 

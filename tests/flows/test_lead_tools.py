@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import wording
 from flows import commands as cmd
 from flows.case import (
     PERSONAL_FIELDS,
@@ -105,7 +106,7 @@ def test_a_refused_hand_over_says_why_in_french_and_changes_no_case(colleagues, 
     before = copy.deepcopy(given_cases)
     with pytest.raises(Refused) as refused:
         give(given_cases, colleagues, reason, is_lead=is_lead)
-    assert refused.value.code == code and refused.value.reason
+    assert refused.value.code == code and wording.refusal(refused.value)
     assert given_cases == before
 
 

@@ -17,6 +17,7 @@ from flows.case import ActionKind, AttemptOutcome, CloseReason, ContractAnswer, 
 from flows.engine import Refused, handle, structuring_protections
 from flows.rules import Rules
 from tests.flows.factories import AGENT, NOW, make_case
+from tests.support.refusals import refused_with
 
 RULES = Rules()
 DOC = Path(__file__).resolve().parents[2] / "docs" / "architecture.md"
@@ -79,7 +80,7 @@ def test_a_guard_runs_once_per_command_refused_or_not(monkeypatch):
     run(case, cmd.StartCall(caller=AGENT))
     for day in range(RULES.unreachable_after - 1):
         run(case, cmd.RecordAttempt(AttemptOutcome.no_answer), now=NOW + timedelta(days=day))
-    with pytest.raises(Refused, match="injoignable"):
+    with refused_with("injoignable"):
         run(case, cmd.CloseEarly(CloseReason.unreachable))
     assert len(calls) == 1
     run(case, cmd.RecordAttempt(AttemptOutcome.no_answer), now=NOW + timedelta(days=RULES.unreachable_after))
@@ -92,7 +93,7 @@ def test_the_plan_guard_runs_once_when_closing(monkeypatch):
     case = _at_action_plan(make_case())
     with pytest.raises(Refused) as refused:
         run(case, cmd.Close())
-    assert len(calls) == 1 and case.state is State.action_plan and refused.value.code is None
+    assert len(calls) == 1 and case.state is State.action_plan and refused.value.code == "action_plan_missing"
     run(case, cmd.AddAction(ActionKind.rdv, date(2026, 12, 10), AGENT))
     run(case, cmd.Close())
     assert len(calls) == 2 and case.state is State.closed
@@ -132,7 +133,7 @@ def _walk(contracts: int, start: threading.Barrier | None = None) -> list[tuple[
     try:
         run(case, cmd.ValidateContracts())
     except Refused as refused:
-        seen.append(("refused", refused.reason))
+        seen.append(("refused", (refused.code, refused.values)))
     seen += [(fact.name, fact.data) for fact in _answer_contracts(case)]
     run(case, cmd.RecordAgreement(agreed=False, wording="Puis-je vous poser quelques questions ?"))
     run(case, cmd.FinishRebound())

@@ -13,11 +13,11 @@ import time_machine
 
 from bot.payloads import encode
 from bot.views import ids
-from flows.texts import t
 from tests.bot.driver import CallDriver
 from tests.bot.harness import AGENT, COLLEAGUE, Harness
 from tests.fuzz.test_interactions_fuzz import open_case
 from tests.support.snapshots import case_snapshot
+from wording import t
 
 CALL_TIME = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
 # What tests.conftest.client_file puts in every client file: none of it may reach a log line.

@@ -25,11 +25,11 @@ from PIL import Image
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from flows.opening import m3_date
-from flows.texts import t
 from sandbox.demo import DEMO_EXPORT, USERS, Sandbox, dated_export, next_business_morning
 from service.agency_hours import AgencyHours
 from storage.importer import read_rows
 from storage.tables import utcnow
+from wording import t
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -253,14 +253,14 @@ def test_an_agent_walks_a_client_through_the_whole_call_in_the_page(start_sandbo
     modal = screen.modal()
     expect(modal.get_by_label(ui("modals.action.owner"))).to_have_value(AGENT.id)
     modal.get_by_label(ui("modals.action.due")).fill("2026-12-02")
-    modal.get_by_label(ui("plan.purpose.bilan_global")).check()
+    modal.get_by_label(t("labels.plan_purpose.bilan_global")).check()
     screen.save()
     expect(modal).to_have_count(0)
     expect(plan).to_contain_text(ui("plan.due", date="2 décembre 2026"))
     screen.press(plan, label("buttons.close"))
 
     screen.expect_step("closed")
-    expect(screen.card()).to_contain_text(ui("plan.kind.rdv"))
+    expect(screen.card()).to_contain_text(t("labels.plan_kind.rdv"))
     expect(screen.card()).to_contain_text(label("close_reason.completed"))
     expect(plan.get_by_role("button", name=label("buttons.close"))).to_have_count(0)
     expect(page.locator(".message.ephemeral")).to_have_count(0)  # nothing was refused along the way

@@ -97,7 +97,7 @@ def test_a_lead_opens_an_out_of_time_case_now_and_the_trail_names_him(engine, fa
     with Session(engine) as session, session.begin():
         again = open_by(session, case_id, is_lead=True)
 
-    assert (refused, opened, again) == ("reasons.out_of_time_lead_only", None, "listeners.case_already_open")
+    assert (refused, opened, again) == ("out_of_time_lead_only", None, "case_already_open")
     with Session(engine) as session:
         assert session.get(M3Case, case_id).opened_at == NOW + timedelta(hours=1)
         entry = session.exec(select(AuditEntry).where(AuditEntry.event == "case_opened")).one()
@@ -108,7 +108,7 @@ def test_a_lead_opens_an_out_of_time_case_now_and_the_trail_names_him(engine, fa
 def test_nobody_opens_a_case_whose_m3_date_is_to_come(engine, factory):
     case_id = factory.case(m3_date=date(2026, 7, 1), opened=False)
     with Session(engine) as session, session.begin():
-        assert open_by(session, case_id, is_lead=True) == "reasons.case_not_due"
+        assert open_by(session, case_id, is_lead=True) == "case_not_due"
         assert session.get(M3Case, case_id).opened_at is None
 
 

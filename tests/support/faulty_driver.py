@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.error import URLError
 
-from flows.texts import t
 from sandbox.slack_api import BotReply, SlackStandIn
 from tests.bot.driver import CallDriver
 from tests.bot.harness import Harness, wait_until
+from wording import t
 
 NO_ANSWER = (URLError, OSError, http.client.HTTPException)
 RESENDS = 5

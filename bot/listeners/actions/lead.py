@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
 
+import wording
 from bot import forms
 from bot.context import BotDeps
 from bot.dispatch import actor_of
@@ -44,7 +45,8 @@ def submit_handover(ack: Ack, body: dict[str, Any], view: dict[str, Any], contex
                                  lead_user=context.get("user_id"), request_key=context.get("request_key")),
                         deps.uow(actor.label))
     except Refused as refusal:
-        return ack(response_action="errors", errors={_HANDOVER_FIELD.get(refusal.code, ids.INPUT_ABSENT): refusal.reason})
+        return ack(response_action="errors", errors={_HANDOVER_FIELD.get(refusal.code, ids.INPUT_ABSENT):
+                                                             wording.refusal(refusal)})
     ack()
     client.views_publish(user_id=body["user"]["id"], view=lead_view(deps, DEFAULT_PERIOD, client))
 

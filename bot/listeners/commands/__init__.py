@@ -8,6 +8,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from sqlmodel import Session
 
+import wording
 from bot.channel import permalink, team_url
 from bot.context import BotDeps
 from bot.listeners.commands.stats import post_stats
@@ -20,8 +21,8 @@ from bot.views.help import help_message
 from bot.views.lists import CaseRow, my_cases
 from bot.views.text import day
 from flows.engine import Refused
-from flows.texts import t
 from storage.worklists import agent_queue
+from wording import t
 
 
 def m3(ack: Ack, body: dict[str, Any], command: dict[str, Any], context: dict[str, Any], client: WebClient,
@@ -44,7 +45,7 @@ def _open(body: dict[str, Any], context: dict[str, Any], client: WebClient, resp
     try:
         offered = offered_cases(context)
     except Refused as refusal:
-        respond(text=refusal.reason, response_type="ephemeral")
+        respond(text=wording.refusal(refusal), response_type="ephemeral")
         return
     choices = [(str(w.case_id), t("out_of_time.option" if w.out_of_time else "listeners.open_case_option",
                                   client=w.client, date=day(w.m3_date))) for w in offered]

@@ -29,10 +29,10 @@ from bot.views.home import DEFINITIONS, PERIOD_SELECT, agent_home, lead_home
 from bot.views.lists import CaseRow
 from bot.views.out_of_time import SHOWN, OutOfTimeSection
 from bot.views.stats import definitions_modal
-from flows.texts import t
 from storage.dashboards import DEFAULT_PERIOD, PERIODS, Dashboard, Period, agent_today, build_dashboard
 from storage.tables import utcnow
 from storage.worklists import TodayRow, agent_agenda, agent_queue, lead_attention, out_of_time_cases
+from wording import t
 
 log = logging.getLogger(__name__)
 

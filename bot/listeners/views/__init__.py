@@ -14,6 +14,7 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from sqlmodel import Session, select
 
+import wording
 from bot import forms
 from bot.context import BotDeps
 from bot.dispatch import apply_form, tell
@@ -23,8 +24,8 @@ from bot.payloads import BadPayload
 from bot.rendering import agency_today
 from bot.views import ids
 from flows.case import Case
-from flows.texts import t
 from storage.tables import Agent, utcnow
+from wording import t
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def submit_case_form(ack: Ack, body: dict[str, Any], view: dict[str, Any], conte
     if isinstance(result, dict):
         return ack(response_action="errors", errors=result)
     if result is not None:
-        return _refuse_in_modal(ack, view, result.reason, body, context)
+        return _refuse_in_modal(ack, view, wording.refusal(result), body, context)
     ack()
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt import Ack
 from sqlmodel import Session
 
+import wording
 from bot import forms
 from bot.context import BotDeps
 from bot.dispatch import actor_of
@@ -41,12 +42,12 @@ def submit_open_case(ack: Ack, view: dict[str, Any], context: dict[str, Any]) ->
     try:
         allowed = {str(w.case_id) for w in offered_cases(context)}
     except Refused as refusal:
-        return ack(response_action="errors", errors={ids.INPUT_CASE: refusal.reason})
+        return ack(response_action="errors", errors={ids.INPUT_CASE: wording.refusal(refusal)})
     chosen = forms.parse_open_case(view["state"]["values"], allowed)
     if isinstance(chosen, dict):
         return ack(response_action="errors", errors=chosen)
     try:
         open_now(context, int(chosen))
     except Refused as refusal:
-        return ack(response_action="errors", errors={ids.INPUT_CASE: refusal.reason})
+        return ack(response_action="errors", errors={ids.INPUT_CASE: wording.refusal(refusal)})
     ack()
