@@ -8,10 +8,12 @@ objects.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import typing
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
@@ -21,28 +23,14 @@ from flows import case as domain
 from storage import tables as rows
 from storage.tables import UtcDateTime, utcnow
 
-CLIENT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.ClientFile))
-CONTRACT_FIELDS = tuple(f.name for f in dataclasses.fields(domain.Contract))
-_CASE_SCALARS = (
-    "state",
-    "m3_date",
-    "seller",
-    "agent",
-    "caller",
-    "callback_at",
-    "callback_client_requested",
-    "admin_profile_done_at",
-    "admin_contracts_done_at",
-    "rebound_done_at",
-    "close_reason",
-    "close_note",
-    "closed_at",
-    "opened_at",
-    "out_of_time_at",
-)
+# The aggregate's dataclasses and the tables share their field names: each side is read into the other by name
+# (`to_domain`, `values_of`), never through a hand-kept copy of the fields.
 # Opening is storage's own business (`storage.queries.mark_opened`, a guarded UPDATE): saving an aggregate
 # loaded before the case opened must not close it again.
-_SAVED_SCALARS = tuple(name for name in _CASE_SCALARS if name not in ("opened_at", "out_of_time_at"))
+_NOT_SAVED = frozenset({"id", "opened_at", "out_of_time_at"})
+
+
+T = TypeVar("T")
 
 
 class CaseNotFound(LookupError):
@@ -103,39 +91,54 @@ def assign(row: SQLModel, values: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
     return changes
 
 
+@functools.cache
+def _shape(kind: type) -> tuple[tuple[str, Any], ...]:
+    """(field, its enum type or None) of a dataclass of the aggregate, in order."""
+    hints = typing.get_type_hints(kind)
+    shape = []
+    for item in dataclasses.fields(kind):
+        enum = next((t for t in (hints[item.name], *typing.get_args(hints[item.name]))
+                     if isinstance(t, type) and issubclass(t, Enum)), None)
+        shape.append((item.name, enum))
+    return tuple(shape)
+
+
+def _columns(model: type[SQLModel]) -> frozenset[str]:
+    return frozenset(model.__table__.columns.keys())  # type: ignore[attr-defined]
+
+
+def to_domain(kind: type[T], row: SQLModel, **values: Any) -> T:
+    """The dataclass `kind` read from `row` by field name (stored codes back to their enums); `values` give the
+    fields the row does not hold as such (its children, a number instead of an id)."""
+    read = {}
+    for name, enum in _shape(kind):
+        if name in values or not hasattr(row, name):
+            continue
+        value = getattr(row, name)
+        read[name] = enum(value) if enum is not None and value is not None else value
+    return kind(**read, **values)
+
+
+def values_of(item: Any, model: type[SQLModel], *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The columns of `model` that the dataclass `item` holds, as stored (enums by their code, lists copied)."""
+    columns = _columns(model) - skip
+    return {name: _stored(getattr(item, name)) for name, _enum in _shape(type(item)) if name in columns}
+
+
+def _stored(value: Any) -> Any:
+    return list(value) if isinstance(value, list) else _plain(value)
+
+
 def client_values(client: domain.ClientFile) -> dict[str, Any]:
-    return {name: _plain(getattr(client, name)) for name in CLIENT_FIELDS}
+    return values_of(client, rows.Client)
 
 
 def contract_values(contract: domain.Contract) -> dict[str, Any]:
-    values = {name: _plain(getattr(contract, name)) for name in CONTRACT_FIELDS}
-    values["missing_pieces"] = list(contract.missing_pieces)
-    return values
-
-
-def client_to_domain(row: rows.Client) -> domain.ClientFile:
-    values = {name: getattr(row, name) for name in CLIENT_FIELDS}
-    values["client_type"] = domain.ClientType(row.client_type)
-    return domain.ClientFile(**values)
+    return values_of(contract, rows.Contract)
 
 
 def contract_to_domain(row: rows.Contract) -> domain.Contract:
-    values = {name: getattr(row, name) for name in CONTRACT_FIELDS}
-    values["origin"] = domain.Origin(row.origin)
-    values["missing_pieces"] = list(row.missing_pieces or [])
-    return domain.Contract(**values)
-
-
-def _attempt_to_domain(row: rows.CallAttempt) -> domain.Attempt:
-    return domain.Attempt(
-        at=row.at,
-        by=row.by,
-        outcome=domain.AttemptOutcome(row.outcome),
-        channel=row.channel,
-        callback_at=row.callback_at,
-        client_requested=row.client_requested,
-        case_id=row.case_id,
-    )
+    return to_domain(domain.Contract, row, missing_pieces=list(row.missing_pieces or []))
 
 
 def _children(session: Session, model: type[SQLModel], case_id: int) -> list[Any]:
@@ -237,74 +240,22 @@ def load_case(
     case_row, client_row, children = loaded.case, loaded.client, loaded.children
     contract_rows, attempts = children[rows.Contract], children[rows.CallAttempt]
     numbers = {c.id: c.number for c in contract_rows}
-    agreement = children[rows.Agreement][0] if children[rows.Agreement] else None
-    scalars = {name: getattr(case_row, name) for name in _CASE_SCALARS}
-    scalars["state"] = domain.State(case_row.state)
-    scalars["close_reason"] = domain.CloseReason(case_row.close_reason) if case_row.close_reason else None
-    return domain.Case(
-        id=case_row.id,
-        client=client_to_domain(client_row),
+    agreement = children[rows.Agreement]
+    return to_domain(
+        domain.Case,
+        case_row,
+        client=to_domain(domain.ClientFile, client_row),
         contracts=[contract_to_domain(c) for c in contract_rows],
-        profile={
-            p.field: domain.ProfileCheck(
-                field=p.field,
-                answer=domain.ProfileAnswer(p.answer),
-                old_value=p.old_value,
-                new_value=p.new_value,
-                at=p.at,
-                by=p.by,
-            )
-            for p in children[rows.ProfileCheck]
-        },
+        profile={p.field: to_domain(domain.ProfileCheck, p) for p in children[rows.ProfileCheck]},
         contract_checks={
-            numbers[c.contract_id]: domain.ContractCheck(
-                contract_number=numbers[c.contract_id],
-                answer=domain.ContractAnswer(c.answer),
-                at=c.at,
-                by=c.by,
-                piece=c.piece,
-                recovery=c.recovery,
-            )
+            numbers[c.contract_id]: to_domain(domain.ContractCheck, c, contract_number=numbers[c.contract_id])
             for c in children[rows.ContractCheck]
         },
-        agreement=(
-            domain.Agreement(at=agreement.at, by=agreement.by, wording=agreement.wording, agreed=agreement.agreed,
-                             withdrawn_at=agreement.withdrawn_at)
-            if agreement
-            else None
-        ),
-        protections={
-            p.protection: domain.ProtectionCheck(
-                protection=p.protection,
-                answer=domain.ProtectionAnswer(p.answer),
-                at=p.at,
-                by=p.by,
-                insurer=p.insurer,
-                renewal_on=p.renewal_on,
-                priority=p.priority,
-                reason=p.reason,
-            )
-            for p in children[rows.ProtectionCheck]
-        },
-        needs=[domain.Need(text=n.text, at=n.at, by=n.by) for n in children[rows.Need]],
-        actions=[
-            domain.Action(
-                id=a.id,
-                kind=domain.ActionKind(a.kind),
-                due_on=a.due_on,
-                owner=a.owner,
-                created_at=a.created_at,
-                created_by=a.created_by,
-                purpose=a.purpose,
-                reason=a.reason,
-                aim=domain.Aim(a.aim),
-                status=domain.ActionStatus(a.status),
-                done_at=a.done_at,
-            )
-            for a in children[rows.Action]
-        ],
-        client_attempts=[_attempt_to_domain(a) for a in attempts],
-        **scalars,
+        agreement=to_domain(domain.Agreement, agreement[0]) if agreement else None,
+        protections={p.protection: to_domain(domain.ProtectionCheck, p) for p in children[rows.ProtectionCheck]},
+        needs=[to_domain(domain.Need, n) for n in children[rows.Need]],
+        actions=[to_domain(domain.Action, a) for a in children[rows.Action]],
+        client_attempts=[to_domain(domain.Attempt, a) for a in attempts],
     )
 
 
@@ -339,7 +290,7 @@ def save_case(session: Session, case: domain.Case, *, now: datetime | None = Non
     case_row = session.get(rows.M3Case, case.id)
     if case_row is None:
         raise CaseNotFound(case.id)
-    if assign(case_row, {name: getattr(case, name) for name in _SAVED_SCALARS}):
+    if assign(case_row, values_of(case, rows.M3Case, skip=_NOT_SAVED)):
         case_row.version += 1
     client_row = session.get(rows.Client, case_row.client_id)
     if assign(client_row, client_values(case.client)):
