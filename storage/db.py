@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+import time
 from importlib import import_module
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,12 @@ def normalize_url(url: str) -> sa.URL:
 # Few stay open when idle, so that several processes stay far below PostgreSQL's 100 connections.
 POOL_SIZE = 8
 POOL_OVERFLOW = 32
+# A connection back in the pool less than this long ago is used without a check: under load (a click every
+# few seconds per agent) a transaction costs no extra round trip. One idle longer (a firewall, a database
+# restarted meanwhile) is checked first. A connection found dead in use all the same fails that one
+# transaction (a click the agent makes again, a delivery or a tick retried on its own) and drops the pool's
+# other connections with it (SQLAlchemy's disconnect handling).
+PING_AFTER_IDLE_SECONDS = 30.0
 
 
 def insert_for(bind: Engine | sa.Connection | Session) -> Any:
@@ -60,18 +68,37 @@ def insert_for(bind: Engine | sa.Connection | Session) -> Any:
     return postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(url: str, *, echo: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS) -> Engine:
     """An engine whose errors never quote the SQL parameters: a failed write would otherwise put the client's
     name or e-mail into the exception's text, and from there into a log."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(parsed, echo=echo, hide_parameters=True, pool_pre_ping=True,
-                                pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+        engine = sa.create_engine(parsed, echo=echo, hide_parameters=True, pool_size=POOL_SIZE,
+                                  max_overflow=POOL_OVERFLOW)
+        sa.event.listen(engine, "checkin", _note_checkin)
+        sa.event.listen(engine, "checkout", functools.partial(_check_if_idle, engine.dialect, ping_after_idle))
+        return engine
     engine = sa.create_engine(parsed, echo=echo, hide_parameters=True,
                               connect_args={"timeout": 30, "check_same_thread": False})
     sa.event.listen(engine, "connect", _configure_sqlite)
     sa.event.listen(engine, "begin", _begin_immediate)
     return engine
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _check_if_idle(dialect: sa.Dialect, idle: float, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """A connection idle for long is checked before use (the dialect's own ping, as `pool_pre_ping`); a dead
+    one is replaced."""
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < idle:
+        return  # new, or in use moments ago
+    try:
+        dialect.do_ping(dbapi_connection)
+    except Exception as error:  # the driver's own errors: the pool then opens a new connection
+        raise sa.exc.DisconnectionError() from error
 
 
 def _configure_sqlite(dbapi_connection, _record) -> None:
