@@ -15,6 +15,7 @@ same pauses between them, so both servers see the same requests at the same pace
 from __future__ import annotations
 
 import bisect
+import json
 import threading
 import time
 from collections import defaultdict
@@ -32,6 +33,7 @@ from sqlmodel import Session, select
 
 from bench.figures import memory_mb, percentile
 from bench.server import ServerProcess
+from config.pacing import PaceSettings
 from config.settings import reveal
 from flows.case import State
 from sandbox.slack_api import BotReply, SlackStandIn
@@ -65,7 +67,8 @@ class Sent:
 
 class RecordingStandIn(SlackStandIn):
     """The stand-in, keeping every interaction it sends to the bot with its timing, and indexing what an
-    agent waits for (his card edited, his modal opened, a refusal told) so that he need not poll for it."""
+    agent waits for (his card edited, the message he clicked replaced through its response_url, his modal
+    opened, a refusal told) so that he need not poll for it."""
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -74,6 +77,7 @@ class RecordingStandIn(SlackStandIn):
         self.edited: dict[tuple[str, str], float] = {}  # (channel, ts) -> last chat.update (monotonic)
         self.triggers_used: set[str] = set()  # by views.open
         self.told: dict[str, float] = {}  # user -> last ephemeral (monotonic)
+        self.responded: dict[str, float] = {}  # user -> last post to his click's response_url (monotonic)
         self._sent_lock = threading.Lock()
 
     def handle_api(self, method: str, args: dict[str, Any], auth: str | None) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -86,6 +90,14 @@ class RecordingStandIn(SlackStandIn):
                     self.triggers_used.add(args.get("trigger_id"))
                 elif method == "chat.postEphemeral":
                     self.told[args.get("user")] = time.monotonic()
+                self._changed.notify_all()
+        return answer
+
+    def handle_response_url(self, response_id: str, body: dict[str, Any]) -> tuple[int, str]:
+        answer = super().handle_response_url(response_id, body)
+        if answer[0] == 200:
+            with self._changed:
+                self.responded[self._responses[response_id].user] = time.monotonic()
                 self._changed.notify_all()
         return answer
 
@@ -114,7 +126,8 @@ class SimulatedAgent(CallDriver):
         self.clicks += 1
         try:
             slack.wait_for(lambda: slack.edited.get(where, 0) > started or payload["trigger_id"] in slack.triggers_used
-                           or slack.told.get(self.user, 0) > started, timeout=WAIT_SLACK)
+                           or slack.told.get(self.user, 0) > started or slack.responded.get(self.user, 0) > started,
+                           timeout=WAIT_SLACK)
         except TimeoutError:  # a click that changed nothing shows nothing: the database says when it is done
             key = f"action:{action['action_ts']}:{action['action_id']}:{self.user}"
             wait_until(lambda: self._handled(key) or opened_modal(slack, payload), timeout=60, interval=POLL)
@@ -172,9 +185,20 @@ class Bench:
         return self.harness.engine
 
 
-def server_env(slack: SlackStandIn, engine: Engine) -> dict[str, str]:
+# The bot's own pacing when the stand-in applies no limit (benchmark 1): Slack's rates a thousand times faster,
+# so that the bot paces to what this stand-in allows, as it does to Slack's limits in production.
+UNLIMITED = PaceSettings(_env_file=None).faster(1000)
+
+
+def server_env(slack: SlackStandIn, engine: Engine, pace: PaceSettings | None = None) -> dict[str, str]:
+    """The bot process's environment; `pace`: the limits it paces to (Slack's by default)."""
     settings = bot_settings(slack, engine)
-    return {
+    paced = {} if pace is None else {
+        "SLACK_PACE_METHODS": json.dumps(pace.methods),
+        "SLACK_PACE_POST_PER_CHANNEL": str(pace.post_per_channel),
+        "SLACK_PACE_POST_CHANNEL_BURST": str(pace.post_channel_burst),
+    }
+    return paced | {
         "DATABASE_URL": settings.database_url,
         "SLACK_BOT_TOKEN": reveal(settings.slack_bot_token),
         "SLACK_SIGNING_SECRET": reveal(settings.slack_signing_secret),
@@ -186,16 +210,16 @@ def server_env(slack: SlackStandIn, engine: Engine) -> dict[str, str]:
 
 
 @contextmanager
-def servers(engine: Engine, log_path: Path, *, bare: bool = True) -> Iterator[Bench]:
-    """The stand-in (no limits), our bot and the bare Bolt app (unless not `bare`) around the migrated
-    database `engine`. The caller has travelled to `CALL_TIME`: the servers start their clocks where the
-    caller's is."""
+def servers(engine: Engine, log_path: Path, *, bare: bool = True, pace: PaceSettings | None = None) -> Iterator[Bench]:
+    """The stand-in (no limits), our bot pacing itself to `pace` (Slack's limits by default) and the bare Bolt
+    app (unless not `bare`) around the migrated database `engine`. The caller has travelled to `CALL_TIME`:
+    the servers start their clocks where the caller's is."""
     with RecordingStandIn() as slack, open(log_path, "a") as log:
         slack.add_channel(CHANNEL, "m3-suivi")
         settings = bot_settings(slack, engine)
         harness = ProcessHarness(slack, None, settings, engine, None)
         harness.add_agents([AGENT, COLLEAGUE, LEAD, *BENCH_AGENTS])
-        env = server_env(slack, engine)
+        env = server_env(slack, engine, pace)
         ours, bare_app = ServerProcess("ours", env, log), ServerProcess("bare", env, log)
         try:
             if bare:
