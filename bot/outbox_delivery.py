@@ -58,6 +58,8 @@ CARD_WAIT_ATTEMPTS = 20
 # A row that waited this long for a bucket's turn no longer holds its place (another process sent it, or it
 # was settled unseen); one that is put back again takes it again.
 TURN_FORGOTTEN = 15.0
+# The names of the delivery threads begin with it (logs, and the tests' count of a request's statements).
+THREAD_PREFIX = "outbox"
 # Spent response_url buckets are deleted this long after their last use, checked this often.
 URL_BUCKETS_IDLE, URL_BUCKETS_SWEEP = timedelta(hours=1), timedelta(minutes=10)
 
@@ -137,11 +139,11 @@ class OutboxDeliverer:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="outbox")
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=THREAD_PREFIX)
         # Wake on every commit that queued outbox rows, whoever committed it, so delivery follows at once.
         for name, listener in self._listeners:
             sa.event.listen(Session, name, listener)
-        self._thread = threading.Thread(target=self._run, name="outbox-delivery", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{THREAD_PREFIX}-delivery", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -11,16 +11,17 @@ from urllib.error import URLError
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 import wording
 from bot.context import BotDeps
 from bot.dispatch import apply, tell
 from bot.payloads import BadPayload, with_origin
+from bot.rendering import slack_id
 from flows.case import Case
 from flows.engine import Refused, authorize
 from storage.repository import load_case
-from storage.tables import Agent, utcnow
+from storage.tables import utcnow
 from wording import t
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,9 @@ def case_of(context: dict[str, Any], command: Any = None) -> Case:
 
 def slack_user_of(context: dict[str, Any], email: str | None) -> str | None:
     """The Slack user ID of an agent, to preselect him in a user select."""
-    if not email:
-        return None
     deps: BotDeps = context["deps"]
     with Session(deps.engine) as session:
-        return session.exec(select(Agent.slack_user_id).where(Agent.email == email)).first()
+        return slack_id(session, email)
 
 
 class ModalNotOpened(Exception):

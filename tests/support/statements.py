@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-DELIVERY_THREADS = "outbox"
+from bot.outbox_delivery import THREAD_PREFIX
 
 
 class StatementCounter:
@@ -27,7 +27,7 @@ class StatementCounter:
 
     def _seen(self, *_: Any) -> None:
         thread = threading.current_thread()
-        if thread.ident == self._own or thread.name.startswith(DELIVERY_THREADS):
+        if thread.ident == self._own or thread.name.startswith(THREAD_PREFIX):
             return
         with self._lock:
             self.count += 1
