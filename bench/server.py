@@ -71,12 +71,13 @@ def ours_app(settings):
     from bot.agents import match_agents
     from bot.app import create_app, deps_of, web_client
     from storage.db import make_engine, migrate
+    from storage.workspaces import resolve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = make_engine(settings.database_url)
     migrate(engine)
     client = web_client(settings)
-    match_agents(engine, client)
+    match_agents(engine, resolve(engine, None), client)
     app = create_app(settings, engine, client=client)
     deps_of(app).deliverer.start()
     return app

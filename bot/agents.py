@@ -22,6 +22,7 @@ from sqlmodel import Session, select
 from bot.views.text import escape
 from storage import outbox
 from storage.tables import Agent, utcnow
+from storage.workspaces import session_for
 from wording import t
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,11 @@ class MatchReport:
     unknown: list[str] = field(default_factory=list)  # e-mails with no Slack user, for the operator
 
 
-def match_agents(engine: Engine, client: WebClient) -> MatchReport:
-    """Look up by e-mail every agent not matched yet; an e-mail unknown to Slack is reported, not fatal."""
+def match_agents(engine: Engine, workspace: int, client: WebClient) -> MatchReport:
+    """Look up by e-mail every agent of `workspace` not matched yet; an e-mail unknown to Slack is reported,
+    not fatal."""
     report = MatchReport()
-    with Session(engine) as session:
+    with session_for(engine, workspace) as session:
         emails = list(session.exec(select(Agent.email).where(Agent.slack_user_id.is_(None))))
     for email in emails:
         try:
@@ -56,7 +58,7 @@ def match_agents(engine: Engine, client: WebClient) -> MatchReport:
                 raise
             report.unknown.append(email)
             continue
-        _remember(engine, email, user)
+        _remember(engine, workspace, email, user)
         report.matched += 1
     log.info("agents matched to Slack users: %d, unknown: %d", report.matched, len(report.unknown))
     return report
@@ -69,43 +71,46 @@ class AgentDirectory:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._known: dict[str, tuple[float, str]] = {}  # Slack user ID -> (when read, agent e-mail)
-        self._not_agents: dict[str, float] = {}
+        # (workspace, Slack user ID) -> (when read, agent e-mail); Slack's ids are unique within a workspace.
+        self._known: dict[tuple[int, str], tuple[float, str]] = {}
+        self._not_agents: dict[tuple[int, str], float] = {}
         self._lock = threading.Lock()
 
-    def actor(self, client: WebClient, slack_user_id: str) -> str | None:
-        """The agent e-mail of a Slack user, None when he is no agent."""
+    def actor(self, client: WebClient, workspace: int, slack_user_id: str) -> str | None:
+        """The agent e-mail of a Slack user of `workspace`, None when he is no agent there."""
         now = time.monotonic()
+        key = (workspace, slack_user_id)
         with self._lock:
-            known = self._known.get(slack_user_id)
+            known = self._known.get(key)
             if known is not None and now - known[0] < KNOWN_SECONDS:
                 return known[1]
-            checked = self._not_agents.get(slack_user_id)
-        with Session(self.engine) as session:
+            checked = self._not_agents.get(key)
+        with session_for(self.engine, workspace) as session:
             email = session.exec(select(Agent.email).where(Agent.slack_user_id == slack_user_id)).first()
             unmatched = email is None and session.exec(select(Agent.id).where(Agent.slack_user_id.is_(None))).first()
         asked = email is None and unmatched and (checked is None or now - checked >= RECHECK_SECONDS)
         if asked:
-            email = self._match(client, slack_user_id)
+            email = self._match(client, workspace, slack_user_id)
         with self._lock:
             if email is not None:
-                self._known[slack_user_id] = (now, email)
+                self._known[key] = (now, email)
             elif asked:
-                self._not_agents[slack_user_id] = now
+                self._not_agents[key] = now
         return email
 
-    def _match(self, client: WebClient, slack_user_id: str) -> str | None:
+    def _match(self, client: WebClient, workspace: int, slack_user_id: str) -> str | None:
         try:
             user = client.users_info(user=slack_user_id)["user"]
         except SlackApiError:
             return None
         email = (user.get("profile") or {}).get("email")
-        return _remember(self.engine, email, user) if email else None
+        return _remember(self.engine, workspace, email, user) if email else None
 
 
-def _remember(engine: Engine, email: str, user: dict) -> str | None:
-    """Cache the Slack id on the agent with this e-mail (case-insensitive); his e-mail, None if no such agent."""
-    with Session(engine) as session, session.begin():
+def _remember(engine: Engine, workspace: int, email: str, user: dict) -> str | None:
+    """Cache the Slack id on the agent of `workspace` with this e-mail (case-insensitive); his e-mail, None if
+    no such agent."""
+    with session_for(engine, workspace) as session, session.begin():
         agent = session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
         if agent is None:
             return None
@@ -127,14 +132,14 @@ def queue_lookup(session: Session, email: str | None, *, tell: list[str]) -> Non
                    priority=outbox.URGENT)
 
 
-def looked_up(engine: Engine, payload: dict, user: dict | None) -> None:
-    """The answer to a queued look-up: the Slack user (cached on the agent), or None when Slack knows no user
-    with this e-mail (marked, and the leads told once, in one transaction)."""
+def looked_up(engine: Engine, workspace: int, payload: dict, user: dict | None) -> None:
+    """The answer to a look-up queued in `workspace`: the Slack user (cached on the agent), or None when Slack
+    knows no user with this e-mail (marked, and the leads told once, in one transaction)."""
     email = payload["email"]
     if user is not None:
-        _remember(engine, email, user)
+        _remember(engine, workspace, email, user)
         return
-    with Session(engine) as session, session.begin():
+    with session_for(engine, workspace) as session, session.begin():
         agent = session.exec(select(Agent).where(func.lower(Agent.email) == email.lower())).first()
         if agent is None or agent.slack_unknown_at is not None:
             return

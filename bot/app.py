@@ -19,6 +19,7 @@ from bot.agents import AgentDirectory
 from bot.context import BotDeps
 from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
+from bot.workspaces import WorkspaceDirectory
 from config.settings import Settings, reveal
 from service.unit_of_work import Backend
 
@@ -83,6 +84,7 @@ def create_app(
         work=work,
         backend=Backend(engine, SlackNotifier(settings), settings),
         agents=AgentDirectory(engine),
+        workspaces=WorkspaceDirectory(engine, single=True),
     )
     metrics.install(app)
     middleware.install(app, deps, executor)

@@ -15,12 +15,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
-from sqlmodel import Session
 
 import wording
 from bot.app import web_client
 from bot.cli_audit import audit_app
-from bot.cli_common import database, fail, guarded, settings
+from bot.cli_common import choose_workspace, database, fail, guarded, settings, workspace
 from bot.cli_rgpd import rgpd_app
 from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
@@ -45,13 +44,17 @@ from storage.importer import ACTOR as IMPORT_ACTOR
 from storage.importer import load_mapping
 from storage.queries import WAITING_FILTERS, CaseSummary, case_trace, list_cases
 from storage.repository import CaseNotFound
+from storage.workspaces import session_for
 from wording import t
 
 app = typer.Typer(help=t("cli.app_help"), no_args_is_help=True, pretty_exceptions_enable=False)
 
 
 @app.callback()
-def main() -> None:
+def main(
+    team: Annotated[str | None, typer.Option("--workspace", metavar="ID_EQUIPE", help=t("cli.workspace_help"))] = None,
+) -> None:
+    choose_workspace(team)
     try:
         wording.configure(settings().texts_dir)
     except wording.FixedText as error:
@@ -112,7 +115,9 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
         command = ImportExport.of_file(file, window_days=config.case_window_days,
                                        m3_offset_months=config.m3_offset_months, catch_up_days=config.catch_up_days,
                                        mapping=mapping, caller_rule=config.m3_caller)
-        report = import_export(command, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR), progress=advance)
+        agency = workspace(engine)
+        report = import_export(command, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR, workspace=agency),
+                               progress=advance)
     typer.echo(
         t(
             "cli.import.summary",
@@ -147,10 +152,11 @@ def cases_command(
         fail(t("cli.errors.unknown_state", value=state, choices=", ".join(known)))
     today = datetime.now(ZoneInfo(settings().agency_timezone)).date()
     with database() as engine:
-        with Session(engine) as session:
+        agency = workspace(engine)
+        with session_for(engine, agency) as session:
             found = list_cases(session, state=state, agent=agent, today=today)
         record_access(RecordAccess(access_trail.CASES_LISTED, {"state": state, "agent": agent, "count": len(found)}),
-                      UnitOfWork(engine, actor=operator()))
+                      UnitOfWork(engine, actor=operator(), workspace=agency))
     if as_json:
         _print_json([dataclasses.asdict(c) for c in found])
         return
@@ -190,15 +196,16 @@ def show_command(
     pdf: Annotated[Path | None, typer.Option("--pdf", metavar="PATH", help=t("rgpd.pdf.help"))] = None,
 ) -> None:
     with database() as engine:
-        with Session(engine) as session:
+        agency = workspace(engine)
+        with session_for(engine, agency) as session:
             try:
                 trace = case_trace(session, case_id)
             except CaseNotFound:
                 fail(t("cli.show.not_found", id=case_id))
         # Once the reading session is closed: on SQLite its transaction would hold the write lock.
         record_access(RecordAccess(access_trail.CASE_SHOWN, {"pdf": pdf is not None}, case_id),
-                      UnitOfWork(engine, actor=operator()))
-        with Session(engine) as session:
+                      UnitOfWork(engine, actor=operator(), workspace=agency))
+        with session_for(engine, agency) as session:
             if pdf is not None:
                 write_record(session, case_id, pdf, timezone=settings().agency_timezone)
                 typer.echo(t("rgpd.pdf.written", id=case_id, path=pdf))
@@ -252,7 +259,7 @@ def open_due_command(today: Annotated[str | None, typer.Option("--today", metava
     # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
     notifier = SlackNotifier(config) if config.m3_channel else None
     with database() as engine:
-        uow = UnitOfWork(Backend(engine, notifier, config), actor="m3bot open-due")
+        uow = UnitOfWork(Backend(engine, notifier, config), actor="m3bot open-due", workspace=workspace(engine))
         result = open_due(OpenDue(day, config.catch_up_days, caller_rule=config.m3_caller), uow)
     if notifier is None and result.due:
         typer.echo(t("cli.open_due.no_channel"))
@@ -297,15 +304,16 @@ def export_command(
     if period.start > period.end:
         fail(t("dashboards.export.bad_period", start=_day(period.start), end=_day(period.end)))
     with database() as engine:
+        agency = workspace(engine)
         try:
             with progress_bar(t("dashboards.export.progress")) as advance:
-                report = export_files(engine, period, out, timezone=config.agency_timezone, today=today,
+                report = export_files(engine, agency, period, out, timezone=config.agency_timezone, today=today,
                                       progress=advance)
         except OSError:
             fail(t("dashboards.export.out_not_writable", path=out))
         record_access(RecordAccess(access_trail.DATA_EXPORTED, {"from": period.start, "to": period.end,
                                                                "cases": report.cases, "actions": report.actions}),
-                      UnitOfWork(engine, actor=operator()))
+                      UnitOfWork(engine, actor=operator(), workspace=agency))
     typer.echo(t("dashboards.export.done", cases=report.cases, actions=report.actions, events=report.events,
                  calendars=len(report.calendars), path=out))
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from sqlmodel import Session
 
-from bot.cli_common import database, fail, guarded
+from bot.cli_common import database, fail, guarded, workspace
 from storage.audit_verify import describe_problem, verify
 from storage.tables import M3Case
+from storage.workspaces import session_for
 from wording import t
 
 audit_app = typer.Typer(help=t("audit.cli.help"), no_args_is_help=True)
@@ -26,7 +26,7 @@ def chain_name(case_id: int | None) -> str:
 @audit_app.command("verify", help=t("audit.cli.verify_help"))
 @guarded
 def verify_command(case_id: Annotated[int | None, typer.Argument(metavar="[CASE]")] = None) -> None:
-    with database() as engine, Session(engine) as session:
+    with database() as engine, session_for(engine, workspace(engine)) as session:
         if case_id is not None and session.get(M3Case, case_id) is None:
             fail(t("audit.cli.not_found", id=case_id))
         result = verify(session, case_id)

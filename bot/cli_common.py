@@ -13,6 +13,7 @@ import typer
 from sqlalchemy.engine import Engine
 
 from config.settings import Settings
+from storage import workspaces
 from storage.db import DatabaseUrlError, make_engine, migrate
 from storage.importer import NotALagonExport
 from wording import t
@@ -55,3 +56,22 @@ def database() -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+_CHOSEN: dict[str, str | None] = {"team": None}
+
+
+def choose_workspace(team_id: str | None) -> None:
+    """The Slack team named by `m3bot --workspace` for this invocation (typer runs the root's option first)."""
+    _CHOSEN["team"] = team_id
+
+
+def workspace(engine: Engine) -> int:
+    """The agency a command works for: `m3bot --workspace TEAM_ID …`, or the only one when there is one."""
+    team = _CHOSEN["team"]
+    try:
+        return workspaces.resolve(engine, team)
+    except workspaces.WorkspaceRequired:
+        fail(t("cli.errors.workspace_required"))
+    except workspaces.WorkspaceUnknown:
+        fail(t("cli.errors.workspace_unknown", team=team))

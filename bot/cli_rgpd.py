@@ -14,16 +14,16 @@ from typing import Annotated
 
 import typer
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from bot import private_files
-from bot.cli_common import database, fail, guarded, settings
+from bot.cli_common import database, fail, guarded, settings, workspace
 from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
 from config.settings import Settings
 from service.rgpd import EraseClient, ExportClient, Purge, erase_client, export_client, purge
 from service.unit_of_work import Backend, UnitOfWork
 from storage import rgpd
+from storage.workspaces import session_for
 from wording import t
 
 rgpd_app = typer.Typer(help=t("rgpd.cli.help"), no_args_is_help=True)
@@ -49,7 +49,7 @@ def export_command(
 ) -> None:
     with database() as engine:
         try:
-            data = export_client(ExportClient(client), UnitOfWork(engine, actor=_actor(actor)))
+            data = export_client(ExportClient(client), UnitOfWork(engine, actor=_actor(actor), workspace=workspace(engine)))
         except rgpd.ClientNotFound:
             fail(t("rgpd.cli.not_found", number=client))
     text = json.dumps(data, ensure_ascii=False, indent=2)
@@ -69,9 +69,10 @@ def erase_command(
 ) -> None:
     config = settings()
     with database() as engine:
+        agency = workspace(engine)
         if not yes:
             try:
-                with Session(engine) as session:
+                with session_for(engine, agency) as session:
                     cases = rgpd.client_case_ids(session, client)
             except rgpd.ClientNotFound:
                 fail(t("rgpd.cli.not_found", number=client))
@@ -79,7 +80,8 @@ def erase_command(
                 typer.echo(t("rgpd.cli.cancelled"))
                 raise typer.Exit(1)
         try:
-            erased = erase_client(EraseClient(client), UnitOfWork(_backend(engine, config), actor=_actor(actor)))
+            erased = erase_client(EraseClient(client), UnitOfWork(_backend(engine, config), actor=_actor(actor),
+                                                                  workspace=agency))
         except rgpd.ClientNotFound:
             fail(t("rgpd.cli.not_found", number=client))
     typer.echo(t("rgpd.cli.erased", number=client, cases=len(erased.case_ids)))
@@ -93,9 +95,9 @@ def purge_command(
 ) -> None:
     config = settings()
     with database() as engine, progress_bar(t("rgpd.cli.purge_progress")) as advance:
-        backend = _backend(engine, config)
+        backend, agency = _backend(engine, config), workspace(engine)
         erased = purge(Purge(config.retention_years, dry_run=dry_run),
-                       lambda: UnitOfWork(backend, actor=_actor(actor)), progress=advance)
+                       lambda: UnitOfWork(backend, actor=_actor(actor), workspace=agency), progress=advance)
     years = config.retention_years
     if not erased:
         typer.echo(t("rgpd.cli.purge_none", years=years))

@@ -1,7 +1,8 @@
 """What every listener finds in Bolt's `context`: the shared dependencies and the request's identity.
 
 The middleware (`bot/middleware.py`) fills these keys before any listener runs:
-- `context["deps"]`: `BotDeps`;
+- `context["deps"]`: `BotDeps` bound to the agency the request comes from (its Slack team's workspace,
+  also `context["workspace_id"]`): every unit of work and session made from it sees that agency's rows only;
 - `context["case_id"]`: the case a button or modal refers to (None when it names no case);
 - `context["case_args"]`: the other arguments `bot.payloads.encode` carried with it;
 - `context["actor"]`: the agent e-mail of the Slack user, None when the user is not a known agent;
@@ -12,16 +13,20 @@ The middleware (`bot/middleware.py`) fills these keys before any listener runs:
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from bot.agents import AgentDirectory
 from bot.outbox_delivery import OutboxDeliverer
+from bot.workspaces import WorkspaceDirectory
 from config.settings import Settings
 from flows.rules import Rules
 from service.unit_of_work import Backend, UnitOfWork
+from storage.workspaces import session_for
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,19 @@ class BotDeps:
     work: Executor  # applies button clicks once acknowledged (see `bot.app.WORK_THREADS`)
     backend: Backend  # the database, the Slack notifier and the settings, for the service layer
     agents: AgentDirectory  # Slack user -> agent e-mail
+    workspaces: WorkspaceDirectory  # Slack team -> workspace
+    # The agency of the request these dependencies serve (`of`); None in the app's own, which serve none.
+    workspace: int | None = None
+
+    def of(self, workspace: int) -> BotDeps:
+        """These dependencies for a request of `workspace`: what they read and write is that agency's only."""
+        return dataclasses.replace(self, workspace=workspace)
 
     def uow(self, actor: str) -> UnitOfWork:
         """A unit of work for one request, to hand to a service handler."""
-        return UnitOfWork(self.backend, actor=actor)
+        return UnitOfWork(self.backend, actor=actor, workspace=self.workspace)
+
+    def read(self) -> Session:
+        """A session to read the request's agency's rows (lists, dashboards, a modal's case)."""
+        assert self.workspace is not None, "the dependencies of a request (`of`)"
+        return session_for(self.engine, self.workspace)

@@ -39,6 +39,7 @@ from storage.tables import (
     ProfileCheck,
     ProtectionCheck,
 )
+from storage.workspaces import session_for
 
 _SEP = "|"  # joins a case's findings in SQL; never typed in a catalogue code
 CALENDAR_KINDS = (ActionKind.rdv.value, ActionKind.relance.value)
@@ -201,7 +202,7 @@ def _calendar_name(owner: str) -> str:
     return f"agenda-m3_{local}.ics"
 
 
-def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: date,
+def export(engine: Engine, workspace: int, period: Period, out: Path, *, timezone: str, today: date,
            now: datetime | None = None, progress: Callable[[int, int], None] | None = None) -> ExportReport:
     """Write the cases CSV, the actions CSV and one calendar per action owner into `out` (created if needed);
     `progress(done, total)` follows the rows written, cases then actions."""
@@ -214,7 +215,7 @@ def export(engine: Engine, period: Period, out: Path, *, timezone: str, today: d
     calendars: dict[str, Calendar] = {}
     events = 0
     done = [0]
-    with Session(engine) as session:
+    with session_for(engine, workspace) as session:
         total = _count(session, _cases_query(bounds)) + _count(session, _actions_query(bounds))
 
         def row_written() -> None:

@@ -21,12 +21,13 @@ from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Session
+from sqlmodel import select
 
 from bot.context import BotDeps
 from bot.payloads import ORIGIN, BadPayload, check_shape, decode
 from service.access import NoteLeadAccess, note_lead_access
 from storage.tables import M3Case, ProcessedRequest, utcnow
+from storage.workspaces import all_workspaces
 from wording import t
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,14 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
     ) -> BoltResponse | None:
         kind = _kind(body)
         user_id = _user_id(body)
-        context["deps"] = deps
+        workspace = context["workspace_id"] = deps.workspaces.workspace(context.team_id)
+        if workspace is None:
+            # A team this service does not serve (uninstalled, or never installed): nothing to show it.
+            log.warning("%s from a team this service does not serve, dropped", kind if isinstance(kind, str) else "request")
+            return BoltResponse(status=200, body="")
+        context["deps"] = request_deps = deps.of(workspace)
         context["case_id"], context["case_args"] = None, {}
-        context["actor"] = deps.agents.actor(client, user_id) if user_id else None
+        context["actor"] = deps.agents.actor(client, workspace, user_id) if user_id else None
         context["is_lead"] = user_id in deps.leads
         context["request_key"] = _request_key(kind, body)
 
@@ -88,14 +94,15 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
                 case_id, case_args = decode(_carried(kind, body))
             except BadPayload as error:
                 return _refuse(kind, body, client, background, t("bot.refusal.unknown_action"), str(error))
-            if case_id is not None and case_id not in known_cases:
-                if not _case_exists(deps, case_id):
+            # A case id of another agency's is not found: its session sees only its own workspace's rows.
+            if case_id is not None and (workspace, case_id) not in known_cases:
+                if not _case_exists(request_deps, case_id):
                     return _refuse(kind, body, client, background, t("bot.refusal.unknown_case"), f"no case {case_id}")
-                known_cases.add(case_id)
+                known_cases.add((workspace, case_id))
             context["respond"] = _respond_to(kind, body, case_args.pop(ORIGIN, None), deps.settings.slack_api_url)
             context["case_id"], context["case_args"] = case_id, case_args
             if case_id is not None and context["is_lead"]:
-                _note_lead_access(deps, case_id, context["actor"], user_id, kind)
+                _note_lead_access(request_deps, case_id, context["actor"], user_id, kind)
         next()
         return None
 
@@ -144,6 +151,8 @@ def _user_id(body: dict[str, Any]) -> str | None:
 
 
 def _request_key(kind: str | None, body: dict[str, Any]) -> str | None:
+    """Slack's event, view and trigger ids are unique to the app, and a user id to its workspace: a key never
+    names two agencies' requests."""
     if kind == "block_actions" and body.get("actions"):
         action = body["actions"][0]
         return f"action:{action.get('action_ts')}:{action.get('action_id')}:{_user_id(body)}"
@@ -201,8 +210,8 @@ def _respond_to(kind: str, body: dict[str, Any], origin: Any, api_url: str) -> d
 
 
 def _case_exists(deps: BotDeps, case_id: int) -> bool:
-    with Session(deps.engine) as session:
-        return session.get(M3Case, case_id) is not None
+    with deps.read() as session:
+        return session.exec(select(M3Case.id).where(M3Case.id == case_id)).first() is not None
 
 
 def _note_lead_access(deps: BotDeps, case_id: int, actor: str | None, user_id: str | None, kind: str) -> None:
@@ -211,7 +220,7 @@ def _note_lead_access(deps: BotDeps, case_id: int, actor: str | None, user_id: s
 
 
 def _processed(deps: BotDeps, key: str) -> bool:
-    with Session(deps.engine) as session:
+    with all_workspaces(deps.engine) as session:  # keys are unique across agencies (`_request_key`)
         return session.get(ProcessedRequest, key) is not None
 
 

@@ -44,6 +44,7 @@ from config.pacing import PaceSettings
 from storage import outbox, pacing, slack_messages
 from storage.outbox import BULK, OutboxMessage
 from storage.tables import Agent, Outbox, utcnow
+from storage.workspaces import session_for
 
 log = logging.getLogger(__name__)
 
@@ -302,9 +303,9 @@ class OutboxDeliverer:
         except _Permanent as failure:
             if str(failure) != "users_not_found":
                 raise
-            agents.looked_up(self.engine, message.payload, None)
+            agents.looked_up(self.engine, _workspace(message), message.payload, None)
             return {"found": False}
-        agents.looked_up(self.engine, message.payload, response["user"])
+        agents.looked_up(self.engine, _workspace(message), message.payload, response["user"])
         return {"found": True}
 
     def _morning_list(self, message: OutboxMessage) -> dict[str, Any]:
@@ -312,7 +313,7 @@ class OutboxDeliverer:
         their cards are posted (their threads' links); an agent Slack does not know gets none."""
         payload = message.payload
         patient = message.attempts < CARD_WAIT_ATTEMPTS
-        with Session(self.engine) as session:
+        with session_for(self.engine, _workspace(message)) as session:
             agent = session.execute(sa.select(Agent).where(Agent.email == payload["agent"])).scalar_one_or_none()
         if agent is None or agent.slack_unknown_at is not None or (agent.slack_user_id is None and not patient):
             return {"skipped": "agent_not_in_slack"}
@@ -536,6 +537,13 @@ class OutboxDeliverer:
             raise _Permanent(code) from error
         except (URLError, OSError) as error:  # timeouts and refused connections
             raise _Retry(type(error).__name__) from error
+
+
+def _workspace(message: OutboxMessage) -> int:
+    """The agency a row speaks for: its rows are read and written in that workspace only."""
+    if message.workspace_id is None:
+        raise _Permanent("outbox row of no workspace")
+    return message.workspace_id
 
 
 def _in_delivery_order(rows: list[OutboxMessage]) -> list[OutboxMessage]:

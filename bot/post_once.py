@@ -16,9 +16,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from storage.tables import Outbox
+from storage.workspaces import all_workspaces
 
 EVENT_TYPE = "m3_outbox"
 # A row's `last_error` after a failed check starts with this, so that its next attempt checks again.
@@ -43,7 +43,7 @@ def outcome_unknown(engine: Engine, outbox_id: int, attempts: int) -> bool:
     left no trace at all (the worker was killed and the lease ran out)."""
     if attempts <= 1:
         return False
-    with Session(engine) as session:
+    with all_workspaces(engine) as session:
         last_error = session.get(Outbox, outbox_id).last_error
     return last_error not in NOT_POSTED
 
@@ -59,7 +59,7 @@ def earlier_post(call: Call, engine: Engine, arguments: dict[str, Any], *, outbo
     """
     if not outcome_unknown(engine, outbox_id, attempts):
         return None
-    with Session(engine) as session:
+    with all_workspaces(engine) as session:
         queued_at = session.get(Outbox, outbox_id).created_at
     channel = arguments["channel"]
     if not channel.startswith(("C", "G", "D")):  # a user ID: the post went to the app's DM with him

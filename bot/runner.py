@@ -34,6 +34,7 @@ from config.settings import Settings, reveal
 from scheduler.service import run_forever, start_scheduler
 from service.access import PutCallerRule, put_caller_rule
 from service.unit_of_work import UnitOfWork
+from service.workspaces import workspace_of_team
 from storage.db import DatabaseUrlError, make_engine, migrate
 from wording import t
 
@@ -89,9 +90,9 @@ def start_up(settings: Settings) -> tuple[Engine, WebClient]:
         _stop(t("bot.startup.missing", names=", ".join(missing)))
     engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
-    check_slack(settings, client)
-    record_at_start(engine, settings, process="run")
-    if unknown := match_agents(engine, client).unknown:
+    workspace = own_workspace(engine, check_slack(settings, client))
+    record_at_start(engine, settings, process="run", workspace=workspace)
+    if unknown := match_agents(engine, workspace, client).unknown:
         # A count: start-up lines go to the service's logs, the agents' e-mails do not.
         print(t("bot.agents.unknown", count=len(unknown)), file=sys.stderr)
     return engine, client
@@ -178,11 +179,21 @@ def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, 
     server.task_dispatcher.shutdown(timeout=timeout)
 
 
-def check_slack(settings: Settings, client: WebClient) -> None:
+def own_workspace(engine: Engine, team_id: str) -> int:
+    """The workspace of the bot token's Slack team: a single-agency install's only one, named after the team
+    the first time; a database that already belongs to another team stops the start-up."""
+    found = workspace_of_team(engine, team_id, adopt=True)
+    if found is None:
+        _stop(t("bot.startup.other_workspace", team=team_id))
+    return found
+
+
+def check_slack(settings: Settings, client: WebClient) -> str:
     """The token works and the bot can read M3_CHANNEL (else one line and exit code 2); a public channel
-    is logged as a warning: every member of the workspace could read the clients' data there."""
+    is logged as a warning: every member of the workspace could read the clients' data there. Returns the
+    token's Slack team."""
     try:
-        client.auth_test()
+        team_id = client.auth_test()["team_id"]
     except SlackApiError as error:
         _stop(t("bot.startup.slack_auth", error=error.response.get("error")))
     except (URLError, OSError):
@@ -193,6 +204,7 @@ def check_slack(settings: Settings, client: WebClient) -> None:
         _stop(t("bot.startup.invalid", name="M3_CHANNEL", reason=error.reason))
     if not private:
         log.warning(channel.public_warning(settings.m3_channel))
+    return team_id
 
 
 def _stop(line: str) -> NoReturn:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
 from config.settings import Settings
-from storage import access_trail
+from storage import access_trail, workspaces
 
 SECRET_WORDS = ("token", "secret", "password")
 
@@ -41,6 +41,10 @@ def operator() -> str:
         return "unknown"
 
 
-def record_at_start(engine: Engine, settings: Settings, *, process: str) -> dict[str, Any] | None:
-    """Record what changed in the settings since the last start of any process (`process`: run, scheduler)."""
-    return access_trail.record_settings(engine, recordable(settings), actor=f"{operator()} (m3bot {process})")
+def record_at_start(engine: Engine, settings: Settings, *, process: str,
+                    workspace: int | None = None) -> dict[str, Any] | None:
+    """Record what changed in the settings since the last start of any process (`process`: run, scheduler), in
+    the trail of `workspace` (the environment's settings are a single-agency install's: the only one)."""
+    workspace = workspaces.resolve(engine, None) if workspace is None else workspace
+    return access_trail.record_settings(engine, recordable(settings), actor=f"{operator()} (m3bot {process})",
+                                        workspace=workspace)

@@ -52,6 +52,7 @@ from storage.db import make_engine, migrate
 from storage.importer import ACTOR as IMPORT_ACTOR
 from storage.importer import ImportReport
 from storage.tables import utcnow
+from storage.workspaces import resolve
 from wording import t
 
 DEMO_EXPORT = Path(__file__).with_name("demo_lagon.csv")
@@ -151,7 +152,7 @@ class Sandbox:
                               window_days=settings.case_window_days, m3_offset_months=settings.m3_offset_months,
                               caller_rule=settings.m3_caller)
         self.imported = import_export(export, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR))
-        match_agents(engine, web_client(settings))
+        match_agents(engine, resolve(engine, None), web_client(settings))
         # Slack's rates, but a burst that lets the demo's cards and first steps appear at once.
         deliverer = OutboxDeliverer(engine, delivery_client(settings), pace=PaceSettings(post_channel_burst=DEMO_BURST))
         app = create_app(settings, engine, deliverer=deliverer)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from flows.case import Case, State
 from flows.engine import Refused, authorize, hand_over, handle
@@ -17,6 +17,7 @@ from flows.rules import Rules
 from service.unit_of_work import UnitOfWork
 from storage.audit import last_entry
 from storage.tables import M3Case, utcnow
+from storage.workspaces import session_for
 
 DOUBLE_CLICK = timedelta(seconds=10)
 
@@ -78,7 +79,7 @@ def apply_to_case(command: ApplyToCase, uow: UnitOfWork) -> Refused | FieldError
     except Refused as refusal:
         if built is not None and _repeated_transition(uow, command.case_id, built):
             # Remembered as handled, so that Slack's retry of this repeat is a no-op too.
-            with UnitOfWork(uow.backend, actor=uow.actor) as again:
+            with UnitOfWork(uow.backend, actor=uow.actor, workspace=uow.workspace) as again:
                 again.claim(command.request_key)
             return None
         return refusal
@@ -89,7 +90,8 @@ def _repeated_transition(uow: UnitOfWork, case_id: int, built: Any) -> bool:
     """A double click on a step's button: the first click moved the case on, the second is refused by the
     engine; the agent already sees the new step, so the repeat is absorbed rather than answered."""
     # A read: no unit of work, whose transaction would take SQLite's write lock.
-    with Session(uow.backend.engine) as session:
+    assert uow.workspace is not None, "set when the unit of work began"
+    with session_for(uow.backend.engine, uow.workspace) as session:
         entry = last_entry(session, case_id, "state_changed")
     return (
         entry is not None

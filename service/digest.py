@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from flows.case import ActionStatus, State
-from storage.audit import GLOBAL
-from storage.tables import Action, AuditChain, AuditEntry, M3Case
+from storage.audit import global_chain
+from storage.tables import Action, AuditEntry, M3Case
 
 # A callback whose time has passed while the case still waits for the attempt's outcome is overdue.
 _WAITING_FOR_CALLBACK = (State.scheduled_callback.value, State.contact_attempt.value)
@@ -53,7 +53,7 @@ def chain_heads(session: Session, *, since: datetime) -> list[ChainHead]:
         .where(col(M3Case.id).in_(changed)).order_by(col(M3Case.id)))]
     if session.execute(sa.select(col(AuditEntry.id)).where(col(AuditEntry.at) >= since, col(AuditEntry.case_id).is_(None))
                        .limit(1)).first():
-        chain = session.get(AuditChain, GLOBAL)
+        chain = global_chain(session)
         assert chain is not None, "appending an entry of no case creates the global chain's row"
         heads.insert(0, ChainHead(None, chain.count, chain.head))
     return heads

@@ -33,6 +33,7 @@ from storage.db import insert_for
 from storage.repository import loaded_reminders, save_case
 from storage.tables import Action as ActionRow
 from storage.tables import M3Case, Reminder
+from storage.workspaces import writing_for
 
 CALLBACK, CALLBACK_RETURN, ACTION, ACTION_OVERDUE, MORNING = (
     "callback", "callback_return", "action", "action_overdue", "morning"
@@ -96,6 +97,7 @@ def insert_once(session: Session, reminder: Reminder) -> bool:
     for the first to commit, then inserts nothing."""
     values = {column.name: getattr(reminder, column.name) for column in Reminder.__table__.columns  # type: ignore[attr-defined]
               if column.name != "id"}
+    values["workspace_id"] = values["workspace_id"] or writing_for(session)
     table = Reminder.__table__  # type: ignore[attr-defined]
     statement = insert_for(session)(table).values(**values).on_conflict_do_nothing().returning(table.c.id)
     return session.execute(statement).first() is not None

@@ -44,6 +44,7 @@ from service.reminders import (
 )
 from service.unit_of_work import Backend, UnitOfWork
 from storage.tables import M3Case, utcnow
+from storage.workspaces import resolve, session_for
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +77,12 @@ def lock_case(session: Session, case_id: int) -> bool:
 
 
 class Ticker:
-    def __init__(self, engine: Engine, notifier: Notifier, settings: Settings, *, worker: str | None = None) -> None:
+    """The reminders of one agency, whose settings (hours, channel) it follows: `workspace`, or the only one."""
+
+    def __init__(self, engine: Engine, notifier: Notifier, settings: Settings, *, worker: str | None = None,
+                 workspace: int | None = None) -> None:
         self.engine = engine
+        self._workspace = workspace
         self.notifier = notifier
         self.settings = settings
         self.config = ReminderConfig.from_settings(settings)
@@ -85,11 +90,23 @@ class Ticker:
         self.worker = worker or worker_name()
         self.backend = Backend(engine, notifier, settings)
 
+    @property
+    def workspace(self) -> int:
+        if self._workspace is None:  # learnt on the first tick: a first run may not have created it yet
+            self._workspace = resolve(self.engine, None)
+        return self._workspace
+
+    def _uow(self, now: datetime) -> UnitOfWork:
+        return UnitOfWork(self.backend, actor=SCHEDULER_ACTOR, now=now, workspace=self.workspace)
+
+    def _session(self) -> Session:
+        return session_for(self.engine, self.workspace)
+
     def tick(self, now: datetime | None = None) -> TickReport:
         """Create missing reminders, then fire every due one (up to `MAX_PER_TICK`)."""
         now = now or utcnow()
         report = TickReport()
-        with Session(self.engine) as session, session.begin():
+        with self._session() as session, session.begin():
             ensure_mornings(session, now, self.config)
         report.swept = self._sweep(now)
         open_now = self.config.hours.is_open(now)
@@ -108,10 +125,10 @@ class Ticker:
     # --- sweep ----------------------------------------------------------------------------------------
 
     def _sweep(self, now: datetime) -> int:
-        with Session(self.engine) as session:
+        with self._session() as session:
             missing = cases_missing_reminders(session)
         for case_id in missing:
-            with UnitOfWork(self.backend, actor=SCHEDULER_ACTOR, now=now) as uow:
+            with self._uow(now) as uow:
                 if lock_case(uow.session, case_id):
                     uow.keep_reminders(uow.load(case_id))
         return len(missing)
@@ -121,7 +138,7 @@ class Ticker:
     def _fire_next(self, now: datetime, open_now: bool, skip: set[int]) -> tuple[int, str] | None:
         claimed: tuple[int, str] | None = None
         try:
-            with UnitOfWork(self.backend, actor=SCHEDULER_ACTOR, now=now) as uow:
+            with self._uow(now) as uow:
                 reminder = claim_due(uow.session, now, open_now=open_now, skip=skip)
                 if reminder is None:
                     return None
@@ -196,7 +213,7 @@ class Ticker:
         """Count the failure and retry later with back-off; set the reminder aside after too many."""
         # The class name only: an exception's message may quote a client's data.
         log.error("reminder %s (%s) failed: %s", reminder_id, kind, type(error).__name__)
-        with Session(self.engine) as session, session.begin():
+        with self._session() as session, session.begin():
             row = session.get(Reminder, reminder_id, with_for_update=True)
             if row is None or row.status != PENDING:
                 return

@@ -31,7 +31,7 @@ from config.settings import Settings
 from flows.case import Case, State
 from service.notifier import Notifier
 from service.reminders import sync_reminders
-from storage import audit, outbox
+from storage import audit, outbox, workspaces
 from storage.db import insert_for
 from storage.repository import load_case, locked_row, save_case
 from storage.tables import M3Case, ProcessedRequest, utcnow
@@ -70,8 +70,11 @@ class _Change:
 class UnitOfWork:
     session: Session
 
-    def __init__(self, backend: Backend | Engine, *, actor: str, now: datetime | None = None) -> None:
+    def __init__(self, backend: Backend | Engine, *, actor: str, now: datetime | None = None,
+                 workspace: int | None = None) -> None:
         self.backend = backend if isinstance(backend, Backend) else Backend(backend)
+        # The agency whose rows this unit of work sees and writes; None: the only one (refused when several).
+        self.workspace = workspace
         self.notifier = self.backend.notifier
         self.actor = actor
         self.now = now or utcnow()
@@ -85,6 +88,13 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.session = self._stack.enter_context(Session(self.backend.engine, expire_on_commit=False))
         self._stack.enter_context(self.session.begin())
+        try:
+            if self.workspace is None:
+                self.workspace = workspaces.only(self.session)
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        workspaces.scope(self.session, self.workspace)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> bool | None:
@@ -191,10 +201,11 @@ def unit_of_work(
     case_id: int | None = None,
     request_key: str | None = None,
     now: datetime | None = None,
+    workspace: int | None = None,
 ) -> Iterator[UnitOfWork]:
     """A unit of work entered at once: `request_key` claimed (a repeat sets `uow.duplicate` and loads
     nothing), `case_id` loaded locked as `uow.case` and saved on exit, whatever the caller changed in it."""
-    with UnitOfWork(backend, actor=actor, now=now) as uow:
+    with UnitOfWork(backend, actor=actor, now=now, workspace=workspace) as uow:
         if uow.claim(request_key) and case_id is not None:
             uow.case = uow.load(case_id)
             uow._changes[case_id].save = True

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from storage import audit
 from storage.tables import AuditEntry, M3Case
+from storage.workspaces import session_for
 
 CASE_SHOWN = "case_shown"
 CASES_LISTED = "cases_listed"
@@ -40,11 +41,11 @@ def lead_opened(session: Session, case_id: int, *, actor: str, lead_email: str |
     return True
 
 
-def record_settings(engine: Engine, current: dict[str, Any], *, actor: str) -> dict[str, Any] | None:
+def record_settings(engine: Engine, current: dict[str, Any], *, actor: str, workspace: int) -> dict[str, Any] | None:
     """Compare the settings in force with the last ones recorded; record what changed (the first time, all of
     them). Returns the change recorded, {name: {"from": ..., "to": ...}}, or None when nothing changed."""
     current = audit.jsonable(current)
-    with Session(engine) as session, session.begin():
+    with session_for(engine, workspace) as session, session.begin():
         last = session.exec(
             select(AuditEntry.data).where(AuditEntry.event == SETTINGS_CHANGED, AuditEntry.case_id.is_(None))
             .order_by(AuditEntry.id.desc())

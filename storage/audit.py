@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel, select
 from storage.chain import entry_hash, has_personal, seal
 from storage.db import insert_for
 from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case, utcnow
+from storage.workspaces import writing_for
 
 GLOBAL = "global"
 
@@ -62,10 +63,12 @@ def _lock_head(session: Session, case_id: int | None, case_row: M3Case | None) -
     if case_id is not None:
         query = sa.select(M3Case.audit_head, M3Case.audit_count, M3Case.client_id).where(M3Case.id == case_id)
         return tuple(session.execute(query.with_for_update()).one())
-    query = sa.select(AuditChain.head, AuditChain.count).where(AuditChain.name == GLOBAL).with_for_update()
+    workspace_id = writing_for(session)
+    query = (sa.select(AuditChain.head, AuditChain.count)
+             .where(AuditChain.workspace_id == workspace_id, AuditChain.name == GLOBAL).with_for_update())
     row = session.execute(query).one_or_none()
     if row is None:
-        _insert_ignore(session, AuditChain, {"name": GLOBAL, "head": None, "count": 0})
+        _insert_ignore(session, AuditChain, {"workspace_id": workspace_id, "name": GLOBAL, "head": None, "count": 0})
         row = session.execute(query).one()
     return row.head, row.count, None
 
@@ -76,7 +79,13 @@ def _store_head(session: Session, case_id: int | None, case_row: M3Case | None, 
     elif case_id is not None:
         session.execute(sa.update(M3Case).where(M3Case.id == case_id).values(audit_head=head, audit_count=count))
     else:
-        session.execute(sa.update(AuditChain).where(AuditChain.name == GLOBAL).values(head=head, count=count))
+        session.execute(sa.update(AuditChain).where(AuditChain.workspace_id == writing_for(session),
+                                                    AuditChain.name == GLOBAL).values(head=head, count=count))
+
+
+def global_chain(session: Session) -> AuditChain | None:
+    """The head row of the chain of no case of the session's workspace (None before its first entry)."""
+    return session.exec(select(AuditChain).where(AuditChain.name == GLOBAL)).first()
 
 
 def client_secret(session: Session, client_id: int, *, create: bool = False) -> str | None:
@@ -102,6 +111,7 @@ def _append(
 ) -> None:
     if not items:
         return
+    workspace_id = writing_for(session)
     head, count, case_client = _lock_head(session, case_id, case_row)
     owner = client_id if client_id is not None else case_client
     entries = []
@@ -112,7 +122,8 @@ def _append(
         count += 1
         head = entry_hash(head, seq=count, case_id=case_id, client_id=client_id, at=at, actor=actor, event=event,
                           sealed=sealed)
-        entries.append({"at": at, "actor": actor, "case_id": case_id, "client_id": client_id, "event": event,
+        entries.append({"workspace_id": workspace_id, "at": at, "actor": actor, "case_id": case_id,
+                        "client_id": client_id, "event": event,
                         "data": data, "seq": count, "sealed": sealed, "hash": head})
     # One statement for all the entries (no ids to read back).
     session.execute(sa.insert(AuditEntry), entries)

@@ -15,9 +15,9 @@ from itertools import groupby
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from storage.audit import GLOBAL
+from storage.audit import global_chain
 from storage.chain import entry_hash, seal
-from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case
+from storage.tables import AuditEntry, ClientSecret, M3Case
 from wording import t
 
 # Problem kinds, each with its French text in wording/fr/audit.yml.
@@ -85,7 +85,7 @@ def _check_chain(case_id: int | None, entries: Iterable[AuditEntry], kept: Chain
 def chain_state(session: Session, case_id: int | None) -> ChainState:
     """What the head row of the chain keeps (case `case_id`, or the chain of no case)."""
     if case_id is None:
-        row = session.get(AuditChain, GLOBAL)
+        row = global_chain(session)
         return ChainState(row.head, row.count) if row else ChainState(None, 0)
     head, count = session.execute(
         sa.select(M3Case.audit_head, M3Case.audit_count).where(M3Case.id == case_id)).one()

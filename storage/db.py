@@ -19,6 +19,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel
 
+# Every session of the product keeps agencies apart from here on, whoever imported what.
+import storage.workspaces  # noqa: F401  (registers the scoping of `storage.workspaces` on every session)
+
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Every module that declares tables: Alembic and the tests must see all of them, whoever imported what.
 TABLE_MODULES = ("storage.tables", "storage.slack_messages")
@@ -124,11 +127,27 @@ def alembic_config() -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision` (Alembic upgrade), in the engine's own database."""
+    """Bring the schema to `revision` (Alembic upgrade), in the engine's own database.
+
+    On SQLite, foreign keys are off while the migrations run and checked before they commit: SQLite changes
+    a constraint by copying the table and dropping the old one, which enforced keys would refuse (SQLite's
+    documented procedure; the pragma only works outside a transaction, hence the driver's connection).
+    """
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        if sqlite:
+            driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise sa.exc.IntegrityError("PRAGMA foreign_key_check", None, ValueError("dangling keys"))
+        finally:
+            if sqlite:
+                driver.execute("PRAGMA foreign_keys=ON")
 
 
 def schema_is_current(engine: Engine) -> bool:

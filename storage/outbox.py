@@ -25,6 +25,7 @@ from sqlmodel import Session, select
 
 from storage.slack_messages import CARD, UPSERT, SlackMessage
 from storage.tables import Outbox, utcnow
+from storage.workspaces import all_workspaces
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 URGENT, NORMAL, BULK = 0, 1, 2  # an agent waits for it; the card; openings, digests, reminders
@@ -48,6 +49,7 @@ class OutboxMessage:
     posted: tuple[str, str] | None = None  # (channel, ts) of the role's message, when posted
     card_ts: str | None = None  # the ts of the case's card, when posted (a thread reply's parent)
     older: bool = False  # older rows of its message are pending: its delivery settles them
+    workspace_id: int | None = None  # the agency it speaks for (None only in rows built by hand in tests)
 
 
 def content_digest(payload: dict[str, Any]) -> str:
@@ -125,7 +127,7 @@ def claim_due(
         .order_by(Outbox.id + Outbox.priority * PRIORITY_STEP, Outbox.id)
         .limit(limit)
     )
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         if engine.dialect.name == "postgresql":
             session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
         claimed = session.execute(query).all()
@@ -139,20 +141,20 @@ def claim_due(
         )
         return [
             OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts + 1, r.dedupe_key, r.priority,
-                          (channel, ts) if ts else None, card_ts, bool(older))
+                          (channel, ts) if ts else None, card_ts, bool(older), r.workspace_id)
             for r, channel, ts, card_ts, older in claimed
         ]
 
 
 def pending_of(engine: Engine, case_id: int, role: str) -> list[OutboxMessage]:
     """The pending rows of one message of a case, oldest first (a thread reply posts its card ahead)."""
-    with Session(engine) as session:
+    with all_workspaces(engine) as session:
         rows = session.exec(
             select(Outbox).where(Outbox.case_id == case_id, Outbox.role == role, Outbox.status == PENDING)
             .order_by(Outbox.id)
         )
         return [OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts, r.dedupe_key, r.priority,
-                              older=index > 0) for index, r in enumerate(rows)]
+                              older=index > 0, workspace_id=r.workspace_id) for index, r in enumerate(rows)]
 
 
 def kept(payload: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +163,7 @@ def kept(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _update(engine: Engine, message_id: int, **values: Any) -> None:
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         session.execute(sa.update(Outbox).where(Outbox.id == message_id).values(locked_until=None, **values))
 
 
@@ -172,7 +174,7 @@ def mark_delivered(
     message (its lane) are settled with it, coalesced into it."""
     values = {"status": DELIVERED, "delivered_at": now or utcnow(), "last_error": None, "locked_until": None,
               "payload": kept(message.payload)}
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         if message.older:
             session.execute(sa.update(Outbox).where(
                 Outbox.case_id == message.case_id, Outbox.role == message.payload["role"], Outbox.id < message.id,

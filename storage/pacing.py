@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from storage.db import insert_for
 from storage.tables import SlackPace
+from storage.workspaces import all_workspaces
 
 NEVER = math.inf
 CLOCK_SKEW = timedelta(minutes=1)  # beyond this, a bucket's time ahead of ours means our clock moved back
@@ -43,7 +44,7 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
     (`NEVER` when a bucket that does not refill is spent). `reserve` tokens are left in every bucket whose
     burst allows it: bulk work keeps that headroom for the messages an agent is waiting for."""
     keys = sorted({bucket.key for bucket in buckets})  # one lock order for every process: no deadlock
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         rows = _locked(session, team, keys)
         if missing := [b for b in buckets if b.key not in rows]:
             session.execute(
@@ -90,7 +91,7 @@ def hold(engine: Engine, team: str, key: str, *, until: datetime, now: datetime)
     """Slack answered 429: the bucket `key` is empty and gives nothing before `until`."""
     statement = insert_for(engine)(SlackPace).values(team=team, bucket=key, tokens=0.0, updated_at=now, held_until=until)
     excluded = statement.excluded
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         session.execute(statement.on_conflict_do_update(
             index_elements=["team", "bucket"],
             set_={"tokens": 0.0, "updated_at": excluded.updated_at,
@@ -101,7 +102,7 @@ def hold(engine: Engine, team: str, key: str, *, until: datetime, now: datetime)
 
 def forget(engine: Engine, team: str, prefix: str, *, idle: timedelta, now: datetime) -> int:
     """Delete the buckets named `prefix…` unused for `idle` (a response_url's bucket outlives it for nothing)."""
-    with Session(engine) as session, session.begin():
+    with all_workspaces(engine) as session, session.begin():
         result = session.execute(sa.delete(SlackPace).where(
             SlackPace.team == team, SlackPace.bucket.startswith(prefix, autoescape=True),
             SlackPace.updated_at < now - idle,

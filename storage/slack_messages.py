@@ -11,10 +11,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, SQLModel, select
 
 from storage.db import insert_for
 from storage.tables import UtcDateTime, utcnow
+from storage.workspaces import all_workspaces
 
 CARD = "card"
 UPSERT = "message.upsert"  # an outbox row that posts a case's message once (its role), then edits it in place
@@ -35,7 +36,7 @@ class SlackMessage(SQLModel, table=True):
 
 
 def find(engine: Engine, case_id: int, role: str) -> SlackMessage | None:
-    with Session(engine) as session:
+    with all_workspaces(engine) as session:
         return session.exec(
             select(SlackMessage).where(SlackMessage.case_id == case_id, SlackMessage.role == role)
         ).first()

@@ -54,13 +54,35 @@ def _json(factory: Callable[[], Any] | None = None) -> Any:
     return Field(default_factory=factory, sa_type=sa.JSON, nullable=False)
 
 
+class Workspace(SQLModel, table=True):
+    """One agency: one Slack workspace (`team_id`). Every row that belongs to an agency names its workspace
+    (`workspace_id`), and every session of an agency sees that workspace's rows only (`storage.workspaces`).
+    A single-agency install has one; its Slack team is learnt when the bot first meets Slack (`team_id` is
+    empty until then)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    team_id: str | None = Field(default=None, unique=True)
+    name: str | None = None
+    created_at: datetime = _ts(nullable=False, default_now=True)
+
+
+def _workspace() -> Any:
+    return Field(foreign_key="workspace.id", index=True)
+
+
 class Agent(SQLModel, table=True):
     """An agent of the agency, known by e-mail; the Slack user id is learnt when the bot meets him."""
 
+    __table_args__ = (
+        sa.UniqueConstraint("workspace_id", "email", name="uq_agent_workspace_email"),
+        sa.UniqueConstraint("workspace_id", "slack_user_id", name="uq_agent_workspace_slack_user"),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
-    email: str = Field(unique=True)
+    workspace_id: int = _workspace()
+    email: str
     display_name: str | None = None
-    slack_user_id: str | None = Field(default=None, unique=True)
+    slack_user_id: str | None = None
     # When Slack answered that it knows no user with this e-mail (`bot.agents`): not asked again.
     slack_unknown_at: datetime | None = _ts()
 
@@ -68,8 +90,11 @@ class Agent(SQLModel, table=True):
 class Client(SQLModel, table=True):
     """The client file (`flows.case.ClientFile`), keyed by the management system's client number."""
 
+    __table_args__ = (sa.UniqueConstraint("workspace_id", "number", name="uq_client_workspace_number"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    number: str = Field(unique=True)
+    workspace_id: int = _workspace()
+    number: str
     client_type: str
     last_name: str
     first_name: str = ""
@@ -100,6 +125,7 @@ class M3Case(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = _workspace()
     state: str = Field(index=True)
     client_id: int = Field(foreign_key="client.id", index=True)
     m3_date: date
@@ -126,10 +152,14 @@ class M3Case(SQLModel, table=True):
 
 class Contract(SQLModel, table=True):
     # Dashboards: a case's origin is that of its first contract, read from this index alone.
-    __table_args__ = (sa.Index("ix_contract_case_first", "case_id", "subscribed_on", "number", "origin"),)
+    __table_args__ = (
+        sa.Index("ix_contract_case_first", "case_id", "subscribed_on", "number", "origin"),
+        sa.UniqueConstraint("workspace_id", "number", name="uq_contract_workspace_number"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    number: str = Field(unique=True)
+    workspace_id: int = _workspace()
+    number: str
     client_id: int = Field(foreign_key="client.id", index=True)
     case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
     product: str
@@ -253,12 +283,14 @@ class AuditEntry(SQLModel, table=True):
         sa.Index("ix_audit_entry_client_at", "client_id", "at"),
         sa.Index("ix_audit_entry_at", "at"),  # the digest's chains changed in the last day
         sa.UniqueConstraint("case_id", "seq", name="uq_audit_entry_case_seq"),
-        # Entries of no case form one chain: their numbers are unique too (NULLs never clash in the above).
-        sa.Index("uq_audit_entry_global_seq", "seq", unique=True, sqlite_where=sa.text("case_id IS NULL"),
-                 postgresql_where=sa.text("case_id IS NULL")),
+        # Entries of no case form one chain per workspace: their numbers are unique too (NULLs never clash
+        # in the above).
+        sa.Index("uq_audit_entry_global_seq", "workspace_id", "seq", unique=True,
+                 sqlite_where=sa.text("case_id IS NULL"), postgresql_where=sa.text("case_id IS NULL")),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = _workspace()
     at: datetime = _ts(nullable=False)
     actor: str
     case_id: int | None = Field(default=None, foreign_key="m3_case.id")
@@ -271,10 +303,11 @@ class AuditEntry(SQLModel, table=True):
 
 
 class AuditChain(SQLModel, table=True):
-    """The head of a chain that has no case row to keep it: "global", the entries of no case."""
+    """The head of a chain that has no case row to keep it: "global", a workspace's entries of no case."""
 
     __tablename__ = "audit_chain"
 
+    workspace_id: int = Field(foreign_key="workspace.id", primary_key=True)
     name: str = Field(primary_key=True)
     head: str | None = None
     count: int = 0
@@ -296,14 +329,16 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_outbox_due", "status", "next_attempt_at"),
         sa.Index("ix_outbox_lane", "case_id", "role", "status"),
+        sa.UniqueConstraint("workspace_id", "dedupe_key", name="uq_outbox_workspace_dedupe_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = _workspace()
     created_at: datetime = _ts(nullable=False, default_now=True)
     case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
     method: str
     payload: dict[str, Any] = _json(dict)
-    dedupe_key: str | None = Field(default=None, unique=True)
+    dedupe_key: str | None = None
     status: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime = _ts(nullable=False, default_now=True)
@@ -342,6 +377,7 @@ class ImportRun(SQLModel, table=True):
     __tablename__ = "import_run"
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = _workspace()
     file_name: str
     file_hash: str = Field(index=True)
     at: datetime = _ts(nullable=False, default_now=True)
@@ -355,11 +391,15 @@ class Reminder(SQLModel, table=True):
     """A reminder the scheduler fires once at `due_at` (see `service.reminders`)."""
 
     __tablename__ = "reminder"
-    __table_args__ = (sa.Index("ix_reminder_due", "status", "due_at"),)
+    __table_args__ = (
+        sa.Index("ix_reminder_due", "status", "due_at"),
+        sa.UniqueConstraint("workspace_id", "dedupe_key", name="uq_reminder_workspace_dedupe_key"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = _workspace()
     kind: str
-    dedupe_key: str = Field(unique=True)
+    dedupe_key: str
     due_at: datetime = _ts(nullable=False)
     case_id: int | None = Field(default=None, foreign_key="m3_case.id", index=True)
     # No foreign key: a reminder is history, whatever later becomes of its action.

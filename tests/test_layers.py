@@ -137,3 +137,20 @@ def test_an_entry_point_writes_only_through_a_use_case(name: str, path: Path) ->
               if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases
               and node.attr in WRITERS[f"{aliases[node.value.id]}.{node.value.id}"]]
     assert wrong == []
+
+
+# The modules that open sessions themselves: the one that scopes them, and the unit of work, which scopes its own.
+SESSION_MAKERS = {"storage.workspaces", "service.unit_of_work"}
+
+
+@pytest.mark.parametrize(("name", "path"), list(modules()), ids=[name for name, _ in modules()])
+def test_every_session_is_opened_for_one_agency_or_on_purpose_for_all(name: str, path: Path) -> None:
+    """A plain `Session(engine)` sees every agency's rows: the product opens a session of one workspace
+    (`storage.workspaces.session_for`, `BotDeps.read`, a unit of work) or, for the work done for all of them,
+    says so (`all_workspaces`)."""
+    if name in SESSION_MAKERS:
+        return
+    tree = ast.parse(path.read_text(), str(path))
+    opened = [f"line {node.lineno}" for node in ast.walk(tree)
+              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Session"]
+    assert opened == []

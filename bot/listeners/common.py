@@ -11,7 +11,6 @@ from urllib.error import URLError
 from slack_bolt import Ack, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Session
 
 import wording
 from bot.context import BotDeps
@@ -31,7 +30,7 @@ def case_of(context: dict[str, Any], command: Any = None) -> Case:
     """The case, read without a lock to fill a modal, once the user is known to be allowed to act on it
     (`command` names what the modal leads to when only some users may do it)."""
     deps: BotDeps = context["deps"]
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         case = load_case(session, case_id_of(context), lock=False)
     authorize(case, context.get("actor"), is_lead=context.get("is_lead", False), command=command)
     return case
@@ -40,7 +39,7 @@ def case_of(context: dict[str, Any], command: Any = None) -> Case:
 def slack_user_of(context: dict[str, Any], email: str | None) -> str | None:
     """The Slack user ID of an agent, to preselect him in a user select."""
     deps: BotDeps = context["deps"]
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         return slack_id(session, email)
 
 

@@ -16,6 +16,7 @@ from bot.cli import app
 from bot.exports import FORMULA_STARTS, export
 from storage.dashboards import Period
 from storage.tables import Action
+from storage.workspaces import resolve
 from tests.conftest import Factory, client_file, contract
 from tests.storage.test_dashboards import AGENT, JUNE, TODAY, TZ, programme_data_set
 
@@ -29,7 +30,7 @@ def read_csv(path) -> list[dict[str, str]]:
 
 def test_cases_csv_has_one_line_per_case_opened_in_the_period(engine, tmp_path):
     data = programme_data_set(engine)
-    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+    report = export(engine, resolve(engine, None), JUNE, tmp_path, timezone=TZ, today=TODAY)
 
     rows = {int(r["Dossier"]): r for r in read_csv(tmp_path / "dossiers-m3_2026-06-01_2026-06-30.csv")}
     assert report.cases == 5 and set(rows) == {data.full, data.tns, data.unreachable, data.waiting, data.refused}
@@ -46,7 +47,7 @@ def test_cases_csv_has_one_line_per_case_opened_in_the_period(engine, tmp_path):
 
 def test_actions_csv_marks_what_is_late(engine, tmp_path):
     data = programme_data_set(engine)
-    export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+    export(engine, resolve(engine, None), JUNE, tmp_path, timezone=TZ, today=TODAY)
 
     rows = read_csv(tmp_path / "actions-m3_2026-06-01_2026-06-30.csv")
     assert [(int(r["Dossier"]), r["Action"], r["Échéance"], r["Statut"], r["En retard"]) for r in rows] == [
@@ -59,7 +60,8 @@ def test_actions_csv_marks_what_is_late(engine, tmp_path):
 def test_export_reports_its_progress_row_by_row_up_to_the_total(engine, tmp_path):
     programme_data_set(engine)
     seen: list[tuple[int, int]] = []
-    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY, progress=lambda done, total: seen.append((done, total)))
+    report = export(engine, resolve(engine, None), JUNE, tmp_path, timezone=TZ, today=TODAY,
+                    progress=lambda done, total: seen.append((done, total)))
 
     total = report.cases + report.actions
     assert seen == [(n, total) for n in range(1, total + 1)]
@@ -67,7 +69,7 @@ def test_export_reports_its_progress_row_by_row_up_to_the_total(engine, tmp_path
 
 def test_calendar_holds_each_agents_rdv_and_relances_still_to_do(engine, tmp_path):
     data = programme_data_set(engine)
-    report = export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+    report = export(engine, resolve(engine, None), JUNE, tmp_path, timezone=TZ, today=TODAY)
 
     assert [p.name for p in report.calendars] == ["agenda-m3_vendeur.ics"]
     calendar = Calendar.from_ical((tmp_path / "agenda-m3_vendeur.ics").read_bytes())
@@ -82,7 +84,8 @@ def test_calendar_holds_each_agents_rdv_and_relances_still_to_do(engine, tmp_pat
 
 def test_a_period_without_cases_writes_headers_only(engine, tmp_path):
     programme_data_set(engine)
-    report = export(engine, Period(date(2026, 7, 1), date(2026, 7, 31)), tmp_path, timezone=TZ, today=TODAY)
+    july = Period(date(2026, 7, 1), date(2026, 7, 31))
+    report = export(engine, resolve(engine, None), july, tmp_path, timezone=TZ, today=TODAY)
     assert (report.cases, report.actions, report.calendars) == (0, 0, [])
     assert read_csv(tmp_path / "dossiers-m3_2026-07-01_2026-07-31.csv") == []
 
@@ -102,7 +105,7 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text(engine, tmp_path):
                                reason=f"{start}cmd|' /C calc'!A{n}", created_at=datetime(2026, 6, 15, tzinfo=UTC),
                                created_by=AGENT))
 
-    export(engine, JUNE, tmp_path, timezone=TZ, today=TODAY)
+    export(engine, resolve(engine, None), JUNE, tmp_path, timezone=TZ, today=TODAY)
 
     (case,) = read_csv(tmp_path / "dossiers-m3_2026-06-01_2026-06-30.csv")
     assert case["N° client"] == """'=HYPERLINK("https://evil.example","C1")"""
@@ -114,12 +117,12 @@ def test_a_cell_a_spreadsheet_would_run_is_written_as_text(engine, tmp_path):
 def test_exported_files_and_the_directory_made_for_them_are_their_owners_only(engine, tmp_path):
     programme_data_set(engine)
     out = tmp_path / "exports" / "juin"
-    report = export(engine, JUNE, out, timezone=TZ, today=TODAY)
+    report = export(engine, resolve(engine, None), JUNE, out, timezone=TZ, today=TODAY)
     assert mode(tmp_path / "exports") == mode(out) == 0o700
     assert report.files and {mode(path) for path in report.files} == {0o600}
 
     report.files[0].chmod(0o644)  # a copy someone opened up: exporting again closes it
-    assert {mode(path) for path in export(engine, JUNE, out, timezone=TZ, today=TODAY).files} == {0o600}
+    assert {mode(path) for path in export(engine, resolve(engine, None), JUNE, out, timezone=TZ, today=TODAY).files} == {0o600}
 
 
 @pytest.fixture

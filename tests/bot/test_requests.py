@@ -21,6 +21,7 @@ from bot.runner import run, start_up
 from config.settings import Settings, reveal
 from sandbox.slack_api import Message
 from storage.tables import Agent, ProcessedRequest
+from storage.workspaces import resolve
 from tests.bot.harness import CHANNEL, Harness, wait_until
 from wording import t
 
@@ -235,7 +236,7 @@ def test_matching_agents_reports_e_mails_slack_does_not_know(harness: Harness) -
         session.add(Agent(email="nouvel.agent@agence.fr"))
         session.add(Agent(email="parti@agence.fr"))
 
-    report = match_agents(harness.engine, web_client(harness.settings))
+    report = match_agents(harness.engine, resolve(harness.engine, None), web_client(harness.settings))
 
     assert (report.matched, report.unknown) == (1, ["parti@agence.fr"])
 

@@ -15,7 +15,7 @@ from bot.compliance_pdf import compliance_record
 from bot.views.reminders import digest_message
 from service.digest import ChainHead, build_digest
 from storage import audit
-from storage.tables import AuditChain, M3Case
+from storage.tables import M3Case
 from tests.conftest import NOW, client_file, contract
 from tests.support.trail import triggers_dropped
 
@@ -64,7 +64,7 @@ def test_the_digest_lists_the_heads_of_the_chains_changed_in_the_last_day(factor
 
     with Session(engine) as session:
         digest = build_digest(session, day=NOW.date(), now=NOW, opened=[])
-        case, chain = session.get(M3Case, changed), session.get(AuditChain, "global")
+        case, chain = session.get(M3Case, changed), audit.global_chain(session)
         assert digest.heads == [ChainHead(None, chain.count, chain.head),
                                 ChainHead(changed, 2, case.audit_head)]
     shown = str(digest_message(digest, {}).blocks)

@@ -11,10 +11,11 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from storage.audit import global_chain
 from storage.audit_verify import verify
 from storage.chain import MARK
 from storage.db import make_engine, migrate, normalize_url
-from storage.tables import AuditChain, AuditEntry, ClientSecret, M3Case
+from storage.tables import AuditEntry, ClientSecret, M3Case
 from tests.conftest import PG_ADMIN_URL
 
 
@@ -71,7 +72,7 @@ def test_the_migration_chains_and_seals_the_entries_written_before_it(fresh_engi
         assert [e.event for e in first_case] == ["call_started", "need_recorded"]
         assert first_case[1].data == {"text": "Claire attend un enfant"}
         assert first_case[1].sealed["text"].startswith(MARK)
-        assert session.get(M3Case, 1).audit_count == 2 and session.get(AuditChain, "global").count == 2
+        assert session.get(M3Case, 1).audit_count == 2 and global_chain(session).count == 2
         assert session.exec(select(ClientSecret.client_id)).all() == [1]  # client 2 was erased before
     with pytest.raises(sa.exc.IntegrityError), fresh_engine.begin() as connection:
         connection.execute(sa.text("DELETE FROM audit_entry"))

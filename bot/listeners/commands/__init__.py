@@ -6,7 +6,6 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from sqlmodel import Session
 
 import wording
 from bot.channel import permalink, team_url
@@ -65,7 +64,7 @@ def _my_cases(context: dict[str, Any], client: WebClient, respond: Respond) -> N
 
 def queue_message(deps: BotDeps, agent: str, client: WebClient) -> Message:
     """The agent's open cases, most urgent first, each with a link to its thread."""
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         queue = agent_queue(session, agent, timezone=deps.settings.agency_timezone)
     team = team_url(client)
     rows = [CaseRow(case_id=r.case_id, client=r.client, state=r.state, due_on=r.urgent_on,

@@ -7,7 +7,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlmodel import Session
 
 from bot.charts import funnel_png, upload_png
 from bot.context import BotDeps
@@ -32,7 +31,7 @@ def post_stats(context_: dict[str, Any], command: dict[str, Any], client: WebCli
         respond(text=d("stats.unknown_period", value=escape(code), choices=choices), response_type="ephemeral")
         return
     today = agency_today(deps.settings)
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         dashboard = build_dashboard(session, Period.preset(code, today), today=today,
                                     timezone=deps.settings.agency_timezone)
         names = agent_names(session)

@@ -16,7 +16,6 @@ from slack_bolt import Ack, App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.views import View
-from sqlmodel import Session
 
 from bot import channel
 from bot.channel import permalink, team_url
@@ -47,7 +46,7 @@ def _lead(deps: BotDeps, period_code: str, client: WebClient | None,
     today = agency_today(deps.settings)
     timezone = deps.settings.agency_timezone
     warning = channel.warning_for_home(client, deps.settings.m3_channel) if client else None
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         dashboard = build_dashboard(session, Period.preset(period_code, today), today=today, timezone=timezone)
         cases, total = out_of_time_cases(session, limit=SHOWN)
         waiting = OutOfTimeSection(cases, total, deps.settings.catch_up_days)
@@ -83,7 +82,7 @@ def publish_lead_home(deps: BotDeps, client: WebClient, user: str, period_code: 
 def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
     timezone = deps.settings.agency_timezone
     now = utcnow()
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         queue = agent_queue(session, agent, timezone=timezone)
         today_info = agent_today(session, agent, now=now, timezone=timezone)
         agenda = agent_agenda(session, agent, now=now, timezone=timezone, rules=deps.rules)

@@ -12,7 +12,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from sqlmodel import Session, select
+from sqlmodel import select
 
 import wording
 from bot import forms
@@ -35,22 +35,24 @@ class AgentEmails(Mapping[str, str]):
 
     def __init__(self, deps: BotDeps, client: WebClient) -> None:
         self._deps, self._client = deps, client
+        assert deps.workspace is not None, "a request's dependencies"
+        self._workspace = deps.workspace
 
     def __getitem__(self, user_id: str) -> str:
-        email = self._deps.agents.actor(self._client, user_id)
+        email = self._deps.agents.actor(self._client, self._workspace, user_id)
         if email is None:
             raise KeyError(user_id)
         return email
 
     def __iter__(self) -> Iterator[str]:
-        with Session(self._deps.engine) as session:
+        with self._deps.read() as session:
             return iter(list(session.exec(select(Agent.slack_user_id).where(Agent.slack_user_id.is_not(None)))))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
 
     def __contains__(self, user_id: object) -> bool:
-        return isinstance(user_id, str) and self._deps.agents.actor(self._client, user_id) is not None
+        return isinstance(user_id, str) and self._deps.agents.actor(self._client, self._workspace, user_id) is not None
 
 
 def chosen_agents(deps: BotDeps, client: WebClient, values: Any) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt import Ack
-from sqlmodel import Session
 
 import wording
 from bot import forms
@@ -24,7 +23,7 @@ def offered_cases(context: dict[str, Any]) -> list[WaitingCase]:
     one; raises `Refused` for a user who is neither agent nor lead."""
     deps: BotDeps = context["deps"]
     scope = listing_scope(context.get("actor"), is_lead=context.get("is_lead", False))
-    with Session(deps.engine) as session:
+    with deps.read() as session:
         return waiting_cases(session, today=agency_today(deps.settings), catch_up_days=deps.settings.catch_up_days,
                              leads=context.get("is_lead", False), visible_to=scope)
 

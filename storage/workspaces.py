@@ -1,0 +1,171 @@
+"""Workspaces kept apart: each agency's rows seen and written only by sessions of that agency.
+
+A session opened for a workspace (`session_for`) sees that workspace's rows only: every ORM SELECT,
+UPDATE and DELETE it runs gets `workspace_id = …` on each table that belongs to an agency, joins and
+subqueries included (SQLAlchemy's `with_loader_criteria`, added in `do_orm_execute`), and every row it adds
+is stamped with the workspace. A case id, a client number or an action id named by another agency's
+request is therefore simply not found. The few processes that serve every agency (delivery, the
+scheduler's claims) open a session for all of them on purpose (`all_workspaces`), then work on each row in
+a session of the row's workspace. Statements written in SQLAlchemy Core name the workspace themselves.
+
+A single-agency install has one workspace: `only` finds it (creating it on a first run), and the Slack team
+of the bot's token is written on it when the bot first meets Slack (`for_team`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
+from sqlmodel import Session, SQLModel, select
+
+from storage.tables import (
+    Agent,
+    AuditChain,
+    AuditEntry,
+    Client,
+    Contract,
+    ImportRun,
+    M3Case,
+    Outbox,
+    Reminder,
+    Workspace,
+    utcnow,
+)
+
+# Every table whose rows belong to one agency; a case's other children are reached through their case.
+OWNED: tuple[type[SQLModel], ...] = (Agent, Client, M3Case, Contract, AuditEntry, AuditChain, Outbox, ImportRun,
+                                     Reminder)
+_KEY = "workspace_id"
+_EVERY = "every workspace"
+
+
+class WorkspaceUnknown(LookupError):
+    """No workspace by that Slack team (or none at all where one was expected)."""
+
+
+class WorkspaceRequired(LookupError):
+    """Several workspaces, and the caller named none."""
+
+
+def session_for(engine: Engine, workspace_id: int, **options: Any) -> Session:
+    """A session that sees and writes the rows of `workspace_id` only."""
+    session = Session(engine, **options)
+    scope(session, workspace_id)
+    return session
+
+
+def all_workspaces(engine: Engine, **options: Any) -> Session:
+    """A session that sees every agency's rows: for the work done for all of them (delivery, claims of due
+    reminders, migrations' checks). Rows it adds must name their workspace."""
+    session = Session(engine, **options)
+    session.info[_KEY] = _EVERY
+    return session
+
+
+def scope(session: Session, workspace_id: int) -> None:
+    session.info[_KEY] = workspace_id
+
+
+def workspace_of(session: Session) -> int | None:
+    """The workspace the session is scoped to; None for a session of every workspace."""
+    value = session.info.get(_KEY)
+    return value if isinstance(value, int) else None
+
+
+def writing_for(session: Session) -> int:
+    """The workspace the rows a session adds belong to: its own; for a plain session (the product opens
+    none: a test's, a console's) the only one, as for a unit of work that names none. A session of every
+    workspace must name each row's."""
+    workspace_id = workspace_of(session)
+    if workspace_id is not None:
+        return workspace_id
+    if _KEY in session.info:
+        raise WorkspaceRequired()
+    return only(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _only_its_workspace(state: ORMExecuteState) -> None:
+    workspace_id = workspace_of(state.session)
+    if workspace_id is None or not (state.is_select or state.is_update or state.is_delete):
+        return
+    # Loading a relationship or a column deferred on a row already scoped needs no criteria.
+    if state.is_column_load or state.is_relationship_load:
+        return
+    state.statement = state.statement.options(*(
+        with_loader_criteria(model, _criteria(workspace_id), include_aliases=True) for model in OWNED
+    ))
+
+
+def _criteria(workspace_id: int) -> Any:
+    return lambda model: model.workspace_id == workspace_id
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, _context: Any, _instances: Any) -> None:
+    """Rows added by a session are stamped with `writing_for`'s workspace, unless they name theirs."""
+    new = [row for row in session.new if isinstance(row, OWNED)]
+    unnamed = [row for row in new if getattr(row, _KEY) is None]
+    workspace_id = writing_for(session) if unnamed else workspace_of(session)
+    for row in unnamed:
+        setattr(row, _KEY, workspace_id)
+    for row in new:
+        current = getattr(row, _KEY)
+        if workspace_id is not None and current != workspace_id:
+            raise ValueError(f"a row of workspace {current} added by a session of workspace {workspace_id}")
+
+
+def only(session: Session) -> int:
+    """The workspace of a single-agency install, created on its first run; refused when there are several
+    (the caller must name one)."""
+    ids = session.exec(select(Workspace.id).limit(2)).all()
+    if len(ids) > 1:
+        raise WorkspaceRequired()
+    if ids:
+        return ids[0]
+    # A statement rather than `add`: this may run while the session flushes (see `_stamp_new_rows`).
+    table = Workspace.__table__  # type: ignore[attr-defined]
+    return session.execute(sa.insert(table).values(created_at=utcnow()).returning(table.c.id)).scalar_one()
+
+
+def by_team(session: Session, team_id: str) -> Workspace:
+    """The workspace of Slack team `team_id`; WorkspaceUnknown when none."""
+    row = session.exec(select(Workspace).where(Workspace.team_id == team_id)).first()
+    if row is None:
+        raise WorkspaceUnknown(team_id)
+    return row
+
+
+def for_team(session: Session, team_id: str, *, adopt: bool) -> Workspace:
+    """The workspace of Slack team `team_id`. With `adopt` (a single-agency install), the one workspace whose
+    team is not known yet becomes this team's, or a first one is created; a workspace of another team is
+    never taken over."""
+    try:
+        return by_team(session, team_id)
+    except WorkspaceUnknown:
+        if not adopt:
+            raise
+    unnamed = session.exec(select(Workspace).where(Workspace.team_id.is_(None))).all()  # type: ignore[union-attr]
+    named = session.exec(select(sa.func.count()).select_from(Workspace).where(
+        Workspace.team_id.is_not(None))).one()  # type: ignore[union-attr]
+    if named or len(unnamed) > 1:
+        raise WorkspaceUnknown(team_id)
+    row = unnamed[0] if unnamed else Workspace(created_at=utcnow())
+    row.team_id = team_id
+    session.add(row)
+    session.flush()
+    return row
+
+
+def resolve(engine: Engine, team_id: str | None) -> int:
+    """The workspace a command line names by its Slack team, or the only one when it names none."""
+    with all_workspaces(engine) as session, session.begin():
+        if team_id is None:
+            return only(session)
+        workspace = by_team(session, team_id).id
+        assert workspace is not None
+        return workspace
