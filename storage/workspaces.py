@@ -14,6 +14,7 @@ of the bot's token is written on it when the bot first meets Slack (`for_team`).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from storage.tables import (
 OWNED: tuple[type[SQLModel], ...] = (Agent, Client, M3Case, Contract, AuditEntry, AuditChain, Outbox, ImportRun,
                                      Reminder)
 _KEY = "workspace_id"
+_CREATION_LOCK = 0x4D33_0001  # pg_advisory_xact_lock key of a workspace's creation
 _EVERY = "every workspace"
 
 
@@ -96,13 +98,14 @@ def _only_its_workspace(state: ORMExecuteState) -> None:
     # Loading a relationship or a column deferred on a row already scoped needs no criteria.
     if state.is_column_load or state.is_relationship_load:
         return
-    state.statement = state.statement.options(*(
-        with_loader_criteria(model, _criteria(workspace_id), include_aliases=True) for model in OWNED
-    ))
+    state.statement = state.statement.options(*_criteria(workspace_id))
 
 
-def _criteria(workspace_id: int) -> Any:
-    return lambda model: model.workspace_id == workspace_id
+@functools.lru_cache(maxsize=4096)
+def _criteria(workspace_id: int) -> tuple[Any, ...]:
+    """Built once per workspace: every ORM statement of its sessions carries them."""
+    return tuple(with_loader_criteria(model, model.workspace_id == workspace_id, include_aliases=True)  # type: ignore[attr-defined]
+                 for model in OWNED)
 
 
 @event.listens_for(Session, "before_flush")
@@ -123,6 +126,9 @@ def only(session: Session) -> int:
     """The workspace of a single-agency install, created on its first run; refused when there are several
     (the caller must name one)."""
     ids = session.exec(select(Workspace.id).limit(2)).all()
+    if not ids:
+        _serialise_creation(session)
+        ids = session.exec(select(Workspace.id).limit(2)).all()
     if len(ids) > 1:
         raise WorkspaceRequired()
     if ids:
@@ -130,6 +136,14 @@ def only(session: Session) -> int:
     # A statement rather than `add`: this may run while the session flushes (see `_stamp_new_rows`).
     table = Workspace.__table__  # type: ignore[attr-defined]
     return session.execute(sa.insert(table).values(created_at=utcnow()).returning(table.c.id)).scalar_one()
+
+
+def _serialise_creation(session: Session) -> None:
+    """Two processes creating a workspace at once (a first run, a first request) must not create two: on
+    PostgreSQL the second waits for the first to commit, then finds its row (SQLite's writers are serialised
+    already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CREATION_LOCK)))
 
 
 def by_team(session: Session, team_id: str) -> Workspace:
@@ -149,6 +163,11 @@ def for_team(session: Session, team_id: str, *, adopt: bool) -> Workspace:
     except WorkspaceUnknown:
         if not adopt:
             raise
+    _serialise_creation(session)
+    try:
+        return by_team(session, team_id)
+    except WorkspaceUnknown:
+        pass
     unnamed = session.exec(select(Workspace).where(Workspace.team_id.is_(None))).all()  # type: ignore[union-attr]
     named = session.exec(select(sa.func.count()).select_from(Workspace).where(
         Workspace.team_id.is_not(None))).one()  # type: ignore[union-attr]
