@@ -21,6 +21,7 @@ from bot.app import web_client
 from bot.cli_audit import audit_app
 from bot.cli_common import choose_workspace, database, fail, guarded, settings, workspace
 from bot.cli_rgpd import rgpd_app
+from bot.cli_workspace import workspace_app
 from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
 from bot.exports import export as export_files
@@ -331,6 +332,7 @@ def scheduler_command() -> None:
 
 
 app.add_typer(rgpd_app, name="rgpd")
+app.add_typer(workspace_app, name="workspace")
 app.add_typer(audit_app, name="audit")
 
 

@@ -34,7 +34,7 @@ from config.settings import Settings, reveal
 from scheduler.service import run_forever, start_scheduler
 from service.access import PutCallerRule, put_caller_rule
 from service.unit_of_work import UnitOfWork
-from service.workspaces import workspace_of_team
+from service.workspaces import own_workspace
 from storage.db import DatabaseUrlError, make_engine, migrate
 from wording import t
 
@@ -90,7 +90,7 @@ def start_up(settings: Settings) -> tuple[Engine, WebClient]:
         _stop(t("bot.startup.missing", names=", ".join(missing)))
     engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
-    workspace = own_workspace(engine, check_slack(settings, client))
+    workspace = _own_workspace(engine, check_slack(settings, client))
     record_at_start(engine, settings, process="run", workspace=workspace)
     if unknown := match_agents(engine, workspace, client).unknown:
         # A count: start-up lines go to the service's logs, the agents' e-mails do not.
@@ -179,10 +179,10 @@ def stop_http(server: waitress.server.BaseWSGIServer, thread: threading.Thread, 
     server.task_dispatcher.shutdown(timeout=timeout)
 
 
-def own_workspace(engine: Engine, team_id: str) -> int:
-    """The workspace of the bot token's Slack team: a single-agency install's only one, named after the team
-    the first time; a database that already belongs to another team stops the start-up."""
-    found = workspace_of_team(engine, team_id, adopt=True)
+def _own_workspace(engine: Engine, team_id: str) -> int:
+    """The workspace of the bot token's Slack team (`service.workspaces.own_workspace`); a database that already
+    belongs to another team stops the start-up."""
+    found = own_workspace(engine, team_id, actor="m3bot run")
     if found is None:
         _stop(t("bot.startup.other_workspace", team=team_id))
     return found

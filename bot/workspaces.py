@@ -1,24 +1,28 @@
 """Which agency a Slack request comes from: its team, mapped to the workspace whose rows it may see.
 
-Kept per process: a team's workspace never changes once known, so a click costs no statement to learn it.
-A single-agency install (one bot token) takes the first team it meets as its own, and refuses any other;
-a team the service does not know is refused.
+Kept per process for `KNOWN_SECONDS`: a click costs no statement to learn its agency, and a workspace
+stopped by another process (the app uninstalled) is noticed within that time; the process that stops it
+forgets it at once. A single-agency install (one bot token) takes the first team it meets as its own, and
+refuses any other; a team the service does not serve, or no longer serves, is refused.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from sqlalchemy.engine import Engine
 
 from service.workspaces import only_workspace, workspace_of_team
+
+KNOWN_SECONDS = 60
 
 
 class WorkspaceDirectory:
     def __init__(self, engine: Engine, *, single: bool) -> None:
         self.engine = engine
         self.single = single  # one bot token: the install's only workspace is the first team's
-        self._known: dict[str, int] = {}
+        self._known: dict[str, tuple[float, int | None]] = {}  # team -> (when read, workspace or None)
         self._lock = threading.Lock()
 
     def workspace(self, team_id: str | None) -> int | None:
@@ -26,14 +30,17 @@ class WorkspaceDirectory:
         names no team (Slack's own always do) is a single-agency install's: its signature is that app's."""
         if not team_id and not self.single:
             return None
-        key = team_id or ""
+        key, now = team_id or "", time.monotonic()
         with self._lock:
             known = self._known.get(key)
-        if known is not None:
-            return known
+        if known is not None and now - known[0] < KNOWN_SECONDS:
+            return known[1]
         found = workspace_of_team(self.engine, team_id, adopt=self.single) if team_id else only_workspace(self.engine)
-        if found is None:
-            return None
         with self._lock:
-            self._known[key] = found
+            self._known[key] = (now, found)
         return found
+
+    def forget(self, team_id: str | None) -> None:
+        """Read the team's workspace again at its next request (it was just stopped, or installed again)."""
+        with self._lock:
+            self._known.pop(team_id or "", None)

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # RGPD: a client's data is erased this many years after his last case closed, his last contract ended
     # and his last call (contract's life, then the 5-year civil prescription, art. 2224 Code civil).
     retention_years: int = Field(default=5, ge=1)
+    # An agency that uninstalled the app keeps its data this long (to install it again, or to ask for it),
+    # then it is erased: the processor's duty at the end of the service.
+    stopped_workspace_keep_days: int = Field(default=90, ge=0)
 
     # Reminders
     callback_notice_minutes: int = 5  # the agent is reminded this long before a booked callback

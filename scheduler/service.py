@@ -27,6 +27,8 @@ from service.notifier import Notifier
 from service.rgpd import Purge, purge
 from service.ticker import SCHEDULER_ACTOR, Ticker
 from service.unit_of_work import Backend, UnitOfWork
+from service.workspaces import erase_stopped
+from storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,19 @@ def _tick_safely(ticker: Ticker) -> None:
 def purge_job(engine: Engine, settings: Settings, notifier: Notifier) -> None:
     """The RGPD retention purge: a retention period defined but not applied is what the CNIL fines. Each
     client is erased in its own transaction after a check under lock, so two processes purging at once
-    erase each client once."""
+    erase each client once. Then the agencies that uninstalled the app longer ago than their data is kept."""
     try:
         backend = Backend(engine, notifier, settings)
         purge(Purge(settings.retention_years), lambda: UnitOfWork(backend, actor=SCHEDULER_ACTOR))
     except Exception as error:
         log.error("retention purge failed: %s", type(error).__name__)
+    try:
+        erased = erase_stopped(engine, keep_days=settings.stopped_workspace_keep_days, now=utcnow(),
+                               actor=SCHEDULER_ACTOR)
+        if erased:
+            log.warning("workspaces erased after their keeping period: %s", erased)
+    except Exception as error:
+        log.error("erasing the workspaces past their keeping period failed: %s", type(error).__name__)
 
 
 def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, notifier: Notifier) -> None:

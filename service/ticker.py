@@ -43,6 +43,7 @@ from service.reminders import (
     superseded,
 )
 from service.unit_of_work import Backend, UnitOfWork
+from service.workspaces import is_stopped
 from storage.tables import M3Case, utcnow
 from storage.workspaces import resolve, session_for
 
@@ -106,6 +107,8 @@ class Ticker:
         """Create missing reminders, then fire every due one (up to `MAX_PER_TICK`)."""
         now = now or utcnow()
         report = TickReport()
+        if is_stopped(self.engine, self.workspace):  # uninstalled: nothing fires until it is installed again
+            return report
         with self._session() as session, session.begin():
             ensure_mornings(session, now, self.config)
         report.swept = self._sweep(now)

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from storage.slack_messages import CARD, UPSERT, SlackMessage
-from storage.tables import Outbox, utcnow
+from storage.tables import Outbox, Workspace, utcnow
 from storage.workspaces import all_workspaces
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -123,6 +123,7 @@ def claim_due(
             sa.or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now),
             sa.or_(Outbox.case_id.is_(None), ~case_held),
             sa.or_(Outbox.role.is_(None), ~newer_in_lane),
+            ~sa.exists().where(Workspace.id == Outbox.workspace_id, Workspace.stopped_at.is_not(None)),
         )
         .order_by(Outbox.id + Outbox.priority * PRIORITY_STEP, Outbox.id)
         .limit(limit)

@@ -64,6 +64,24 @@ class Workspace(SQLModel, table=True):
     team_id: str | None = Field(default=None, unique=True)
     name: str | None = None
     created_at: datetime = _ts(nullable=False, default_now=True)
+    # Uninstalled, or its bot token revoked: no request served, no reminder fired, no message sent; its data
+    # is kept `stopped_workspace_keep_days`, then erased (`service.workspaces`).
+    stopped_at: datetime | None = _ts()
+
+
+class WorkspaceErasure(SQLModel, table=True):
+    """An agency's data deleted (at its request, or after it uninstalled the app): the log kept of it, which
+    is no agency's data, and what lets the trail's guard let that workspace's entries go."""
+
+    __tablename__ = "workspace_erasure"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: int = Field(index=True)  # no foreign key: the workspace row goes with its data
+    team_id: str | None = None
+    erased_at: datetime = _ts(nullable=False)
+    actor: str
+    reason: str  # "request" (`m3bot workspace erase`) or "stopped" (kept its period after uninstalling)
+    rows: dict[str, int] = _json(dict)  # rows deleted per table
 
 
 def _workspace() -> Any:

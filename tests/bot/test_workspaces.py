@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot.payloads import encode
 from storage.repository import create_case
-from storage.tables import M3Case, Workspace, utcnow
+from storage.tables import AuditEntry, M3Case, Workspace, utcnow
 from storage.workspaces import all_workspaces, session_for
-from tests.bot.harness import Harness
+from tests.bot.harness import Harness, wait_until
 from tests.bot.test_requests import card_with_button, record_contexts
 from tests.conftest import NOW, client_file, contract
 from wording import t
@@ -53,3 +53,43 @@ def test_a_request_from_a_team_this_install_does_not_serve_reaches_no_listener(h
     reply = harness.slack.send_interaction(payload)
 
     assert reply.status == 200 and seen == []
+
+
+# ---- uninstall ------------------------------------------------------------------------------------
+
+
+def test_an_uninstall_stops_the_agencys_work_and_keeps_its_data(harness: Harness, factory) -> None:
+    case_id = factory.case()
+    card = card_with_button(harness, case_id)
+    seen = record_contexts(harness)
+    posts = len(harness.slack.calls_to("chat.postMessage"))
+
+    harness.slack.send_event({"type": "app_uninstalled"})
+    wait_until(lambda: stopped_at(harness) is not None)
+    harness.click(harness.agent_id, card, "test.record")
+    # A message queued by a process that has not heard of it yet is never sent either.
+    harness.enqueue(harness.upsert(case_id, "step:x", "en attente"))
+    harness.deliverer.deliver_pending()
+
+    assert seen == []  # no request of a stopped agency reaches a listener
+    assert len(harness.slack.calls_to("chat.postMessage")) == posts
+    with Session(harness.engine) as session:
+        assert session.get(M3Case, case_id) is not None  # its data is kept
+        stops = session.exec(select(AuditEntry).where(AuditEntry.event == "workspace_stopped")).all()
+    assert [e.data for e in stops] == [{"reason": "app_uninstalled"}]
+
+
+def test_a_revoked_user_token_alone_does_not_stop_the_agency(harness: Harness, factory) -> None:
+    harness.slack.send_event({"type": "tokens_revoked", "tokens": {"oauth": ["U0AGENT"], "bot": []}})
+    reply = harness.slack.send_event({"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["B0BOT"]}})
+
+    assert reply.status == 200
+    wait_until(lambda: stopped_at(harness) is not None)
+    with Session(harness.engine) as session:
+        entries = session.exec(select(AuditEntry).where(AuditEntry.event == "workspace_stopped")).all()
+    assert [e.data for e in entries] == [{"reason": "tokens_revoked"}]
+
+
+def stopped_at(harness: Harness):
+    with all_workspaces(harness.engine) as session:
+        return session.exec(select(Workspace.stopped_at)).first()

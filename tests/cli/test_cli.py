@@ -23,7 +23,7 @@ def m3bot(engine, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
     monkeypatch.setenv("CATCH_UP_DAYS", "30")
     runner = CliRunner()
-    return lambda *args: runner.invoke(app, [str(a) for a in args])
+    return lambda *args, **options: runner.invoke(app, [str(a) for a in args], **options)
 
 
 def test_import_prints_a_summary_with_rejected_lines_and_exits_non_zero(m3bot):

@@ -47,3 +47,21 @@ def test_an_unknown_team_is_refused_with_its_id(m3bot, engine):
     result = m3bot("--workspace", "T0NOPE", "cases")
 
     assert result.exit_code == 2 and t("cli.errors.workspace_unknown", team="T0NOPE") in result.output
+
+
+def test_an_agencys_data_is_listed_handed_back_then_erased(m3bot, engine, tmp_path):
+    two_agencies(engine)
+    m3bot("--workspace", "T0AAA", "import", CP1252)
+    out = tmp_path / "agence-a.json"
+
+    listed = m3bot("workspace", "list")
+    exported = m3bot("workspace", "export", "T0AAA", "--output", out)
+    refused = m3bot("workspace", "erase", "T0AAA", input="n\n")
+    erased = m3bot("workspace", "erase", "T0AAA", "--yes")
+
+    assert "T0AAA" in listed.output and "T0BBB" in listed.output and "active" in listed.output
+    assert exported.exit_code == 0 and out.stat().st_mode & 0o077 == 0  # its owner's only
+    assert {row["number"] for row in json.loads(out.read_text())["tables"]["client"]}
+    assert refused.exit_code == 1 and erased.exit_code == 0
+    assert "T0AAA" not in m3bot("workspace", "list").output
+    assert m3bot("--workspace", "T0AAA", "cases").exit_code == 2  # no such agency any more

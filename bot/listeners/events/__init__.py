@@ -22,6 +22,7 @@ from bot.channel import permalink, team_url
 from bot.context import BotDeps
 from bot.home_chart import chart_of_today, shown_chart, uploaded_today
 from bot.listeners.common import open_modal
+from bot.listeners.events import uninstall
 from bot.rendering import agency_today, agent_names
 from bot.views.blocks import section
 from bot.views.home import DEFINITIONS, PERIOD_SELECT, agent_home, lead_home
@@ -124,6 +125,7 @@ def definitions_shown(ack: Ack, body: dict[str, Any], client: WebClient) -> None
 
 
 def register(app: App) -> None:
+    uninstall.register(app)
     app.event("app_home_opened")(app_home_opened)
     app.action(PERIOD_SELECT)(period_chosen)
     app.action(DEFINITIONS)(definitions_shown)
