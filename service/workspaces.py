@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from flows.steps.common import Fact
 from service.unit_of_work import UnitOfWork
@@ -70,10 +70,11 @@ class WorkspaceSummary:
 
 def list_workspaces(engine: Engine) -> list[WorkspaceSummary]:
     """The agencies the service holds, with their number of cases."""
-    cases = sa.select(sa.func.count(M3Case.id)).where(M3Case.workspace_id == Workspace.id).scalar_subquery()
+    cases = (sa.select(sa.func.count(col(M3Case.id))).where(col(M3Case.workspace_id) == col(Workspace.id))
+             .scalar_subquery())
     with workspaces.all_workspaces(engine) as session:
-        found = session.execute(sa.select(Workspace.team_id, Workspace.name, Workspace.stopped_at, cases)
-                                .order_by(Workspace.id)).all()
+        found = session.execute(sa.select(col(Workspace.team_id), col(Workspace.name), col(Workspace.stopped_at),
+                                          cases).order_by(col(Workspace.id))).all()
     return [WorkspaceSummary(*row) for row in found]
 
 
@@ -90,7 +91,7 @@ def stop_workspace(command: StopWorkspace, uow: UnitOfWork) -> bool:
         if row is None or row.stopped_at is not None:
             return False
         row.stopped_at = uow.now
-        uow.session.execute(sa.update(Outbox).where(Outbox.status == outbox.PENDING).values(
+        uow.session.execute(sa.update(Outbox).where(col(Outbox.status) == outbox.PENDING).values(
             status=outbox.FAILED, last_error=STOPPED, locked_until=None))
         uow.record([Fact(STOPPED, {"reason": command.reason})])
     return True
