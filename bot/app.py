@@ -15,6 +15,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from sqlalchemy.engine import Engine
 
 from bot import metrics, middleware
+from bot.admins import AdminDirectory
 from bot.agents import AgentDirectory
 from bot.context import BotDeps
 from bot.notifier import SlackNotifier
@@ -85,6 +86,7 @@ def create_app(
         backend=Backend(engine, SlackNotifier(settings), settings),
         agents=AgentDirectory(engine),
         workspaces=WorkspaceDirectory(engine, single=True),
+        admins=AdminDirectory(),
     )
     metrics.install(app)
     middleware.install(app, deps, executor)

@@ -16,13 +16,17 @@ from __future__ import annotations
 import dataclasses
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from bot.admins import AdminDirectory
 from bot.agents import AgentDirectory
+from bot.notifier import SlackNotifier
 from bot.outbox_delivery import OutboxDeliverer
 from bot.workspaces import WorkspaceDirectory
+from config.agency import effective
 from config.settings import Settings
 from flows.rules import Rules
 from service.unit_of_work import Backend, UnitOfWork
@@ -40,12 +44,19 @@ class BotDeps:
     backend: Backend  # the database, the Slack notifier and the settings, for the service layer
     agents: AgentDirectory  # Slack user -> agent e-mail
     workspaces: WorkspaceDirectory  # Slack team -> workspace
+    admins: AdminDirectory  # who may change an agency's settings
     # The agency of the request these dependencies serve (`of`); None in the app's own, which serve none.
     workspace: int | None = None
 
-    def of(self, workspace: int) -> BotDeps:
-        """These dependencies for a request of `workspace`: what they read and write is that agency's only."""
-        return dataclasses.replace(self, workspace=workspace)
+    def of(self, workspace: int, chosen: dict[str, Any] | None = None) -> BotDeps:
+        """These dependencies for a request of `workspace`, whose admin `chosen` settings override the
+        environment's: what they read and write is that agency's only, its channel, leads and rules."""
+        if not chosen:
+            return dataclasses.replace(self, workspace=workspace)
+        settings = effective(self.settings, chosen)
+        backend = dataclasses.replace(self.backend, settings=settings, notifier=SlackNotifier(settings))
+        return dataclasses.replace(self, workspace=workspace, settings=settings, rules=settings.rules(),
+                                   leads=frozenset(settings.m3_leads), backend=backend)
 
     def uow(self, actor: str) -> UnitOfWork:
         """A unit of work for one request, to hand to a service handler."""

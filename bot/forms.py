@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 import wording
 from bot.payloads import BadPayload
 from bot.views import ids
 from bot.views.choices import Choices, field_choices, pieces, protections
 from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX, POSTCODE_MAX
 from bot.views.text import t
+from config.agency import AgencySettings
 from flows.case import (
     ActionKind,
     Aim,
@@ -307,3 +310,31 @@ def parse_reopen(values: Any) -> Reopen | FormErrors:
     form = _Form(values)
     reason = form.text(ids.INPUT_REASON, required=True)
     return form.errors if form.errors or reason is None else Reopen(reason)
+
+
+# Where a refused agency setting is shown (the hours' rule is about both: under the closing time).
+_SETTING_BLOCKS = {"m3_channel": ids.INPUT_CHANNEL, "m3_leads": ids.INPUT_LEADS, "agency_opens": ids.INPUT_OPENS,
+                   "agency_closes": ids.INPUT_CLOSES, "agency_hours": ids.INPUT_CLOSES, "m3_caller": ids.INPUT_CALLER,
+                   "retention_years": ids.INPUT_RETENTION}
+
+
+def parse_agency_settings(values: Any) -> AgencySettings | FormErrors:
+    """The agency's settings as its admin submitted them, within `config.agency`'s bounds."""
+    form = _Form(values)
+    option = form._state(ids.INPUT_CALLER).get("selected_option")
+    years = form._state(ids.INPUT_RETENTION).get("selected_option")
+    submitted = {
+        "m3_channel": form._state(ids.INPUT_CHANNEL).get("selected_conversation"),
+        "m3_leads": form._state(ids.INPUT_LEADS).get("selected_users") or [],
+        "agency_opens": form._state(ids.INPUT_OPENS).get("selected_time"),
+        "agency_closes": form._state(ids.INPUT_CLOSES).get("selected_time"),
+        "m3_caller": option.get("value") if isinstance(option, Mapping) else None,
+        "retention_years": years.get("value") if isinstance(years, Mapping) else None,
+    }
+    try:
+        return AgencySettings.model_validate(submitted)
+    except ValidationError as invalid:
+        for error in invalid.errors():
+            name = str(error["loc"][0]) if error["loc"] else "agency_hours"  # the model's own rule: the hours
+            form.fail(_SETTING_BLOCKS[name], t(f"modals.agency_settings.errors.{name}"))
+        return form.errors

@@ -77,10 +77,10 @@ def install(app: App, deps: BotDeps, background: Executor) -> None:
             # A team this service does not serve (uninstalled, or never installed): nothing to show it.
             log.warning("%s from a team this service does not serve, dropped", kind if isinstance(kind, str) else "request")
             return BoltResponse(status=200, body="")
-        context["deps"] = request_deps = deps.of(workspace)
+        context["deps"] = request_deps = deps.of(workspace, deps.workspaces.chosen(workspace))
         context["case_id"], context["case_args"] = None, {}
         context["actor"] = deps.agents.actor(client, workspace, user_id) if user_id else None
-        context["is_lead"] = user_id in deps.leads
+        context["is_lead"] = user_id in request_deps.leads
         context["request_key"] = _request_key(kind, body)
 
         if kind == "event_callback" and context["request_key"]:

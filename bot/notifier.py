@@ -44,6 +44,9 @@ class SlackNotifier:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def with_settings(self, settings: Settings) -> SlackNotifier:
+        return SlackNotifier(settings)
+
     def case_opened(self, session: Session, case: Case, *, now: datetime, bulk: bool = False) -> None:
         queue_case_messages(session, case, self.settings, previous=None, bulk=bulk, now=now)
 

@@ -179,6 +179,7 @@ class User:
     email: str
     name: str
     real_name: str = ""
+    is_admin: bool = False  # an admin of the workspace (Slack also says is_owner, is_primary_owner)
 
     def as_slack(self, team_id: str) -> dict[str, Any]:
         return {
@@ -188,6 +189,9 @@ class User:
             "real_name": self.real_name or self.name,
             "deleted": False,
             "is_bot": False,
+            "is_admin": self.is_admin,
+            "is_owner": False,
+            "is_primary_owner": False,
             "profile": {"email": self.email, "real_name": self.real_name or self.name, "display_name": self.name},
         }
 
@@ -464,9 +468,9 @@ class SlackStandIn:
 
     # ---- seeding and fault injection ----------------------------------------------------------------
 
-    def add_user(self, id: str, email: str, name: str, real_name: str = "") -> User:
+    def add_user(self, id: str, email: str, name: str, real_name: str = "", *, is_admin: bool = False) -> User:
         with self._lock:
-            self.users[id] = User(id, email, name, real_name)
+            self.users[id] = User(id, email, name, real_name, is_admin)
             return self.users[id]
 
     def add_channel(self, id: str, name: str, *, is_private: bool = False) -> Channel:

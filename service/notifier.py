@@ -9,11 +9,15 @@ from typing import Protocol
 
 from sqlmodel import Session
 
+from config.settings import Settings
 from flows.case import Action, Case, State
 from service.digest import Digest
 
 
 class Notifier(Protocol):
+    def with_settings(self, settings: Settings) -> Notifier:
+        """This notifier for an agency whose settings differ (its channel, its leads)."""
+
     def case_opened(self, session: Session, case: Case, *, now: datetime, bulk: bool = False) -> None:
         """A case was just opened: post its card and first step (`bulk`: no agent is waiting for them)."""
 

@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from config.agency import effective
 from config.settings import Settings
 from flows.case import ActionStatus, State
 from flows.commands import CallbackDue
 from flows.engine import handle, reminder_barred, unanswered_attempts
+from service.agency_settings import chosen_settings
 from service.digest import build_digest
 from service.notifier import Notifier
 from service.opening import OpenDue, open_due_cases
@@ -84,12 +86,22 @@ class Ticker:
                  workspace: int | None = None) -> None:
         self.engine = engine
         self._workspace = workspace
+        self.base_settings = settings  # the environment's; the agency's admin may have chosen others
+        self.worker = worker or worker_name()
+        self._follow(notifier, settings)
+
+    def _follow(self, notifier: Notifier, settings: Settings) -> None:
         self.notifier = notifier
         self.settings = settings
         self.config = ReminderConfig.from_settings(settings)
         self.rules = settings.rules()
-        self.worker = worker or worker_name()
-        self.backend = Backend(engine, notifier, settings)
+        self.backend = Backend(self.engine, notifier, settings)
+
+    def _follow_the_agency(self) -> None:
+        """The settings the agency's admin chose, over the environment's, as they are at this tick."""
+        settings = effective(self.base_settings, chosen_settings(self.engine, self.workspace))
+        if settings != self.settings:
+            self._follow(self.notifier.with_settings(settings), settings)
 
     @property
     def workspace(self) -> int:
@@ -109,6 +121,7 @@ class Ticker:
         report = TickReport()
         if is_stopped(self.engine, self.workspace):  # uninstalled: nothing fires until it is installed again
             return report
+        self._follow_the_agency()
         with self._session() as session, session.begin():
             ensure_mornings(session, now, self.config)
         report.swept = self._sweep(now)
@@ -163,6 +176,9 @@ class Ticker:
             if superseded(session, reminder, now):
                 mark(reminder, CANCELLED, now, self.worker)
                 return CANCELLED
+            if not self.settings.m3_channel:  # no case opens before the agency chose its channel: kept for then
+                log.warning("morning openings wait: workspace %s has no M+3 channel yet", self.workspace)
+                return BUSY
             self._morning(uow, reminder_id)
             mark(reminder, FIRED, now, self.worker)
             return FIRED

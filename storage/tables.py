@@ -67,6 +67,8 @@ class Workspace(SQLModel, table=True):
     # Uninstalled, or its bot token revoked: no request served, no reminder fired, no message sent; its data
     # is kept `stopped_workspace_keep_days`, then erased (`service.workspaces`).
     stopped_at: datetime | None = _ts()
+    # What its admin set in Slack (`service.agency_settings`): it wins over the environment's defaults.
+    settings: dict[str, Any] = _json(dict)
 
 
 class WorkspaceErasure(SQLModel, table=True):

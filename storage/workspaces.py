@@ -135,7 +135,7 @@ def only(session: Session) -> int:
         return ids[0]
     # A statement rather than `add`: this may run while the session flushes (see `_stamp_new_rows`).
     table = Workspace.__table__  # type: ignore[attr-defined]
-    return session.execute(sa.insert(table).values(created_at=utcnow()).returning(table.c.id)).scalar_one()
+    return session.execute(sa.insert(table).values(created_at=utcnow(), settings={}).returning(table.c.id)).scalar_one()
 
 
 def _serialise_creation(session: Session) -> None:

@@ -48,6 +48,7 @@ OPEN_THREAD = "m3.open_thread"  # link button (url = the thread), value encode(c
 OUT_OF_TIME_OPEN = "m3.out_of_time_open"  # encode(c); a lead's Home: opens a case set aside as out of time
 OUT_OF_TIME_CLOSE = "m3.out_of_time_close"  # encode(c); a lead's Home: opens MODAL_CLOSE_OUT_OF_TIME
 HANDOVER = "m3.handover"  # encode(None); a lead's Home: opens MODAL_HANDOVER
+AGENCY_SETTINGS = "m3.agency_settings"  # encode(None); a workspace admin's Home: opens MODAL_AGENCY_SETTINGS
 REOPEN = "m3.reopen"  # encode(c); a closed case's card: opens MODAL_REOPEN (leads only)
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------
@@ -64,6 +65,7 @@ MODAL_REASSIGN = "m3.modal.reassign"  # encode(c)
 MODAL_CLOSE_OUT_OF_TIME = "m3.modal.close_out_of_time"  # encode(c)
 MODAL_HANDOVER = "m3.modal.handover"  # encode(None)
 MODAL_REOPEN = "m3.modal.reopen"  # encode(c)
+MODAL_AGENCY_SETTINGS = "m3.modal.agency_settings"  # encode(None)
 
 # --- Modal inputs: block_id == action_id -------------------------------------------------------------------
 INPUT_VALUE = "value"
@@ -90,6 +92,12 @@ INPUT_CASE = "case"
 INPUT_AGENT = "agent"
 INPUT_ABSENT = "absent"
 INPUT_COLLEAGUES = "colleagues"
+INPUT_CHANNEL = "channel"
+INPUT_LEADS = "leads"
+INPUT_OPENS = "opens"
+INPUT_CLOSES = "closes"
+INPUT_CALLER = "caller"
+INPUT_RETENTION = "retention"
 
 
 def suffixed(action_id: str, *parts: object) -> str:

@@ -72,6 +72,9 @@ def whole_call(harness, factory, client_type: ClientType) -> BudgetDriver:
     """A call from its start to its closing, each click measured."""
     extra = {"siren": "732829320", "naf": "62.01Z", "activity": "Conseil"} if client_type is ClientType.professionnel else {}
     case_id = open_case(harness, factory, client_type=client_type, **extra)
+    # The process meets its agency and the agent before the call, as at any first request after a start:
+    # learning them once per process is not a click's cost.
+    harness.open_home(harness.agent_id)
     harness.drain()
     with StatementCounter(harness.engine) as statements:
         call = BudgetDriver(harness, case_id, harness.agent_id, counts=SlackCounts(harness.slack),

@@ -4,13 +4,15 @@ data kept), resumed when its token works again, handed its data back, erased aft
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from config.agency import AgencySettings
 from flows.steps.common import Fact
+from service.agency_settings import ConfigureAgency, configure_agency
 from service.ticker import Ticker
 from service.unit_of_work import UnitOfWork
 from service.workspaces import (
@@ -27,7 +29,8 @@ from storage.repository import create_case
 from storage.tables import AuditEntry, Client, M3Case, Outbox, Workspace, WorkspaceErasure, utcnow
 from storage.workspaces import all_workspaces, resolve, session_for
 from tests.conftest import NOW, client_file, contract
-from tests.scheduler.clock import paris
+from tests.scheduler.clock import paris, run
+from tests.scheduler.conftest import make_settings
 
 TUE = paris(9, 10)  # a Tuesday, 10:00 in Paris
 
@@ -118,3 +121,19 @@ def test_an_uninstalled_agency_is_erased_once_its_keeping_period_is_over(engine)
     assert erase_stopped(engine, keep_days=91, now=later, actor="scheduler") == []
     assert erase_stopped(engine, keep_days=89, now=later, actor="scheduler") == [a]
     assert resolve(engine, None) == b
+
+
+def test_no_case_opens_before_the_agency_chooses_its_channel_and_its_choice_is_followed(engine, cases, notifier):
+    # A case opened long ago: the agency's first run is past, the morning opens what is due.
+    cases.factory.case(client_file(number="C0"), [contract(number="CT-0")], m3_date=date(2028, 4, 3))
+    due = cases.unopened(date(2028, 5, 9))
+    ticker = Ticker(engine, notifier, make_settings(m3_channel=None), worker="w1")
+
+    run(ticker, paris(9, 8, 55), paris(9, 9, 5))
+    assert [c.event for c in notifier.calls if c.event == "case_opened"] == []
+    configure_agency(ConfigureAgency(AgencySettings(m3_channel="C0M3", agency_opens="08:30"), by="U0ADMIN"),
+                     UnitOfWork(engine, actor="slack:U0ADMIN"))
+    run(ticker, paris(9, 9, 5), paris(9, 9, 10))
+
+    assert [c.case_id for c in notifier.calls if c.event == "case_opened"] == [due]
+    assert (ticker.settings.m3_channel, ticker.settings.agency_opens) == ("C0M3", "08:30")

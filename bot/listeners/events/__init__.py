@@ -24,6 +24,7 @@ from bot.home_chart import chart_of_today, shown_chart, uploaded_today
 from bot.listeners.common import open_modal
 from bot.listeners.events import uninstall
 from bot.rendering import agency_today, agent_names
+from bot.views.agency_settings import with_admin_blocks
 from bot.views.blocks import section
 from bot.views.home import DEFINITIONS, PERIOD_SELECT, agent_home, lead_home
 from bot.views.lists import CaseRow
@@ -43,7 +44,7 @@ def _links(client: WebClient, rows: list[TodayRow]) -> dict[int, str]:
 
 
 def _lead(deps: BotDeps, period_code: str, client: WebClient | None,
-          chart: str | None = None) -> tuple[dict[str, Any], Dashboard]:
+          chart: str | None = None, *, admin: bool = False) -> tuple[dict[str, Any], Dashboard]:
     today = agency_today(deps.settings)
     timezone = deps.settings.agency_timezone
     warning = channel.warning_for_home(client, deps.settings.m3_channel) if client else None
@@ -56,7 +57,7 @@ def _lead(deps: BotDeps, period_code: str, client: WebClient | None,
     links = _links(client, [*attention.callbacks, *attention.actions]) if client else {}
     view = lead_home(dashboard, names, waiting, attention=attention, links=links,
                      chart=chart or (shown_chart(client, period_code, today) if client else None), warning=warning)
-    return view, dashboard
+    return (with_admin_blocks(view, channel_missing=not deps.settings.m3_channel) if admin else view), dashboard
 
 
 def lead_view(deps: BotDeps, period_code: str, client: WebClient | None = None) -> dict[str, Any]:
@@ -64,17 +65,22 @@ def lead_view(deps: BotDeps, period_code: str, client: WebClient | None = None) 
     return _lead(deps, period_code, client)[0]
 
 
+def _is_admin(deps: BotDeps, client: WebClient, user: str) -> bool:
+    return deps.workspace is not None and deps.admins.is_admin(client, deps.workspace, user)
+
+
 def publish_lead_home(deps: BotDeps, client: WebClient, user: str, period_code: str) -> None:
     """Publish the lead's Home now, then, if today's funnel picture was not uploaded yet, upload it and
-    publish the Home again with it."""
-    view, dashboard = _lead(deps, period_code, client)
+    publish the Home again with it (a workspace admin's with the agency's settings first)."""
+    admin = _is_admin(deps, client, user)
+    view, dashboard = _lead(deps, period_code, client, admin=admin)
     published = client.views_publish(user_id=user, view=view)
     if not dashboard.total.opened or uploaded_today(client, period_code, dashboard.today):
         return
     try:
         chart = chart_of_today(client, user, dashboard)
         if chart:
-            client.views_publish(user_id=user, view=_lead(deps, period_code, client, chart)[0],
+            client.views_publish(user_id=user, view=_lead(deps, period_code, client, chart, admin=admin)[0],
                                  hash=published["view"]["hash"])
     except SlackApiError as error:  # hash_conflict: the lead moved on; the next Home shows the picture
         log.warning("lead Home's funnel picture not shown: %s", error.response.get("error"))
@@ -97,16 +103,24 @@ def agent_view(deps: BotDeps, agent: str, client: WebClient) -> dict[str, Any]:
 def app_home_opened(event: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     if event.get("tab") not in (None, "home"):
         return
-    deps: BotDeps = context["deps"]
-    if context.get("is_lead"):
-        publish_lead_home(deps, client, event["user"], DEFAULT_PERIOD)
+    publish_home(context["deps"], client, event["user"], is_lead=context.get("is_lead", False),
+                 actor=context.get("actor"))
+
+
+def publish_home(deps: BotDeps, client: WebClient, user: str, *, is_lead: bool, actor: str | None) -> None:
+    """The user's Home: a lead's, an agent's, or the word that he is neither; a workspace admin's shows the
+    agency's settings first."""
+    if is_lead:
+        publish_lead_home(deps, client, user, DEFAULT_PERIOD)
         return
-    if context.get("actor") is None:
+    if actor is None:
         # Built through slack_sdk's View so that Slack's limits are checked before the call.
         view = View(type="home", blocks=[section(t("listeners.not_an_agent"))]).to_dict()
     else:
-        view = agent_view(deps, context["actor"], client)
-    client.views_publish(user_id=event["user"], view=view)
+        view = agent_view(deps, actor, client)
+    if _is_admin(deps, client, user):
+        view = with_admin_blocks(view, channel_missing=not deps.settings.m3_channel)
+    client.views_publish(user_id=user, view=view)
 
 
 def period_chosen(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:

@@ -4,7 +4,8 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07
 
-A workspace can be stopped (the app uninstalled, its token revoked) and its data erased. The erasure is
+A workspace can be stopped (the app uninstalled, its token revoked) and its data erased; it keeps the
+settings its admin chose in Slack. The erasure is
 logged in `workspace_erasure`; the audit trail's append-only guard lets the entries of a workspace so
 logged be deleted, and nothing else.
 """
@@ -54,6 +55,7 @@ def _guard(*, erasable: bool) -> None:
 def upgrade() -> None:
     with op.batch_alter_table('workspace', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stopped_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('settings', sa.JSON(), nullable=False, server_default='{}'))
     op.create_table(
         'workspace_erasure',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -74,4 +76,5 @@ def downgrade() -> None:
     _guard(erasable=False)
     op.drop_table('workspace_erasure')
     with op.batch_alter_table('workspace', schema=None) as batch_op:
+        batch_op.drop_column('settings')
         batch_op.drop_column('stopped_at')
