@@ -401,6 +401,7 @@ class SlackStandIn:
         self._rates: dict[str, tuple[float, bool, int]] = {}  # method -> (calls per second, per channel, burst)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._downloads: list[str] = []
+        self.sent_events: list[dict[str, Any]] = []  # every event callback sent to the bot, oldest first
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -522,7 +523,8 @@ class SlackStandIn:
             return [m for m in self.messages[channel] if m.thread_ts in (None, m.ts)]
 
     def direct_messages(self, user: str) -> list[Message]:
-        """What the app posted in its direct message with `user`, oldest first (none yet: empty)."""
+        """What was posted in the app's direct message with `user` (by the app, or the files he shared there),
+        oldest first (none yet: empty)."""
         with self._lock:
             im = next((c for c in self.channels.values() if c.is_im and c.user == user), None)
             return list(self.messages[im.id]) if im else []
@@ -691,7 +693,13 @@ class SlackStandIn:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
         }
-        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        with self._lock:
+            self.sent_events.append(body)
+        return self.retry_event(body, retry_num) if retry_num else self.send(json.dumps(body), "application/json")
+
+    def retry_event(self, body: dict[str, Any], retry_num: int = 1) -> BotReply:
+        """Send an event callback (one of `sent_events`) again, as Slack retries one it saw no answer to."""
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         return self.send(json.dumps(body), "application/json", headers=headers)
 
     def send_interaction(self, payload: dict[str, Any], **signing: Any) -> BotReply:
