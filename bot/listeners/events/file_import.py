@@ -17,10 +17,10 @@ from typing import Any
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot.context import BotDeps
 from bot.imports import report_lines, run_import
+from bot.listeners.common import say
 from bot.slack_files import FileRefused, read_shared_csv
 from bot.views.text import escape
 from service.imports import RepeatedRequest
@@ -47,10 +47,10 @@ def direct_message(event: dict[str, Any], context: dict[str, Any], client: WebCl
     if subtype not in (None, "file_share") or not isinstance(channel, str):
         return  # an edit, a deletion, a join: nothing to answer
     if subtype is None:
-        _say(client, channel, t("listeners.import.hint"))
+        say(client, channel, t("listeners.import.hint"))
         return
     if not context.get("is_lead"):
-        _say(client, channel, t("listeners.import.lead_only"))
+        say(client, channel, t("listeners.import.lead_only"))
         return
     deps: BotDeps = context["deps"]
     files = [f["id"] for f in event.get("files") or [] if isinstance(f, dict) and isinstance(f.get("id"), str)]
@@ -68,7 +68,7 @@ def _import_file(deps: BotDeps, client: WebClient, channel: str, file_id: str, r
 
         def started(done: int, total: int) -> None:
             if done == 1 and total > LONG_IMPORT_ROWS:
-                _say(client, channel, t("listeners.import.started", file=escape(shared.name), rows=total))
+                say(client, channel, t("listeners.import.started", file=escape(shared.name), rows=total))
 
         report = run_import(deps.settings, deps.engine, shared.data, shared.name, request_key=request_key,
                             progress=started)
@@ -76,25 +76,18 @@ def _import_file(deps: BotDeps, client: WebClient, channel: str, file_id: str, r
         log.info("Slack retry of a shared file already imported, dropped")
         return
     except FileRefused as refusal:
-        _say(client, channel, refusal.text)
+        say(client, channel, refusal.text)
         return
     except NotALagonExport as error:
-        _say(client, channel, t("listeners.import.refused", reason=escape(error.reason)))
+        say(client, channel, t("listeners.import.refused", reason=escape(error.reason)))
         return
     except Exception as error:  # nobody else sees a pool's errors; by type only: a database error quotes its row
         log.error("import of a shared file failed: %s", type(error).__name__)
-        _say(client, channel, t("listeners.import.failed"))
+        say(client, channel, t("listeners.import.failed"))
         return
     lines = report_lines(report, deps.settings, out_of_time_hint=t("listeners.import.out_of_time_hint"),
                          max_rows=REPORT_ROWS)
-    _say(client, channel, "\n".join(escape(line) for line in lines))
-
-
-def _say(client: WebClient, channel: str, text: str) -> None:
-    try:
-        client.chat_postMessage(channel=channel, text=text)
-    except SlackApiError as error:
-        log.warning("answer in the direct message not delivered: %s", error.response.get("error"))
+    say(client, channel, "\n".join(escape(line) for line in lines))
 
 
 def register(app: App) -> None:
