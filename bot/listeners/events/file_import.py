@@ -53,7 +53,8 @@ def direct_message(event: dict[str, Any], context: dict[str, Any], client: WebCl
         say(client, channel, t("listeners.import.lead_only"))
         return
     deps: BotDeps = context["deps"]
-    files = [f["id"] for f in event.get("files") or [] if isinstance(f, dict) and isinstance(f.get("id"), str)]
+    shared = event.get("files") if isinstance(event.get("files"), list) else []
+    files = [f["id"] for f in shared if isinstance(f, dict) and isinstance(f.get("id"), str)]
     key = context.get("request_key")
     for position, file_id in enumerate(files[:MAX_FILES]):
         # The event's own key names its first file's import: once that import has begun (its claim committed)
