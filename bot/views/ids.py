@@ -49,6 +49,7 @@ OUT_OF_TIME_OPEN = "m3.out_of_time_open"  # encode(c); a lead's Home: opens a ca
 OUT_OF_TIME_CLOSE = "m3.out_of_time_close"  # encode(c); a lead's Home: opens MODAL_CLOSE_OUT_OF_TIME
 HANDOVER = "m3.handover"  # encode(None); a lead's Home: opens MODAL_HANDOVER
 REOPEN = "m3.reopen"  # encode(c); a closed case's card: opens MODAL_REOPEN (leads only)
+RGPD = "m3.rgpd"  # encode(None); a lead's Home: opens MODAL_RGPD (leads only)
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------
 MODAL_PROFILE_FIELD = "m3.modal.profile_field"  # encode(c, f=field)
@@ -64,6 +65,7 @@ MODAL_REASSIGN = "m3.modal.reassign"  # encode(c)
 MODAL_CLOSE_OUT_OF_TIME = "m3.modal.close_out_of_time"  # encode(c)
 MODAL_HANDOVER = "m3.modal.handover"  # encode(None)
 MODAL_REOPEN = "m3.modal.reopen"  # encode(c)
+MODAL_RGPD = "m3.modal.rgpd"  # encode(None)
 
 # --- Modal inputs: block_id == action_id -------------------------------------------------------------------
 INPUT_VALUE = "value"
@@ -90,6 +92,9 @@ INPUT_CASE = "case"
 INPUT_AGENT = "agent"
 INPUT_ABSENT = "absent"
 INPUT_COLLEAGUES = "colleagues"
+INPUT_CLIENT_NUMBER = "client_number"
+INPUT_RGPD_RIGHT = "rgpd_right"
+INPUT_RGPD_CONFIRM = "rgpd_confirm"
 
 
 def suffixed(action_id: str, *parts: object) -> str:
