@@ -2,15 +2,18 @@
 both databases: a lead shares the CSV in the bot's Messages tab (`message.im`, subtype `file_share`), the bot
 reads it with `files.info` and its private URL, imports it as `m3bot import` does and answers with the same
 report; the same file again imports nothing new, a Slack retry imports nothing, and a non-lead's file or a
-file that is not the export is refused with nothing changed."""
+file that is not the export is refused with nothing changed. The file goes into the lead's agency only, when
+others share the database."""
 
 from __future__ import annotations
 
 import pytest
 from sqlmodel import Session, func, select
 
+from bot.imports import run_import
 from bot.listeners.events import file_import
-from storage.tables import Contract, ImportRun
+from storage.tables import Client, Contract, ImportRun, Workspace, utcnow
+from storage.workspaces import all_workspaces, session_for
 from tests.bot.conftest import running_bot
 from tests.bot.harness import LEAD
 from tests.storage.test_importer import csv_bytes, row
@@ -116,3 +119,30 @@ def test_a_plain_message_gets_a_hint_and_the_bot_ignores_its_own_messages(harnes
     hint = harness.slack.wait_for(lambda: harness.slack.calls_to("chat.postMessage"))
     assert "Je ne lis pas les messages" in hint[0].args["text"]
     assert harness.slack.calls_to("files.info") == []
+
+
+def test_the_export_goes_into_the_lead_agency_only(harness):
+    harness.open_home(harness.lead_id)  # the install meets its team: this agency's
+    with all_workspaces(harness.engine) as session, session.begin():
+        ours = session.exec(select(Workspace.id).where(Workspace.team_id == harness.slack.team_id)).one()
+        other = Workspace(team_id="T0OTHER", created_at=utcnow())
+        session.add(other)
+        session.flush()
+        theirs = other.id
+    # The other agency imported the very same file, its clients and contracts numbered as ours.
+    run_import(harness.settings, harness.engine, theirs, GOOD, "export.csv")
+    with session_for(harness.engine, theirs) as session:
+        before = sorted(map(tuple, session.exec(select(Contract.id, Contract.number, Contract.client_id))))
+
+    harness.slack.share_file(harness.lead_id, "export.csv", GOOD)
+
+    report = wait_answer(harness, harness.lead_id, "importé(s)")[-1]
+    assert "2 contrat(s) importé(s), 0 mis à jour, 0 inchangé(s), 1 ligne(s) rejetée(s)" in report
+    assert "déjà été importé" not in report  # their import of the same bytes is not ours
+    with all_workspaces(harness.engine) as session:
+        runs = sorted(session.exec(select(ImportRun.workspace_id)))
+        clients = sorted(session.exec(select(Client.workspace_id, Client.number)))
+    assert runs == sorted([ours, theirs])
+    assert clients == sorted([(ours, "C1"), (ours, "C2"), (theirs, "C1"), (theirs, "C2")])
+    with session_for(harness.engine, theirs) as session:
+        assert sorted(map(tuple, session.exec(select(Contract.id, Contract.number, Contract.client_id)))) == before

@@ -2,21 +2,25 @@
 Slack stand-in, on both databases: "Demande RGPD d'un client" on his App Home opens a modal; the access export
 arrives as a JSON file in his DM with the bot, the erasure anonymises the client and is answered there, both
 in the audit trail under the lead's name, as `m3bot rgpd` does. An unknown client number, an unconfirmed
-erasure, a non-lead's click or a forged submission is refused in French and nothing is done."""
+erasure, a non-lead's click or a forged submission is refused in French and nothing is done; so is the number
+of a client of another agency sharing the database: the modal finds clients of the lead's agency only."""
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 from sqlmodel import Session, select
 
 from bot.views import ids
 from storage import rgpd
-from storage.tables import AuditEntry, Client, M3Case
+from storage.repository import create_case
+from storage.tables import AuditEntry, Client, M3Case, Workspace, utcnow
+from storage.workspaces import all_workspaces, session_for
 from tests.bot.harness import LEAD, wait_until
 from tests.bot.test_lead_tools import lead_home
-from tests.conftest import client_file, contract
+from tests.conftest import NOW, client_file, contract
 
 
 def open_rgpd_modal(harness, user: str):
@@ -115,3 +119,37 @@ def test_a_non_lead_click_and_a_forged_submission_are_refused_and_nothing_is_don
     assert trail(harness, rgpd.ERASED_EVENT) == [] == trail(harness, rgpd.EXPORTED_EVENT)
     with Session(harness.engine) as session:
         assert session.exec(select(Client.number)).all() == ["C77"]
+
+
+def another_agency(harness, *numbers: str) -> int:
+    """A second agency on the same base (another Slack team), with one case for each of its clients `numbers`."""
+    with all_workspaces(harness.engine) as session, session.begin():
+        other = Workspace(team_id="T0OTHER", created_at=utcnow())
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    for number in numbers:
+        with session_for(harness.engine, other_id) as session, session.begin():
+            create_case(session, client_file(number=number, last_name="Autre"), [contract(number=f"AUTO-{number}")],
+                        m3_date=date(2026, 6, 2), now=NOW)
+    return other_id
+
+
+def test_a_client_of_another_agency_is_not_found_and_nothing_of_that_agency_changes(harness, client_case):
+    modal = open_rgpd_modal(harness, harness.lead_id)  # the install meets its team: this agency's
+    other = another_agency(harness, "C88", "C77")  # C88 theirs only; C77 theirs too, numbered as ours
+
+    errors = harness.submit(harness.lead_id, modal.id, values("C88", "erase", confirmed=True)).json()["errors"]
+    assert errors == {ids.INPUT_CLIENT_NUMBER: "Aucun client n°C88."}
+
+    reply = harness.submit(harness.lead_id, modal.id, values("C77", "erase", confirmed=True))
+
+    assert reply.status == 200 and not reply.body, reply.body
+    (erased,) = wait_until(lambda: trail(harness, rgpd.ERASED_EVENT))
+    assert erased.workspace_id != other and the_client(harness, erased.client_id).number != "C77"
+    with session_for(harness.engine, other) as session:
+        theirs = session.exec(select(Client.number, Client.last_name, Client.email).order_by(Client.number)).all()
+        assert theirs == [("C77", "Autre", "claire.martin@example.fr"), ("C88", "Autre", "claire.martin@example.fr")]
+        assert {case.close_reason for case in session.exec(select(M3Case))} == {None}
+        events = set(session.exec(select(AuditEntry.event)))
+        assert not events & {rgpd.ERASED_EVENT, rgpd.EXPORTED_EVENT}
