@@ -25,6 +25,7 @@ from bot.cli_workspace import workspace_app
 from bot.compliance_pdf import write_record
 from bot.doctor import run_checks
 from bot.exports import export as export_files
+from bot.imports import report_lines, run_import
 from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
 from bot.runner import run, run_scheduler
@@ -33,7 +34,6 @@ from flows.case import State
 from flows.dates import numeric_day
 from flows.verdict import describe
 from service.access import RecordAccess, record_access
-from service.imports import ImportExport, import_export
 from service.opening import OpenDue, open_due
 from service.unit_of_work import Backend, UnitOfWork
 from storage import access_trail
@@ -41,8 +41,6 @@ from storage.audit import jsonable
 from storage.compliance import case_verdict
 from storage.dashboards import Period
 from storage.db import backup_sqlite, migrate
-from storage.importer import ACTOR as IMPORT_ACTOR
-from storage.importer import load_mapping
 from storage.queries import WAITING_FILTERS, CaseSummary, case_trace, list_cases
 from storage.repository import CaseNotFound
 from storage.workspaces import session_for
@@ -111,32 +109,10 @@ def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
     if not file.is_file():
         fail(t("cli.errors.file_missing", path=file))
     config = settings()
-    mapping = load_mapping(config.import_mapping)
     with database() as engine, progress_bar(t("cli.import.progress")) as advance:
-        command = ImportExport.of_file(file, window_days=config.case_window_days,
-                                       m3_offset_months=config.m3_offset_months, catch_up_days=config.catch_up_days,
-                                       mapping=mapping, caller_rule=config.m3_caller)
-        agency = workspace(engine)
-        report = import_export(command, lambda: UnitOfWork(engine, actor=IMPORT_ACTOR, workspace=agency),
-                               progress=advance)
-    typer.echo(
-        t(
-            "cli.import.summary",
-            file=report.file_name,
-            imported=report.imported,
-            updated=report.updated,
-            unchanged=report.unchanged,
-            rejected=len(report.rejected),
-        )
-    )
-    for line, reason in report.rejected:
-        typer.echo(t("cli.import.rejected_line", line=line, reason=reason))
-    if report.conflicts:
-        typer.echo(t("cli.import.conflicts", count=len(report.conflicts)))
-    for line, text in report.conflicts:
-        typer.echo(t("cli.import.conflict_line", line=line, text=text))
-    if report.out_of_time:
-        typer.echo(t("cli.import.out_of_time", count=report.out_of_time, days=config.catch_up_days))
+        report = run_import(config, engine, workspace(engine), file.read_bytes(), file.name, progress=advance)
+    for line in report_lines(report, config):
+        typer.echo(line)
     if report.rejected:
         raise typer.Exit(1)
 

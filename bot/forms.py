@@ -20,7 +20,14 @@ import wording
 from bot.payloads import BadPayload
 from bot.views import ids
 from bot.views.choices import Choices, field_choices, pieces, protections
-from bot.views.modals import CLOSE_EARLY_REASONS, FIELD_MAX, POSTCODE_MAX
+from bot.views.modals import (
+    CLIENT_NUMBER_MAX,
+    CLOSE_EARLY_REASONS,
+    ERASE_CONFIRMED,
+    FIELD_MAX,
+    POSTCODE_MAX,
+    RGPD_RIGHTS,
+)
 from bot.views.text import t
 from config.agency import AgencySettings
 from flows.case import (
@@ -303,6 +310,25 @@ def parse_handover(values: Any, emails: Mapping[str, str]) -> HandoverRequest | 
     if form.errors or absent is None or reason is None:
         return form.errors
     return HandoverRequest(absent, colleagues, reason)
+
+
+@dataclass(frozen=True)
+class RgpdRequest:
+    number: str  # the client's number in the management system
+    right: str  # one of `bot.views.modals.RGPD_RIGHTS`
+
+
+def parse_rgpd(values: Any) -> RgpdRequest | FormErrors:
+    """The client's number and the right (both required); an erasure, irreversible, only once confirmed."""
+    form = _Form(values)
+    number = form.text(ids.INPUT_CLIENT_NUMBER, required=True, limit=CLIENT_NUMBER_MAX)
+    right = form.choice(ids.INPUT_RGPD_RIGHT, RGPD_RIGHTS, required=True)
+    confirmed = ERASE_CONFIRMED in form.checked(ids.INPUT_RGPD_CONFIRM, (ERASE_CONFIRMED,))
+    if right == "erase" and not confirmed:
+        form.fail(ids.INPUT_RGPD_CONFIRM, t("modals.rgpd.confirm_missing"))
+    if form.errors or number is None or right is None:
+        return form.errors
+    return RgpdRequest(number, right)
 
 
 def parse_reopen(values: Any) -> Reopen | FormErrors:

@@ -13,4 +13,5 @@ BOT_SCOPES = (
     "im:history",
     "im:write",
     "files:write",
+    "files:read",
 )

@@ -70,6 +70,7 @@ METHOD_TIERS: Mapping[str, int | str] = {
     "users.info": 4,
     "files.getUploadURLExternal": 4,
     "files.completeUploadExternal": 4,
+    "files.info": 4,
 }
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 
@@ -403,6 +404,8 @@ class SlackStandIn:
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._rates: dict[str, tuple[float, bool, int]] = {}  # method -> (calls per second, per channel, burst)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
+        self._downloads: list[str] = []
+        self.sent_events: list[dict[str, Any]] = []  # every event callback sent to the bot, oldest first
         self._ts_counter = itertools.count(1)
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
@@ -428,6 +431,7 @@ class SlackStandIn:
             "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._upload_url,
             "files.completeUploadExternal": self._complete_upload,
+            "files.info": self._files_info,
         }
 
     # ---- lifecycle ---------------------------------------------------------------------------------
@@ -523,7 +527,8 @@ class SlackStandIn:
             return [m for m in self.messages[channel] if m.thread_ts in (None, m.ts)]
 
     def direct_messages(self, user: str) -> list[Message]:
-        """What the app posted in its direct message with `user`, oldest first (none yet: empty)."""
+        """What was posted in the app's direct message with `user` (by the app, or the files he shared there),
+        oldest first (none yet: empty)."""
         with self._lock:
             im = next((c for c in self.channels.values() if c.is_im and c.user == user), None)
             return list(self.messages[im.id]) if im else []
@@ -658,6 +663,29 @@ class SlackStandIn:
                 event["view"] = home.as_slack(self.team_id, self.app_id)
         return self.send_event(event, retry_num=retry_num, event_id=event_id)
 
+    def share_file(self, user: str, name: str, content: bytes, *, filetype: str | None = None,
+                   retry_num: int | None = None, event_id: str | None = None) -> BotReply:
+        """`user` shares a file in his direct message with the app (its Messages tab), as Slack tells the app:
+        a `message` event of subtype `file_share` (`message.im`), whose file object may be partial
+        (`file_access: check_file_info`): the app reads the rest with `files.info`."""
+        with self._lock:
+            file_id = f"F{next(self._ids):08d}"
+            kind = filetype or _filetype(name)
+            self.files[file_id] = {"id": file_id, "name": name, "title": name, "filetype": kind,
+                                   "content": content, "user": user, "length": len(content)}
+            im = self._im_with(user)
+            message = Message(im.id, self._next_ts(), "", [], user, files=[{"id": file_id}])
+            self.messages[im.id].append(message)
+            event = {"type": "message", "subtype": "file_share", "channel": im.id, "channel_type": "im",
+                     "user": user, "text": "", "ts": message.ts, "event_ts": message.ts, "upload": True,
+                     "files": [{"id": file_id, "mode": "file_access", "file_access": "check_file_info"}]}
+        return self.send_event(event, retry_num=retry_num, event_id=event_id)
+
+    def downloads(self) -> list[str]:
+        """The file ids downloaded with the bot's token (`url_private_download`), in order."""
+        with self._lock:
+            return list(self._downloads)
+
     def send_event(self, event: dict[str, Any], *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
         body = {
             "token": self.verification_token,
@@ -669,7 +697,13 @@ class SlackStandIn:
             "event_time": int(time.time()),
             "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
         }
-        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else {}
+        with self._lock:
+            self.sent_events.append(body)
+        return self.retry_event(body, retry_num) if retry_num else self.send(json.dumps(body), "application/json")
+
+    def retry_event(self, body: dict[str, Any], retry_num: int = 1) -> BotReply:
+        """Send an event callback (one of `sent_events`) again, as Slack retries one it saw no answer to."""
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         return self.send(json.dumps(body), "application/json", headers=headers)
 
     def send_interaction(self, payload: dict[str, Any], **signing: Any) -> BotReply:
@@ -758,6 +792,18 @@ class SlackStandIn:
             self.files[file_id]["content"] = data
             self._changed.notify_all()
             return True
+
+    def handle_download(self, file_id: str, auth: str | None) -> tuple[int, bytes, str]:
+        """GET of a file's `url_private_download`: its bytes with the bot's token in an `Authorization: Bearer`
+        header; without it Slack answers 200 with its sign-in page (HTML), not an error, so does this."""
+        with self._lock:
+            stored = self.files.get(file_id)
+            if stored is None:
+                return 404, b"Not Found", "text/plain"
+            if (auth or "").removeprefix("Bearer ").strip() != self.token or stored.get("content") is None:
+                return 200, b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>", "text/html; charset=utf-8"
+            self._downloads.append(file_id)
+            return 200, stored["content"], "application/octet-stream"
 
     def handle_response_url(self, response_id: str, body: dict[str, Any]) -> tuple[int, str]:
         """What Bolt's `respond()` / slack_sdk's `WebhookClient` posts: replace or delete the original, or add
@@ -972,6 +1018,21 @@ class SlackStandIn:
             self.messages[channel.id].append(message)
         return {"files": done}
 
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.scopes is not None and "files:read" not in self.scopes:
+            raise SlackError("missing_scope", needed="files:read", provided=",".join(sorted(self.scopes)))
+        stored = self.files.get(args.get("file") or "")
+        if stored is None:
+            raise SlackError("file_not_found")
+        name = stored["name"]
+        url = f"{self.base_url}/files-pri/{self.team_id}-{stored['id']}/download/{urllib.parse.quote(name)}"
+        kind = stored.get("filetype") or _filetype(name)
+        file = {"id": stored["id"], "name": name, "title": stored.get("title") or name, "filetype": kind,
+                "mimetype": "text/csv" if kind == "csv" else "application/octet-stream",
+                "size": stored.get("length", 0), "user": stored.get("user", self.bot_user_id), "mode": "hosted",
+                "url_private": url, "url_private_download": url}
+        return {"file": file, "comments": [], "response_metadata": {"next_cursor": ""}}
+
     # ---- internals ---------------------------------------------------------------------------------
 
     def _take_fault(self, method: str) -> _Fault | None:
@@ -1116,6 +1177,11 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             if not self._host_ok():
                 return
             path, _, query = self.path.partition("?")
+            if path.startswith("/files-pri/"):
+                file_id = path.removeprefix("/files-pri/").split("/", 1)[0].rpartition("-")[2]
+                status, data, content_type = standin.handle_download(file_id, self.headers.get("Authorization"))
+                self._reply_bytes(status, data, content_type)
+                return
             self._api(path, dict(urllib.parse.parse_qsl(query)))
 
         def do_POST(self) -> None:
@@ -1151,7 +1217,10 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             self._reply(status, json.dumps(body), "application/json; charset=utf-8", headers)
 
         def _reply(self, status: int, body: str, content_type: str = "text/plain", headers: dict[str, str] | None = None) -> None:
-            data = body.encode()
+            self._reply_bytes(status, body.encode(), content_type, headers)
+
+        def _reply_bytes(self, status: int, data: bytes, content_type: str,
+                         headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -1161,6 +1230,12 @@ def _handler_for(standin: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def _filetype(name: str) -> str:
+    """Slack's `filetype` as it guesses it from the name's extension (the few the stand-in meets)."""
+    extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return extension if extension in ("csv", "json", "png", "pdf", "txt") else "binary"
 
 
 def _json_arg(args: dict[str, Any], name: str) -> Any:

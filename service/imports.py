@@ -22,6 +22,7 @@ from storage.importer import (
     previous_import_at,
     read_rows,
     record_run,
+    same_file_imported_at,
 )
 from wording import t
 
@@ -37,19 +38,30 @@ class ImportExport:
     catch_up_days: int = 30
     mapping: dict[str, str] | None = None  # our column names -> the agency's headers
     caller_rule: CallerRule = "account_manager"
+    # The request that brought the file (a Slack event): a repeat of it imports nothing (`RepeatedRequest`).
+    request_key: str | None = None
 
     @classmethod
     def of_file(cls, path: Path, **options: object) -> ImportExport:
         return cls(Path(path).read_bytes(), Path(path).name, **options)  # type: ignore[arg-type]
 
 
+class RepeatedRequest(Exception):
+    """The request that brought the file was handled already (Slack's retry of its event): nothing imported."""
+
+
 def import_export(command: ImportExport, new_uow: Callable[[], UnitOfWork], *,
                   progress: Progress | None = None) -> ImportReport:
     """Import the export's rows, each in a unit of work of its own (`new_uow`); `progress(done, total)`
-    follows the rows. Two rows of the file with the same contract number are both rejected."""
+    follows the rows. Two rows of the file with the same contract number are both rejected. The same bytes
+    imported again change nothing (their rows come out unchanged) and the report says when they were first;
+    a repeat of the request (`command.request_key`) raises `RepeatedRequest` before any row."""
     report = ImportReport(file_name=command.file_name)
     with new_uow() as first:
+        if not first.claim(command.request_key):
+            raise RepeatedRequest(command.request_key)
         now = first.now
+        report.same_file_at = same_file_imported_at(first.session, command.data)
         options = ImportOptions(window_days=command.window_days, months=command.m3_offset_months,
                                 catch_up_days=command.catch_up_days, now=now,
                                 previous_import_at=previous_import_at(first.session), caller_rule=command.caller_rule)

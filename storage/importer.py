@@ -88,6 +88,8 @@ class ImportReport:
     # (line, French text): client fields of the export not applied because an agent's answer is newer.
     conflicts: list[tuple[int, str]] = field(default_factory=list)
     out_of_time: int = 0  # new cases set aside by the catch-up rule
+    # When a file of exactly these bytes was imported before (its rows then come out unchanged), else None.
+    same_file_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -403,6 +405,15 @@ def duplicate_lines(lines: list[tuple[int, dict[str, str]]]) -> dict[int, list[i
     return {line: [o for o in found if o != line] for found in by_number.values() if len(found) > 1 for line in found}
 
 
+def file_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def same_file_imported_at(session: Session, data: bytes) -> datetime | None:
+    """When a file of exactly these bytes was last imported (the runs are recorded by hash), else None."""
+    return session.exec(select(sa.func.max(rows.ImportRun.at)).where(rows.ImportRun.file_hash == file_hash(data))).one()
+
+
 def previous_import_at(session: Session) -> datetime | None:
     return session.exec(select(sa.func.max(rows.ImportRun.at))).one()
 
@@ -419,6 +430,6 @@ def import_row(session: Session, parsed: ParsedRow, options: ImportOptions, line
 
 def record_run(session: Session, report: ImportReport, data: bytes, now: datetime) -> None:
     session.add(rows.ImportRun(
-        file_name=report.file_name, file_hash=hashlib.sha256(data).hexdigest(), at=now, imported=report.imported,
+        file_name=report.file_name, file_hash=file_hash(data), at=now, imported=report.imported,
         updated=report.updated, unchanged=report.unchanged, rejected=len(report.rejected),
     ))

@@ -69,6 +69,15 @@ def click_again(context: dict[str, Any], body: dict[str, Any], failure: ModalNot
     tell(context, body, t("listeners.modal_failed"), key=f"modal_failed:{body.get('trigger_id')}")
 
 
+def say(client: WebClient, channel: str, text: str) -> None:
+    """A message in a conversation (a user ID: the app's direct message with him), said once: a failure is
+    logged by Slack's error code, the text never."""
+    try:
+        client.chat_postMessage(channel=channel, text=text)
+    except SlackApiError as error:
+        log.warning("message not delivered: %s", error.response.get("error"))
+
+
 def case_id_of(context: dict[str, Any]) -> int:
     """The case the request names: a case's control carrying no case was not written by the bot."""
     if context.get("case_id") is None:

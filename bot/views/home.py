@@ -100,7 +100,8 @@ def lead_home(dashboard: Dashboard, names: Mapping[str, str],
     code = dashboard.period.code or PERIODS[0]
     first = [section(f":warning: {warning}")] if warning else []
     first += attention_blocks(attention, links or {}, names) if attention else []
-    first.append(buttons([button(d("lead_home.handover_button"), ids.HANDOVER, encode(None))]))
+    first.append(buttons([button(d("lead_home.handover_button"), ids.HANDOVER, encode(None)),
+                          button(d("lead_home.rgpd_button"), ids.RGPD, encode(None))]))
     opened = bool(dashboard.total.opened)
     figures: list[Block] = [
         DividerBlock(), *(chart_blocks(chart) if opened else []),

@@ -50,6 +50,7 @@ OUT_OF_TIME_CLOSE = "m3.out_of_time_close"  # encode(c); a lead's Home: opens MO
 HANDOVER = "m3.handover"  # encode(None); a lead's Home: opens MODAL_HANDOVER
 AGENCY_SETTINGS = "m3.agency_settings"  # encode(None); a workspace admin's Home: opens MODAL_AGENCY_SETTINGS
 REOPEN = "m3.reopen"  # encode(c); a closed case's card: opens MODAL_REOPEN (leads only)
+RGPD = "m3.rgpd"  # encode(None); a lead's Home: opens MODAL_RGPD (leads only)
 
 # --- Modals: callback_id -> private_metadata args ------------------------------------------------------------
 MODAL_PROFILE_FIELD = "m3.modal.profile_field"  # encode(c, f=field)
@@ -66,6 +67,7 @@ MODAL_CLOSE_OUT_OF_TIME = "m3.modal.close_out_of_time"  # encode(c)
 MODAL_HANDOVER = "m3.modal.handover"  # encode(None)
 MODAL_REOPEN = "m3.modal.reopen"  # encode(c)
 MODAL_AGENCY_SETTINGS = "m3.modal.agency_settings"  # encode(None)
+MODAL_RGPD = "m3.modal.rgpd"  # encode(None)
 
 # --- Modal inputs: block_id == action_id -------------------------------------------------------------------
 INPUT_VALUE = "value"
@@ -98,6 +100,9 @@ INPUT_OPENS = "opens"
 INPUT_CLOSES = "closes"
 INPUT_CALLER = "caller"
 INPUT_RETENTION = "retention"
+INPUT_CLIENT_NUMBER = "client_number"
+INPUT_RGPD_RIGHT = "rgpd_right"
+INPUT_RGPD_CONFIRM = "rgpd_confirm"
 
 
 def suffixed(action_id: str, *parts: object) -> str:

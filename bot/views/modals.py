@@ -266,6 +266,29 @@ def handover_modal() -> dict[str, Any]:
     return _modal(ids.MODAL_HANDOVER, "handover", encode(None), blocks)
 
 
+RGPD_RIGHTS = ("access", "erase")  # droit d'accès (art. 15), droit à l'effacement (art. 17)
+ERASE_CONFIRMED = "confirmed"
+CLIENT_NUMBER_MAX = 64  # a management system's client number is a few characters
+
+
+def rgpd_modal() -> dict[str, Any]:
+    """A lead carries out a client's RGPD request: the client's number in the management system, the right
+    (access: his data delivered as a file in the lead's DM; erasure), and, for an erasure, which cannot be
+    undone, an explicit confirmation."""
+    rights = _options([(right, t(f"modals.rgpd.right.{right}")) for right in RGPD_RIGHTS])
+    blocks: list[Block] = [
+        section(t("modals.rgpd.intro")),
+        _input(ids.INPUT_CLIENT_NUMBER, t("modals.rgpd.client"), _text(ids.INPUT_CLIENT_NUMBER, limit=CLIENT_NUMBER_MAX),
+               hint=t("modals.rgpd.client_hint")),
+        _input(ids.INPUT_RGPD_RIGHT, t("modals.rgpd.right_label"),
+               RadioButtonsElement(action_id=ids.INPUT_RGPD_RIGHT, options=rights)),
+        _input(ids.INPUT_RGPD_CONFIRM, t("modals.rgpd.confirm_label"),
+               _check(ids.INPUT_RGPD_CONFIRM, ERASE_CONFIRMED, t("modals.rgpd.confirm")), optional=True,
+               hint=t("modals.rgpd.confirm_hint")),
+    ]
+    return _modal(ids.MODAL_RGPD, "rgpd", encode(None), blocks)
+
+
 def reopen_modal(case: Case) -> dict[str, Any]:
     """A lead reopens a case closed by mistake: his reason is required and kept in the case's trail."""
     blocks: list[Block] = [

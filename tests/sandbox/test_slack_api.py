@@ -189,6 +189,27 @@ def test_a_file_is_uploaded_into_a_thread(slack: SlackStandIn, client: WebClient
     assert slack.files[reply.files[0]["id"]]["content"] == b"\x89PNG"
 
 
+def test_a_file_is_described_by_files_info_and_downloaded_with_the_token_only(slack: SlackStandIn,
+                                                                             client: WebClient) -> None:
+    client.files_upload_v2(channel="C1", content=b"a;b\r\n1;2", filename="export.csv", title="Export")
+    (file_id,) = slack.files
+
+    file = client.files_info(file=file_id)["file"]
+    assert (file["name"], file["filetype"], file["size"]) == ("export.csv", "csv", 8)
+
+    def get(token: str | None) -> tuple[str, bytes]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(file["url_private_download"], headers=headers)
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            return answer.headers.get_content_type(), answer.read()
+
+    assert get(slack.token) == ("application/octet-stream", b"a;b\r\n1;2")
+    # Without the token Slack answers its sign-in page, not an error.
+    assert get(None)[0] == get("xoxb-wrong")[0] == "text/html"
+    assert slack.downloads() == [file_id]
+    assert error_of(client.files_info, file="F404") == "file_not_found"
+
+
 # ---- faults ------------------------------------------------------------------------------------------
 
 

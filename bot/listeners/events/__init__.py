@@ -1,6 +1,8 @@
-"""Events: the App Home. A lead (`M3_LEADS`) sees what needs a decision today, the cases set aside as out
-of time, the funnel's picture and the team's figures, whose period he picks; an agent sees "Aujourd'hui",
-his open cases, most urgent first, and his week.
+"""Events: the App Home, the files a lead shares in the bot's Messages tab (`file_import`) and the app's uninstall (`uninstall`).
+
+A lead (`M3_LEADS`) sees what needs a decision today, the cases set aside as out of time, the funnel's
+picture and the team's figures, whose period he picks; an agent sees "Aujourd'hui", his open cases,
+most urgent first, and his week.
 
 The lead's Home is published at once with the picture it has (today's, or yesterday's); when today's is
 not uploaded yet, it is uploaded after (Bolt has acknowledged the event already) and the Home published
@@ -22,7 +24,7 @@ from bot.channel import permalink, team_url
 from bot.context import BotDeps
 from bot.home_chart import chart_of_today, shown_chart, uploaded_today
 from bot.listeners.common import open_modal
-from bot.listeners.events import uninstall
+from bot.listeners.events import file_import, uninstall
 from bot.rendering import agency_today, agent_names
 from bot.views.agency_settings import with_admin_blocks
 from bot.views.blocks import section
@@ -143,3 +145,4 @@ def register(app: App) -> None:
     app.event("app_home_opened")(app_home_opened)
     app.action(PERIOD_SELECT)(period_chosen)
     app.action(DEFINITIONS)(definitions_shown)
+    file_import.register(app)
