@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import signal
 from datetime import UTC, datetime, time
+from functools import partial
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -22,17 +23,19 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.engine import Engine
 
+from config.agency import effective
 from config.settings import Settings
+from service.agency_settings import chosen_settings
 from service.notifier import Notifier
 from service.rgpd import Purge, purge
-from service.ticker import SCHEDULER_ACTOR, Ticker
+from service.ticker import SCHEDULER_ACTOR, AgencyTicks
 from service.unit_of_work import Backend, UnitOfWork
-from service.workspaces import erase_stopped
+from service.workspaces import active_workspaces, erase_stopped
 from storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
-def _tick_safely(ticker: Ticker) -> None:
+def _tick_safely(ticker: AgencyTicks) -> None:
     try:
         ticker.tick()
     except Exception as error:  # the database is away: the next tick tries again
@@ -43,11 +46,13 @@ def purge_job(engine: Engine, settings: Settings, notifier: Notifier) -> None:
     """The RGPD retention purge: a retention period defined but not applied is what the CNIL fines. Each
     client is erased in its own transaction after a check under lock, so two processes purging at once
     erase each client once. Then the agencies that uninstalled the app longer ago than their data is kept."""
-    try:
-        backend = Backend(engine, notifier, settings)
-        purge(Purge(settings.retention_years), lambda: UnitOfWork(backend, actor=SCHEDULER_ACTOR))
-    except Exception as error:
-        log.error("retention purge failed: %s", type(error).__name__)
+    for workspace in active_workspaces(engine):
+        agency = effective(settings, chosen_settings(engine, workspace))
+        backend = Backend(engine, notifier.with_settings(agency), agency)
+        try:
+            purge(Purge(agency.retention_years), partial(UnitOfWork, backend, actor=SCHEDULER_ACTOR, workspace=workspace))
+        except Exception as error:
+            log.error("retention purge of workspace %s failed: %s", workspace, type(error).__name__)
     try:
         erased = erase_stopped(engine, keep_days=settings.stopped_workspace_keep_days, now=utcnow(),
                                actor=SCHEDULER_ACTOR)
@@ -58,7 +63,7 @@ def purge_job(engine: Engine, settings: Settings, notifier: Notifier) -> None:
 
 
 def configure(scheduler: BaseScheduler, settings: Settings, engine: Engine, notifier: Notifier) -> None:
-    ticker = Ticker(engine, notifier, settings)
+    ticker = AgencyTicks(engine, notifier, settings)
     seconds = settings.scheduler_tick_seconds
     opens = time.fromisoformat(settings.agency_opens)
     defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None, "replace_existing": True}

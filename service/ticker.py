@@ -45,7 +45,7 @@ from service.reminders import (
     superseded,
 )
 from service.unit_of_work import Backend, UnitOfWork
-from service.workspaces import is_stopped
+from service.workspaces import active_workspaces, is_stopped
 from storage.tables import M3Case, utcnow
 from storage.workspaces import resolve, session_for
 
@@ -242,3 +242,31 @@ class Ticker:
                 row.status = FAILED
             else:
                 row.due_at = now + timedelta(minutes=2**row.attempts)
+
+
+class AgencyTicks:
+    """The reminders of every agency the service works for: one `Ticker` each, made when the agency is first
+    met, each following its agency's settings. A stopped agency is skipped; one whose tick fails does not
+    keep the others from theirs."""
+
+    def __init__(self, engine: Engine, notifier: Notifier, settings: Settings, *, worker: str | None = None) -> None:
+        self.engine, self.notifier, self.settings = engine, notifier, settings
+        self.worker = worker or worker_name()
+        self._tickers: dict[int, Ticker] = {}
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """Tick each active agency; the reports added up."""
+        total = TickReport()
+        for workspace in active_workspaces(self.engine):
+            ticker = self._tickers.get(workspace)
+            if ticker is None:
+                ticker = self._tickers[workspace] = Ticker(self.engine, self.notifier, self.settings,
+                                                           worker=self.worker, workspace=workspace)
+            try:
+                report = ticker.tick(now)
+            except Exception as error:  # the database is away, or this agency's data: the others still tick
+                log.error("tick of workspace %s failed: %s", workspace, type(error).__name__)
+                continue
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(report, name))
+        return total

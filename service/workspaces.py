@@ -45,6 +45,14 @@ def only_workspace(engine: Engine) -> int:
     return workspaces.resolve(engine, None)
 
 
+def active_workspaces(engine: Engine) -> list[int]:
+    """The agencies the service works for now (not stopped), oldest first."""
+    with workspaces.all_workspaces(engine) as session:
+        found = session.exec(select(Workspace.id).where(col(Workspace.stopped_at).is_(None)).order_by(
+            col(Workspace.id)))
+        return [workspace for workspace in found if workspace is not None]
+
+
 def is_stopped(engine: Engine, workspace_id: int) -> bool:
     with workspaces.all_workspaces(engine) as session:
         return session.exec(select(Workspace.stopped_at).where(Workspace.id == workspace_id)).first() is not None
