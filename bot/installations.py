@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,8 @@ from config.settings import Settings, reveal
 from service.workspaces import InstallingStore, team_of
 from storage.installations import state_store
 from wording import t
+
+log = logging.getLogger(__name__)
 
 STATE_SECONDS = 600  # an install started more than 10 minutes ago starts again (Bolt's default)
 ROTATE_MINUTES = 120  # a rotating token is refreshed this long before it expires (Bolt's default)
@@ -75,7 +78,7 @@ def oauth_options(settings: Settings, engine: Engine, client: WebClient) -> dict
     )
     # Bolt's default authorize asks Slack's auth.test on every request: this one asks once per token.
     authorize = InstallationStoreAuthorize(
-        logger=oauth.logger, installation_store=store, client_id=client_id, client_secret=client_secret,
+        logger=log, installation_store=store, client_id=client_id, client_secret=client_secret,
         token_rotation_expiration_minutes=ROTATE_MINUTES, bot_only=True, cache_enabled=True, client=client,
     )
     return {"oauth_settings": oauth, "installation_store": store, "authorize": authorize,
