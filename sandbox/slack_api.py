@@ -390,6 +390,8 @@ class SlackStandIn:
         self.team_names: dict[str, str] = {team_id: "Stand-in"}
         self.installed: dict[str, str] = {}  # bot token -> team, for the teams other than the default one
         self._codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, installer, scopes), used once
+        self.rotating: dict[str, int] = {}  # team -> its tokens' lifetime (seconds), with token rotation on
+        self._refresh: dict[str, str] = {}  # refresh token -> team, used once
         self._serving: Call | None = None  # the call being answered (under the lock)
         # The bot token's scopes (None grants every one): a call needing another is refused, and each answer
         # names them in its X-OAuth-Scopes header as Slack does.
@@ -491,16 +493,22 @@ class SlackStandIn:
             return self.channels[id]
 
     def install(self, team_id: str, name: str) -> str:
-        """Team `team_id` has the app installed (as by a link): its bot token, the same on a re-install."""
+        """Team `team_id` has the app installed (as by a link): its bot token, the same on a re-install (a new
+        one when its tokens rotate)."""
         with self._lock:
             self.team_names[team_id] = name
             if team_id == self.team_id:
                 return self.token
             token = next((t for t, team in self.installed.items() if team == team_id), None)
-            if token is None:
-                token = f"xoxb-{team_id.lower()}-{secrets.token_hex(12)}"
-                self.installed[token] = team_id
+            if token is None or team_id in self.rotating:
+                token = self._new_token(team_id)
             return token
+
+    def _new_token(self, team_id: str) -> str:
+        prefix = "xoxe.xoxb" if team_id in self.rotating else "xoxb"
+        token = f"{prefix}-{team_id.lower()}-{secrets.token_hex(12)}"
+        self.installed[token] = team_id
+        return token
 
     def approve(self, authorize_url: str, team_id: str, name: str, *, installer: str = "U0ADMIN") -> dict[str, str]:
         """An admin of team `team_id` approves the install Slack's authorize URL asks for: the query Slack sends
@@ -881,6 +889,13 @@ class SlackStandIn:
             raise SlackError("invalid_client_id")
         if client_secret != self.client_secret:
             raise SlackError("bad_client_secret")
+        if args.get("grant_type") == "refresh_token":  # token rotation: a new token for a refresh token, once
+            team_id = self._refresh.pop(args.get("refresh_token") or "", None)
+            if team_id is None:
+                raise SlackError("invalid_refresh_token")
+            return {"access_token": self._new_token(team_id), "token_type": "bot",
+                    "team": {"id": team_id, "name": self.team_names[team_id]}, "enterprise": None,
+                    "is_enterprise_install": False, **self._rotation(team_id)}
         found = self._codes.pop(args.get("code") or "", None)
         if found is None:
             raise SlackError("invalid_code")
@@ -895,7 +910,16 @@ class SlackStandIn:
             "enterprise": None,
             "authed_user": {"id": installer},
             "is_enterprise_install": False,
+            **self._rotation(team_id),
         }
+
+    def _rotation(self, team_id: str) -> dict[str, Any]:
+        """A rotating token's expiry and refresh token (nothing for a team whose tokens do not rotate)."""
+        if team_id not in self.rotating:
+            return {}
+        refresh = f"xoxe-1-{secrets.token_hex(12)}"
+        self._refresh[refresh] = team_id
+        return {"expires_in": self.rotating[team_id], "refresh_token": refresh}
 
     def _team(self) -> str:
         """The team of the call being answered: its token's."""

@@ -282,6 +282,27 @@ def test_a_workspace_whose_installation_is_gone_gets_its_rows_set_aside_never_se
     assert hosted.slack.calls[calls_before:] == []
 
 
+def test_a_rotating_token_is_refreshed_before_use_and_the_new_one_kept(hosted: Hosted) -> None:
+    hosted.slack.rotating[PORT[0]] = 3600  # expires within the two hours before which the bot refreshes it
+    hosted.install(PORT)
+    (installed,) = hosted.stored(BOTS)
+    assert installed["bot_refresh_token"] and installed["bot_token_expires_at"]
+    hosted.slack.add_channel("C0PORT", "m3-port")
+    port = hosted.workspace(PORT[0])
+    assert port is not None and port.id is not None
+
+    queue_post(hosted.engine, port.id, "C0PORT", "Bonjour")
+    (post,) = hosted.slack.wait_for(lambda: hosted.slack.calls_to("chat.postMessage"))
+    hosted.slack.app_home_opened(PORT_USER, team=PORT[0])
+    (published,) = hosted.slack.wait_for(lambda: home_published(hosted.slack, PORT[0], PORT_USER))
+
+    refreshed = [c for c in hosted.slack.calls_to("oauth.v2.access") if c.args.get("grant_type") == "refresh_token"]
+    assert len(refreshed) == 2  # by the deliverer, then by Bolt's authorize: each token lives an hour
+    assert installed["bot_token"] not in (post.token, published.token) and post.team == published.team == PORT[0]
+    newest = installations(hosted.settings, hosted.engine).find_bot(enterprise_id=None, team_id=PORT[0])
+    assert newest is not None and newest.bot_token == published.token
+
+
 def outbox_rows(engine: Engine) -> list[Outbox]:
     with Session(engine) as session:
         return list(session.exec(select(Outbox)))
