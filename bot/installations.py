@@ -25,18 +25,20 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urljoin
 
+import sqlalchemy as sa
 from slack_bolt import BoltResponse
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.error import BoltError
 from slack_bolt.oauth.callback_options import CallbackOptions, FailureArgs, SuccessArgs
 from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
-from slack_sdk.oauth.installation_store import InstallationStore
+from slack_sdk.oauth.installation_store import Installation, InstallationStore
 from slack_sdk.oauth.token_rotation import TokenRotator
 from sqlalchemy.engine import Engine
 
 from bot.scopes import BOT_SCOPES
 from config.settings import Settings, reveal
-from service.workspaces import InstallingStore, team_of
+from service.workspaces import EnterpriseInstallRefused, InstallingStore, team_of
 from storage.installations import state_store
 from wording import t
 
@@ -52,9 +54,21 @@ def authorize_url(settings: Settings) -> str:
     return urljoin(settings.slack_api_url, "../oauth/v2/authorize")
 
 
+class BoltInstallations(InstallingStore):
+    """The installing store as Bolt's OAuth flow uses it: an install refused (an Enterprise Grid organisation's)
+    or not saved (the database) is Bolt's `storage_error`, shown on the French failure page, not a 500."""
+
+    def save(self, installation: Installation) -> None:
+        try:
+            super().save(installation)
+        except (EnterpriseInstallRefused, sa.exc.SQLAlchemyError) as error:
+            log.error("installation not saved: %s", type(error).__name__)
+            raise BoltError(type(error).__name__) from error
+
+
 def installations(settings: Settings, engine: Engine) -> InstallingStore:
     assert settings.slack_client_id, "hosted mode"
-    return InstallingStore(engine, settings.slack_client_id)
+    return BoltInstallations(engine, settings.slack_client_id)
 
 
 def oauth_options(settings: Settings, engine: Engine, client: WebClient) -> dict[str, object]:

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from slack_bolt.error import BoltError
+from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
@@ -228,6 +230,18 @@ def assert_nothing_installed(hosted: Hosted) -> None:
     assert hosted.slack.calls_to("oauth.v2.access") == []
     assert hosted.stored(INSTALLATIONS) == [] and hosted.stored(BOTS) == []
     assert hosted.workspace(PORT[0]) is None
+
+
+def test_an_organisation_wide_install_is_refused_as_a_storage_error_and_stores_nothing(hosted: Hosted) -> None:
+    organisation = Installation(app_id=hosted.slack.app_id, enterprise_id="E0GROUPE", team_id=None, user_id="U0ADMIN",
+                                bot_token="xoxb-grid", is_enterprise_install=True)
+
+    with pytest.raises(BoltError):  # Bolt's OAuth flow answers it with its failure page (`storage_error`)
+        installations(hosted.settings, hosted.engine).save(organisation)
+
+    assert hosted.stored(INSTALLATIONS) == [] and hosted.stored(BOTS) == []
+    with Session(hosted.engine) as session:
+        assert session.exec(select(Workspace)).all() == []
 
 
 def test_a_team_that_never_installed_the_app_is_not_served(hosted: Hosted) -> None:
