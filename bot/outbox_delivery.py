@@ -14,6 +14,10 @@ Slack's answers decide what happens next: 429 holds the method (or, for posts, t
 `Retry-After`, 5xx / timeouts / connection errors back off exponentially with jitter, other Slack errors are
 permanent. Retries are written to the outbox, never slept in the thread, so a rate-limited channel does not
 stall others.
+Each row is sent with its workspace's client (`bot.installations`): a single-agency install's one bot token, or
+in hosted mode the token its workspace's installation holds, paced as that team's (buckets, holds and lines
+are per team). A workspace with no installation (never installed, revoked) gets its rows set aside as failed
+(`workspace_not_installed`), never sent with another workspace's token.
 """
 
 from __future__ import annotations
@@ -32,13 +36,14 @@ from urllib.error import URLError
 
 import sqlalchemy as sa
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackTokenRotationError
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from bot import agents, post_once
 from bot.channel import permalink, team_url
+from bot.installations import NotInstalled, OneClient, Sender, WorkspaceClients
 from bot.views.reminders import morning_list
 from config.pacing import PaceSettings
 from storage import outbox, pacing, slack_messages
@@ -63,6 +68,9 @@ TURN_FORGOTTEN = 15.0
 THREAD_PREFIX = "outbox"
 # Spent response_url buckets are deleted this long after their last use, checked this often.
 URL_BUCKETS_IDLE, URL_BUCKETS_SWEEP = timedelta(hours=1), timedelta(minutes=10)
+# Slack's answers that mean the workspace's token no longer works (revoked, uninstalled, rotated away).
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"})
+NOT_INSTALLED = "workspace_not_installed"
 
 
 class _Deferred(Exception):
@@ -91,12 +99,13 @@ class _Permanent(Exception):
 
 
 class OutboxDeliverer:
-    """Sends due outbox rows with `client`; `start()` runs it in the background, `deliver_pending()` drains once."""
+    """Sends due outbox rows with `client` (one bot token), or with each row's workspace's client (`clients`,
+    hosted mode); `start()` runs it in the background, `deliver_pending()` drains once."""
 
     def __init__(
         self,
         engine: Engine,
-        client: WebClient,
+        client: WebClient | WorkspaceClients,
         *,
         poll_seconds: float = 1.0,
         backoff_base: float = 1.0,
@@ -109,15 +118,14 @@ class OutboxDeliverer:
         webhook_timeout: int = 5,
     ):
         self.engine = engine
-        self.client = client
+        self.clients: WorkspaceClients = OneClient(client, team) if isinstance(client, WebClient) else client
         self.pace = pace or PaceSettings()
-        # The workspace whose limits apply: one bot token is one workspace (no call needed to learn it).
-        self.team = team or hashlib.sha256((client.token or "").encode()).hexdigest()[:16]
         self.webhook_timeout = webhook_timeout
         self._held: dict[str, tuple[datetime, int]] = {}  # bucket -> (until, lowest priority it stops)
         # Rows put back for a bucket, by rank (`_rank`), with when they first waited: its tokens go to them in
         # that order (see `_pace`). The row a worker is delivering, per thread.
         self._turns: dict[str, dict[int, tuple[float, tuple[Any, Any]]]] = {}  # line -> rank -> (since, lane)
+        # .row: the row being delivered; .workspace, .sender: its workspace and that workspace's client
         self._delivering = threading.local()
         self._held_lock = threading.Lock()
         self._pace_lock = threading.Lock()
@@ -202,7 +210,8 @@ class OutboxDeliverer:
         now = self.clock()
         if self._swept_at is None or now - self._swept_at >= URL_BUCKETS_SWEEP:
             self._swept_at = now
-            pacing.forget(self.engine, self.team, "url:", idle=URL_BUCKETS_IDLE, now=now)
+            for team in self.clients.teams():
+                pacing.forget(self.engine, team, "url:", idle=URL_BUCKETS_IDLE, now=now)
 
     # ---- delivery ----------------------------------------------------------------------------------
 
@@ -277,11 +286,25 @@ class OutboxDeliverer:
             outbox.mark_delivered(self.engine, message, result)
         return None
 
+    def _sender(self, message: OutboxMessage) -> Sender:
+        """The client of the row's workspace; a workspace with no installation has its rows set aside."""
+        try:
+            return self.clients.sender(message.workspace_id)
+        except NotInstalled as error:
+            raise _Permanent(NOT_INSTALLED) from error
+        except (SlackTokenRotationError, URLError, OSError) as error:  # its token is due and Slack is away
+            raise _Retry(type(error).__name__) from error
+
+    def _now_sending(self) -> Sender:
+        return self._delivering.sender
+
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** max(attempts - 1, 0))
         return random.uniform(ceiling / 2, ceiling)  # jitter keeps several workers from retrying in step
 
     def _send(self, message: OutboxMessage, round_: _CaseRound) -> dict[str, Any]:
+        self._delivering.workspace = message.workspace_id
+        self._delivering.sender = self._sender(message)
         if message.method == slack_messages.UPSERT:
             return self._upsert(message, round_)
         if message.method == "chat.postMessage":
@@ -323,7 +346,7 @@ class OutboxDeliverer:
                  for case_id, _client, _date in payload["cases"]}
         if patient and not all(cards.values()):
             raise _Retry("cards_not_posted_yet")
-        url = team_url(self.client)
+        url = team_url(self._now_sending().client)
         rows = [(client, when, permalink(url, card.channel, card.ts) if (card := cards[case_id]) else None)
                 for case_id, client, when in payload["cases"]]
         shown = morning_list(rows)
@@ -362,7 +385,7 @@ class OutboxDeliverer:
             return False  # expired
         url = respond["url"]
         key = f"url:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
-        if not pacing.take_use(self.engine, self.team, key, uses=self.pace.response_url_uses, now=now):
+        if not pacing.take_use(self.engine, self._now_sending().team, key, uses=self.pace.response_url_uses, now=now):
             return False  # used up
         try:
             response = WebhookClient(url, timeout=self.webhook_timeout).send(
@@ -429,30 +452,32 @@ class OutboxDeliverer:
         if not buckets:
             return
         now = self.clock()
+        team = self._now_sending().team
         row = getattr(self._delivering, "row", None)
         # A token goes to the rows waiting for it in their order (the agents' first, then by age), not to
         # whichever worker asks first when it comes back: each row put back returns at its own turn, one
         # token interval after the one ahead of it, and a row behind others does not take a token first. The
         # line is the channel's for a post (other channels never wait for it), else the method's.
         line = [b for b in buckets if b.key.startswith("channel:")] or buckets[:1]
+        here = _local(team, line[0].key)  # the line's name in this process's state, which serves every team
         interval = 1.0 / line[0].rate if line[0].rate > 0 else self.backoff_cap
         # One worker of this process at a time counts the rows ahead and takes its token, so that a row counted
         # ahead is one still waiting for its token, not one that has just taken it.
         with self._pace_lock:
             with self._held_lock:  # known in this process already: no database round trip to learn it again
                 held = [until for key, (until, lowest) in self._held.items()
-                        if until > now and priority >= lowest and any(b.key == key for b in buckets)]
-                ahead = self._ahead(line[0].key, row)
+                        if until > now and priority >= lowest and any(_local(team, b.key) == key for b in buckets)]
+                ahead = self._ahead(here, row)
             # Rows ahead in the line keep their tokens: this one takes one only from what the burst leaves them.
             if held or ahead + 1 > line[0].burst:
-                raise _Deferred(self._wait_turn(line[0].key, row, max(held) if held else now, interval))
+                raise _Deferred(self._wait_turn(here, row, max(held) if held else now, interval))
             reserve = ahead + (self.pace.bulk_reserve if priority >= BULK else 0.0)
-            wait = pacing.acquire(self.engine, self.team, buckets, now=now, reserve=reserve)
+            wait = pacing.acquire(self.engine, team, buckets, now=now, reserve=reserve)
             if wait > 0:
                 until = now + timedelta(seconds=min(wait, self.backoff_cap))
                 if not ahead:  # the line's head is short of tokens: everyone behind it waits too
-                    self._hold_here([line[0].key], until, priority)
-                raise _Deferred(self._wait_turn(line[0].key, row, until, interval))
+                    self._hold_here([here], until, priority)
+                raise _Deferred(self._wait_turn(here, row, until, interval))
             if row is not None:  # it holds its token: the rows behind it no longer keep one for it
                 with self._held_lock:
                     for waiting in self._turns.values():
@@ -463,13 +488,23 @@ class OutboxDeliverer:
         token: the first token goes to the oldest of them too, not to the first worker to ask. (A case's
         later posts wait for its first: they line up if they must wait themselves.)"""
         now = time.monotonic()
+        firsts = [next((m for m in rows if m.method == "chat.postMessage" or (
+            m.method == slack_messages.UPSERT and m.posted is None)), None) for rows in cases]
+        teams = {m.id: self._team_of(m) for m in firsts if m is not None}
         with self._held_lock:
-            for rows in cases:
-                message = next((m for m in rows if m.method == "chat.postMessage" or (
-                    m.method == slack_messages.UPSERT and m.posted is None)), None)
+            for message in firsts:
                 channel = message.payload.get("channel") if message is not None else None
-                if message is not None and isinstance(channel, str) and self.pace.buckets("chat.postMessage", channel):
-                    self._turns.setdefault(f"channel:{channel}", {}).setdefault(_rank(message), (now, _lane(message)))
+                if (message is not None and isinstance(channel, str) and teams[message.id] is not None
+                        and self.pace.buckets("chat.postMessage", channel)):
+                    line = _local(teams[message.id], f"channel:{channel}")
+                    self._turns.setdefault(line, {}).setdefault(_rank(message), (now, _lane(message)))
+
+    def _team_of(self, message: OutboxMessage) -> str | None:
+        """The team a row's calls are paced as; None when it will not be sent (no installation)."""
+        try:
+            return self.clients.sender(message.workspace_id).team
+        except (NotInstalled, SlackTokenRotationError, URLError, OSError):
+            return None
 
     def _ahead(self, line: str, row: tuple[int, Any] | None) -> int:
         """How many rows put back in `line` come before `row` (rank, lane; the caller holds `_held_lock`); one
@@ -512,19 +547,21 @@ class OutboxDeliverer:
     def _rate_limited(self, method: str, channel: str | None, retry_after: float) -> None:
         """Slack said 429: hold the channel (posts) or the method for `Retry-After`, for every deliverer."""
         now = self.clock()
+        team = self._now_sending().team
         key = f"channel:{channel}" if method == "chat.postMessage" and channel else f"method:{method}"
         until = now + timedelta(seconds=retry_after)
-        pacing.hold(self.engine, self.team, key, until=until, now=now)
-        self._hold_here([key], until, 0)
+        pacing.hold(self.engine, team, key, until=until, now=now)
+        self._hold_here([_local(team, key)], until, 0)
 
     def _call(self, method: str, payload: dict[str, Any], priority: int = outbox.NORMAL, *,
               form: dict[str, Any] | None = None) -> dict[str, Any]:
         """One Web API call, paced; `form` sends these arguments form-encoded instead of `payload` as JSON."""
         self._pace(method, payload.get("channel"), priority)
+        client = self._now_sending().client
         try:
             if form is not None:
-                return self.client.api_call(method, data=form).data  # type: ignore[return-value]
-            return self.client.api_call(method, json=payload).data  # type: ignore[return-value]
+                return client.api_call(method, data=form).data  # type: ignore[return-value]
+            return client.api_call(method, json=payload).data  # type: ignore[return-value]
         except SlackApiError as error:
             status = error.response.status_code
             code = error.response.get("error") or f"http_{status}"
@@ -534,9 +571,16 @@ class OutboxDeliverer:
                 raise _Retry(code, retry_after) from error
             if status >= 500 or code in TRANSIENT_ERRORS:
                 raise _Retry(code) from error
+            if code in TOKEN_REFUSED:  # revoked or rotated away: look the workspace's token up again
+                self.clients.forget(self._delivering.workspace)
             raise _Permanent(code) from error
         except (URLError, OSError) as error:  # timeouts and refused connections
             raise _Retry(type(error).__name__) from error
+
+
+def _local(team: str, key: str) -> str:
+    """A bucket's name in a deliverer's own state (holds, lines): one deliverer serves every team."""
+    return f"{team}/{key}"
 
 
 def _workspace(message: OutboxMessage) -> int:

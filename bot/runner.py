@@ -1,6 +1,10 @@
 """`m3bot run`: check the settings, migrate, start delivery, then serve Slack (Socket Mode or HTTP).
 
 A missing or wrong setting ends the start-up with one line on stderr and exit code 2, never a traceback.
+
+Hosted mode (SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, no SLACK_BOT_TOKEN) serves every workspace that installs
+the app from its link, over HTTP only: no bot token to check at start, each workspace's is checked when its
+requests come (`bot.installations`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from waitress import wasyncore
 
 from bot import channel, logs
 from bot.agents import match_agents
-from bot.app import create_app, delivery_client, deps_of, web_client
+from bot.app import create_app, delivery_clients, deps_of, web_client
 from bot.health import with_probes
 from bot.metrics import MetricsServer
 from bot.notifier import SlackNotifier
@@ -34,7 +38,7 @@ from config.settings import Settings, reveal
 from scheduler.service import run_forever, start_scheduler
 from service.access import PutCallerRule, put_caller_rule
 from service.unit_of_work import UnitOfWork
-from service.workspaces import own_workspace
+from service.workspaces import every_workspace, own_workspace
 from storage.db import DatabaseUrlError, make_engine, migrate
 from wording import t
 
@@ -46,10 +50,19 @@ HTTP_THREADS = 8
 
 def missing_settings(settings: Settings) -> list[str]:
     """The environment names of the settings `run` cannot start without."""
-    required = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "M3_CHANNEL": settings.m3_channel}
-    if not settings.slack_app_token:  # HTTP mode: requests are authenticated by their signature
+    required: dict[str, object]
+    if _hosted_attempt(settings):  # each workspace's token and channel come with its install
+        required = {"SLACK_CLIENT_ID": settings.slack_client_id, "SLACK_CLIENT_SECRET": settings.slack_client_secret}
+    else:
+        required = {"SLACK_BOT_TOKEN": settings.slack_bot_token, "M3_CHANNEL": settings.m3_channel}
+    if not settings.slack_app_token or settings.hosted:  # HTTP mode: requests are authenticated by their signature
         required["SLACK_SIGNING_SECRET"] = settings.slack_signing_secret
     return [name for name, value in required.items() if not value]
+
+
+def _hosted_attempt(settings: Settings) -> bool:
+    """No bot token and (some of) the OAuth credentials: hosted mode is meant, complete or not."""
+    return not settings.slack_bot_token and bool(settings.slack_client_id or settings.slack_client_secret)
 
 
 def run(settings: Settings, *, scheduler: bool = True) -> None:
@@ -68,7 +81,8 @@ def run(settings: Settings, *, scheduler: bool = True) -> None:
             SocketModeHandler(app, reveal(settings.slack_app_token)).start()
         else:
             server, thread = serve_http(app, settings.host, settings.port, engine=engine)
-            print(t("bot.startup.listening_http", host=settings.host, port=settings.port), file=sys.stderr)
+            listening = "bot.startup.listening_hosted" if settings.hosted else "bot.startup.listening_http"
+            print(t(listening, host=settings.host, port=settings.port), file=sys.stderr)
             try:
                 while thread.is_alive():
                     thread.join(1.0)  # a timed join keeps Ctrl-C responsive
@@ -88,8 +102,14 @@ def start_up(settings: Settings) -> tuple[Engine, WebClient]:
     """The checks before serving: settings, database (migrated), Slack token and channel, agents matched."""
     if missing := missing_settings(settings):
         _stop(t("bot.startup.missing", names=", ".join(missing)))
+    if settings.hosted and settings.slack_app_token:
+        _stop(t("bot.startup.socket_mode_hosted"))
     engine = _database(settings, actor="m3bot run")
     client = web_client(settings)
+    if settings.hosted:
+        for workspace in every_workspace(engine):
+            record_at_start(engine, settings, process="run", workspace=workspace)
+        return engine, client
     workspace = _own_workspace(engine, check_slack(settings, client))
     record_at_start(engine, settings, process="run", workspace=workspace)
     if unknown := match_agents(engine, workspace, client).unknown:
@@ -101,11 +121,12 @@ def start_up(settings: Settings) -> tuple[Engine, WebClient]:
 def run_scheduler(settings: Settings) -> None:
     """`m3bot scheduler`: the reminders without the Slack listeners, with their own outbox delivery."""
     logs.configure(settings.log_format)
-    if not (settings.slack_bot_token and settings.m3_channel):
+    if not settings.hosted and not (settings.slack_bot_token and settings.m3_channel):
         _stop(t("bot.startup.missing", names="SLACK_BOT_TOKEN, M3_CHANNEL"))
     engine = _database(settings, actor="m3bot scheduler")
-    record_at_start(engine, settings, process="scheduler")
-    deliverer = OutboxDeliverer(engine, delivery_client(settings))
+    for workspace in every_workspace(engine) if settings.hosted else [None]:
+        record_at_start(engine, settings, process="scheduler", workspace=workspace)
+    deliverer = OutboxDeliverer(engine, delivery_clients(settings, engine))
     deliverer.start()
     metrics = start_metrics(settings, engine)
     try:
@@ -121,7 +142,9 @@ def _database(settings: Settings, *, actor: str) -> Engine:
     try:
         engine = make_engine(settings.database_url)
         migrate(engine)
-        put_caller_rule(PutCallerRule(settings.m3_caller), UnitOfWork(engine, actor=actor))
+        # One agency's: the only workspace (made on a first run); hosted mode's: each installed one.
+        for workspace in every_workspace(engine) if settings.hosted else [None]:
+            put_caller_rule(PutCallerRule(settings.m3_caller), UnitOfWork(engine, actor=actor, workspace=workspace))
     except (DatabaseUrlError, sa.exc.DBAPIError) as error:
         _stop(t("bot.startup.database", reason=type(error).__name__))
     return engine

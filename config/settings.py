@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None  # set: Socket Mode; unset: HTTP mode on `port`
     slack_api_url: str = "https://slack.com/api/"
+    # Hosted mode (one service, many agencies, each installing the app from a link): the app's OAuth
+    # credentials, with no SLACK_BOT_TOKEN; each workspace's bot token is then the one its install stored.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_redirect_uri: str | None = None  # https://…/slack/oauth_redirect, as registered in manifest.hosted.yml
     m3_channel: str | None = None  # channel ID where the case threads go
     m3_leads: Annotated[list[str], NoDecode] = Field(default_factory=list)  # Slack user IDs, comma-separated
     host: str = "127.0.0.1"  # HTTP mode listens here only; "0.0.0.0" opens it (put TLS in front, see README)
@@ -76,6 +81,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @property
+    def hosted(self) -> bool:
+        """One service for many workspaces: OAuth credentials and no bot token (a bot token wins: one agency)."""
+        return bool(self.slack_client_id and self.slack_client_secret and not self.slack_bot_token)
 
     def rules(self) -> Rules:
         return Rules(

@@ -13,12 +13,19 @@ asks for (`ratelimit`, `rate`). A `response_url` always takes at most 5 uses wit
 expires after 3 seconds, as Slack documents. Every change of a message's content is recorded in `edits`
 (through `chat.update` or a `response_url`), for benchmarks timing what the user sees.
 
+Several workspaces: the default team answers to `token`; others install the app as Slack's OAuth does
+(`approve` an authorize URL, then the app's `oauth.v2.access` exchanges the code for the team's own bot
+token) or are seeded with `install`. Every token answers for its team (`auth.test`), every call is recorded
+with the token it came with (`Call.token`, `Call.team`), and what the stand-in sends towards the bot names the
+team given (`team=`), the default one otherwise.
+
 Like the page (`sandbox.web`), it answers only requests whose Host names it (127.0.0.1 or localhost and its
 port) and only the content types Slack takes; its token and signing secret are random per instance.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import json
@@ -283,6 +290,8 @@ class Call:
     status: int = 200
     response: dict[str, Any] = field(default_factory=dict)
     refused_by: str | None = None
+    token: str | None = None  # the token the call came with
+    team: str | None = None  # the team that token answers for (None: no valid token)
 
 
 @dataclass(frozen=True)
@@ -375,11 +384,20 @@ class SlackStandIn:
     ):
         self.token = token or f"xoxb-{secrets.token_hex(16)}"
         self.signing_secret = signing_secret or secrets.token_hex(32)
+        # The app's credentials for Slack's OAuth (hosted mode): `oauth.v2.access` checks them.
+        self.client_id = f"{secrets.randbelow(10**12)}.{secrets.randbelow(10**12)}"
+        self.client_secret = secrets.token_hex(16)
         self.verification_token = secrets.token_hex(12)  # the legacy field of payloads; Bolt does not check it
         self.team_id = team_id
         self.app_id = app_id
         self.bot_user_id = bot_user_id
         self.clock = clock
+        self.team_names: dict[str, str] = {team_id: "Stand-in"}
+        self.installed: dict[str, str] = {}  # bot token -> team, for the teams other than the default one
+        self._codes: dict[str, tuple[str, str, str]] = {}  # OAuth code -> (team, installer, scopes), used once
+        self.rotating: dict[str, int] = {}  # team -> its tokens' lifetime (seconds), with token rotation on
+        self._refresh: dict[str, str] = {}  # refresh token -> team, used once
+        self._serving: Call | None = None  # the call being answered (under the lock)
         # The bot token's scopes (None grants every one): a call needing another is refused, and each answer
         # names them in its X-OAuth-Scopes header as Slack does.
         self.scopes = scopes
@@ -482,6 +500,48 @@ class SlackStandIn:
             self.channels[id] = Channel(id, name, is_private=is_private)
             return self.channels[id]
 
+    def install(self, team_id: str, name: str) -> str:
+        """Team `team_id` has the app installed (as by a link): its bot token, the same on a re-install (a new
+        one when its tokens rotate)."""
+        with self._lock:
+            self.team_names[team_id] = name
+            if team_id == self.team_id:
+                return self.token
+            token = next((t for t, team in self.installed.items() if team == team_id), None)
+            if token is None or team_id in self.rotating:
+                token = self._new_token(team_id)
+            return token
+
+    def _new_token(self, team_id: str) -> str:
+        prefix = "xoxe.xoxb" if team_id in self.rotating else "xoxb"
+        token = f"{prefix}-{team_id.lower()}-{secrets.token_hex(12)}"
+        self.installed[token] = team_id
+        return token
+
+    def approve(self, authorize_url: str, team_id: str, name: str, *, installer: str = "U0ADMIN") -> dict[str, str]:
+        """An admin of team `team_id` approves the install Slack's authorize URL asks for: the query Slack sends
+        back to the app's redirect URL (`code`, `state`). The code works once, for this app only."""
+        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(authorize_url).query))
+        if query.get("client_id") != self.client_id:
+            raise ValueError("authorize URL of another app")
+        code = f"{next(self._ids)}.{secrets.token_hex(8)}"
+        with self._lock:
+            self.team_names[team_id] = name
+            self._codes[code] = (team_id, installer, query.get("scope", ""))
+        return {"code": code, "state": query.get("state", "")}
+
+    def token_of(self, team_id: str) -> str | None:
+        """The bot token team `team_id` has, None when the app is not installed there."""
+        with self._lock:
+            if team_id == self.team_id:
+                return self.token
+            return next((t for t, team in self.installed.items() if team == team_id), None)
+
+    def calls_of(self, team_id: str, method: str | None = None) -> list[Call]:
+        """The calls made with team `team_id`'s token (of `method` only, when given)."""
+        with self._lock:
+            return [c for c in self.calls if c.team == team_id and method in (None, c.method)]
+
     def fail(self, method: str, *, times: int = 1, status: int = 500) -> None:
         """The next `times` calls of `method` answer HTTP `status` (5xx: Slack is having trouble)."""
         with self._lock:
@@ -576,24 +636,26 @@ class SlackStandIn:
             self._triggers[trigger_id] = (user, self.clock())
             return trigger_id
 
-    def click(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None) -> BotReply:
-        """Press the element `action_id` of a message, ephemeral message or view, as `user`.
+    def click(self, user: str, target: Message | Ephemeral | View, action_id: str, value: str | None = None, *,
+              team: str | None = None) -> BotReply:
+        """Press the element `action_id` of a message, ephemeral message or view, as `user` (of `team`).
 
         `value` replaces a button's value (to forge one) or picks a select's option / user / date.
         """
-        return self.send_interaction(self.block_actions(user, target, action_id, value))
+        return self.send_interaction(self.block_actions(user, target, action_id, value, team=team))
 
     def block_actions(self, user: str, target: Message | Ephemeral | View, action_id: str,
-                      value: str | None = None) -> dict[str, Any]:
+                      value: str | None = None, *, team: str | None = None) -> dict[str, Any]:
         """The `block_actions` payload Slack would send for that click (see `click`)."""
+        team = team or self.team_id
         with self._lock:
             blocks = target.content.get("blocks", []) if isinstance(target, View) else target.blocks
             block_id, element = _find_element(blocks, action_id)
-            payload = self._interaction_base(user, "block_actions")
+            payload = self._interaction_base(user, "block_actions", team)
             payload["actions"] = [_action_payload(element, block_id, value)]
             if isinstance(target, View):
                 payload["container"] = {"type": "view", "view_id": target.id}
-                payload["view"] = target.as_slack(self.team_id, self.app_id)
+                payload["view"] = target.as_slack(team, self.app_id)
             else:
                 ephemeral = isinstance(target, Ephemeral)
                 payload["container"] = {
@@ -614,7 +676,7 @@ class SlackStandIn:
             view = self.views[view_id]
             slack_view = view.as_slack(self.team_id, self.app_id)
             slack_view["state"] = {"values": _state_values(view.content.get("blocks", []), values)}
-            payload = self._interaction_base(user, "view_submission")
+            payload = self._interaction_base(user, "view_submission", self.team_id)
             payload["view"] = slack_view
         reply = self.send_interaction(payload)
         if reply.status == 200:
@@ -623,18 +685,19 @@ class SlackStandIn:
 
     def close_view(self, user: str, view_id: str) -> BotReply:
         with self._lock:
-            payload = self._interaction_base(user, "view_closed")
+            payload = self._interaction_base(user, "view_closed", self.team_id)
             payload["view"] = self.views[view_id].as_slack(self.team_id, self.app_id)
             payload["is_cleared"] = False
             self._close_modals(user)
         return self.send_interaction(payload)
 
-    def slash_command(self, user: str, command: str, text: str = "", channel: str | None = None) -> BotReply:
+    def slash_command(self, user: str, command: str, text: str = "", channel: str | None = None, *,
+                      team: str | None = None) -> BotReply:
         with self._lock:
             channel = channel or self._im_with(user).id
             form = {
                 "token": self.verification_token,
-                "team_id": self.team_id,
+                "team_id": team or self.team_id,
                 "team_domain": "standin",
                 "channel_id": channel,
                 "channel_name": self._channel_name(channel),
@@ -649,7 +712,8 @@ class SlackStandIn:
             }
         return self.send(urllib.parse.urlencode(form), "application/x-www-form-urlencoded")
 
-    def app_home_opened(self, user: str, *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
+    def app_home_opened(self, user: str, *, retry_num: int | None = None, event_id: str | None = None,
+                        team: str | None = None) -> BotReply:
         with self._lock:
             home = self.home(user)
             event: dict[str, Any] = {
@@ -660,8 +724,8 @@ class SlackStandIn:
                 "event_ts": self._next_ts(),
             }
             if home:
-                event["view"] = home.as_slack(self.team_id, self.app_id)
-        return self.send_event(event, retry_num=retry_num, event_id=event_id)
+                event["view"] = home.as_slack(team or self.team_id, self.app_id)
+        return self.send_event(event, retry_num=retry_num, event_id=event_id, team=team)
 
     def share_file(self, user: str, name: str, content: bytes, *, filetype: str | None = None,
                    retry_num: int | None = None, event_id: str | None = None) -> BotReply:
@@ -686,16 +750,18 @@ class SlackStandIn:
         with self._lock:
             return list(self._downloads)
 
-    def send_event(self, event: dict[str, Any], *, retry_num: int | None = None, event_id: str | None = None) -> BotReply:
+    def send_event(self, event: dict[str, Any], *, retry_num: int | None = None, event_id: str | None = None,
+                   team: str | None = None) -> BotReply:
+        team = team or self.team_id
         body = {
             "token": self.verification_token,
-            "team_id": self.team_id,
+            "team_id": team,
             "api_app_id": self.app_id,
             "event": event,
             "type": "event_callback",
             "event_id": event_id or f"Ev{next(self._ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": self.team_id, "user_id": self.bot_user_id, "is_bot": True}],
+            "authorizations": [{"team_id": team, "user_id": self.bot_user_id, "is_bot": True}],
         }
         with self._lock:
             self.sent_events.append(body)
@@ -769,11 +835,19 @@ class SlackStandIn:
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(fault.retry_after)}
         if fault and fault.status >= 500:
             return fault.status, {"ok": False, "error": "internal_error"}, {}
+        if method == "oauth.v2.access":  # the app's credentials, not a token
+            try:
+                return 200, {"ok": True, **self._oauth_access(args, auth)}, {}
+            except SlackError as error:
+                return 200, {"ok": False, "error": error.error}, {}
         token = (auth or "").removeprefix("Bearer ").strip() or args.get("token")
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
-        if token != self.token:
+        call.token = token
+        call.team = self.team_id if token == self.token else self.installed.get(token)
+        if call.team is None:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        self._serving = call
         if (refused_by := self._take_tokens(method, args)) is not None:
             call.refused_by, wait = refused_by
             return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(max(1, math.ceil(wait)))}
@@ -844,15 +918,62 @@ class SlackStandIn:
     # ---- Web API methods ---------------------------------------------------------------------------
 
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        team = self._team()
         return {
             "url": f"{self.base_url}/",
-            "team": "Stand-in",
+            "team": self.team_names.get(team, team),
             "user": "m3bot",
-            "team_id": self.team_id,
+            "team_id": team,
             "user_id": self.bot_user_id,
-            "bot_id": "B0STANDIN",
+            "bot_id": "B0STANDIN" if team == self.team_id else f"B0{team}",
             "is_enterprise_install": False,
         }
+
+    def _oauth_access(self, args: dict[str, Any], auth: str | None) -> dict[str, Any]:
+        """oauth.v2.access: the app's credentials (HTTP Basic, or the form's fields) and a code `approve` gave,
+        for the team's bot token, as Slack documents the answer."""
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        if (auth or "").startswith("Basic "):
+            client_id, _, client_secret = base64.b64decode(auth.removeprefix("Basic ")).decode().partition(":")
+        if client_id != self.client_id:
+            raise SlackError("invalid_client_id")
+        if client_secret != self.client_secret:
+            raise SlackError("bad_client_secret")
+        if args.get("grant_type") == "refresh_token":  # token rotation: a new token for a refresh token, once
+            team_id = self._refresh.pop(args.get("refresh_token") or "", None)
+            if team_id is None:
+                raise SlackError("invalid_refresh_token")
+            return {"access_token": self._new_token(team_id), "token_type": "bot",
+                    "team": {"id": team_id, "name": self.team_names[team_id]}, "enterprise": None,
+                    "is_enterprise_install": False, **self._rotation(team_id)}
+        found = self._codes.pop(args.get("code") or "", None)
+        if found is None:
+            raise SlackError("invalid_code")
+        team_id, installer, scopes = found
+        return {
+            "access_token": self.install(team_id, self.team_names[team_id]),
+            "token_type": "bot",
+            "scope": scopes,
+            "bot_user_id": self.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"id": team_id, "name": self.team_names[team_id]},
+            "enterprise": None,
+            "authed_user": {"id": installer},
+            "is_enterprise_install": False,
+            **self._rotation(team_id),
+        }
+
+    def _rotation(self, team_id: str) -> dict[str, Any]:
+        """A rotating token's expiry and refresh token (nothing for a team whose tokens do not rotate)."""
+        if team_id not in self.rotating:
+            return {}
+        refresh = f"xoxe-1-{secrets.token_hex(12)}"
+        self._refresh[refresh] = team_id
+        return {"expires_in": self.rotating[team_id], "refresh_token": refresh}
+
+    def _team(self) -> str:
+        """The team of the call being answered: its token's."""
+        return self._serving.team if self._serving is not None and self._serving.team else self.team_id
 
     def _post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -956,13 +1077,13 @@ class SlackStandIn:
         user = next((u for u in self.users.values() if u.email.lower() == email), None)
         if user is None:
             raise SlackError("users_not_found")
-        return {"user": user.as_slack(self.team_id)}
+        return {"user": user.as_slack(self._team())}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(args.get("user") or "")
         if user is None:
             raise SlackError("user_not_found")
-        return {"user": user.as_slack(self.team_id)}
+        return {"user": user.as_slack(self._team())}
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -1137,15 +1258,15 @@ class SlackStandIn:
         self._responses[response_id] = _ResponseUrl(channel, ts, user, self.clock())
         return f"{self.base_url}/response/{response_id}"
 
-    def _interaction_base(self, user: str, kind: str) -> dict[str, Any]:
+    def _interaction_base(self, user: str, kind: str, team: str) -> dict[str, Any]:
         known = self.users.get(user)
         return {
             "type": kind,
             "user": {"id": user, "username": known.name if known else user, "name": known.name if known else user,
-                     "team_id": self.team_id},
+                     "team_id": team},
             "api_app_id": self.app_id,
             "token": self.verification_token,
-            "team": {"id": self.team_id, "domain": "standin"},
+            "team": {"id": team, "domain": "standin"},
             "enterprise": None,
             "is_enterprise_install": False,
             "trigger_id": self.new_trigger(user),

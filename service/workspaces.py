@@ -1,7 +1,8 @@
-"""An agency's life on the service, as use cases: which Slack team it is, its stop when it uninstalls the
-app, its data handed back and erased.
+"""An agency's life on the service, as use cases: which Slack team it is, its install, its stop when it
+uninstalls the app, its data handed back and erased.
 
-A single-agency install's workspace takes the team of its bot token the first time it meets Slack. A stopped
+A single-agency install's workspace takes the team of its bot token the first time it meets Slack; in hosted
+mode a team gets its workspace when it installs the app (`InstallingStore`), and a re-install resumes it. A stopped
 workspace (`app_uninstalled`, `tokens_revoked`) gets no request served, no reminder fired and no message
 sent; its data is kept a documented period (`stopped_workspace_keep_days`), then erased, as a processor
 must. An erase deletes every row of the agency and logs it (`workspace_erasure`).
@@ -11,15 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from logging import Logger
 from typing import Any
 
 import sqlalchemy as sa
+from slack_sdk.oauth.installation_store import Bot, Installation, InstallationStore
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from flows.steps.common import Fact
 from service.unit_of_work import UnitOfWork
 from storage import access_trail, outbox, workspace_data, workspaces
+from storage.installations import installation_store
 from storage.tables import M3Case, Outbox, Workspace
 
 STOPPED = "workspace_stopped"
@@ -155,3 +159,73 @@ def erase_stopped(engine: Engine, *, keep_days: int, now: datetime, actor: str) 
         assert workspace_id is not None
         erase_workspace(EraseWorkspace("stopped"), UnitOfWork(engine, actor=actor, now=now, workspace=workspace_id))
     return [w for w in due if w is not None]
+
+
+def installed(engine: Engine, team_id: str, name: str | None) -> int:
+    """The workspace of a team that installs the app from its link (hosted mode): created on its first
+    install, found again (and resumed, if it had been uninstalled) on a re-install, its name kept up to date."""
+    with workspaces.all_workspaces(engine) as session, session.begin():
+        found = workspaces.installed(session, team_id, name).id
+    assert found is not None
+    resume_workspace(UnitOfWork(engine, actor="slack install", workspace=found))  # installed again
+    return found
+
+
+def team_of(engine: Engine, workspace_id: int) -> str | None:
+    """The Slack team of a workspace (None: not known yet)."""
+    with workspaces.all_workspaces(engine) as session:
+        return workspaces.team_of(session, workspace_id)
+
+
+def every_workspace(engine: Engine) -> list[int]:
+    """Every workspace the service knows, in creation order."""
+    with workspaces.all_workspaces(engine) as session:
+        return workspaces.every(session)
+
+
+class EnterpriseInstallRefused(ValueError):
+    """An install for a whole Enterprise Grid organisation: the product serves one agency per workspace."""
+
+
+class InstallingStore(InstallationStore):
+    """slack_sdk's SQLAlchemy installation store (`storage.installations`), whose `save` first gives the team
+    its workspace (`installed`): whatever saves an installation (Bolt's OAuth flow, a re-install), the team's
+    workspace exists before its token does, so a token never answers for a team the service keeps no rows
+    for. Reads and deletions are the store's own."""
+
+    def __init__(self, engine: Engine, client_id: str) -> None:
+        self.engine = engine
+        self.store = installation_store(engine, client_id)
+
+    @property
+    def logger(self) -> Logger:
+        return self.store.logger
+
+    def save(self, installation: Installation) -> None:
+        if installation.is_enterprise_install or not installation.team_id:
+            raise EnterpriseInstallRefused(installation.enterprise_id)
+        installed(self.engine, installation.team_id, installation.team_name)
+        self.store.save(installation)
+
+    def save_bot(self, bot: Bot) -> None:
+        self.store.save_bot(bot)  # a rotated token: the workspace is there already
+
+    def find_bot(self, *, enterprise_id: str | None, team_id: str | None,
+                 is_enterprise_install: bool | None = False) -> Bot | None:
+        return self.store.find_bot(enterprise_id=enterprise_id, team_id=team_id,
+                                   is_enterprise_install=is_enterprise_install)
+
+    def find_installation(self, *, enterprise_id: str | None, team_id: str | None, user_id: str | None = None,
+                          is_enterprise_install: bool | None = False) -> Installation | None:
+        return self.store.find_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                                            is_enterprise_install=is_enterprise_install)
+
+    def delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.store.delete_bot(enterprise_id=enterprise_id, team_id=team_id)
+
+    def delete_installation(self, *, enterprise_id: str | None, team_id: str | None,
+                            user_id: str | None = None) -> None:
+        self.store.delete_installation(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id)
+
+    def delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        self.store.delete_all(enterprise_id=enterprise_id, team_id=team_id)

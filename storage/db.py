@@ -24,7 +24,7 @@ import storage.workspaces  # noqa: F401  (registers the scoping of `storage.work
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 # Every module that declares tables: Alembic and the tests must see all of them, whoever imported what.
-TABLE_MODULES = ("storage.tables", "storage.slack_messages")
+TABLE_MODULES = ("storage.tables", "storage.slack_messages", "storage.installations")
 
 
 def metadata() -> sa.MetaData:

@@ -180,6 +180,33 @@ def for_team(session: Session, team_id: str, *, adopt: bool) -> Workspace:
     return row
 
 
+def installed(session: Session, team_id: str, name: str | None) -> Workspace:
+    """The workspace of Slack team `team_id`, which installs the app (hosted mode): created the first time
+    (two installs at once create one), its name brought up to date on a re-install."""
+    try:
+        row = by_team(session, team_id)
+    except WorkspaceUnknown:
+        _serialise_creation(session)
+        try:
+            row = by_team(session, team_id)
+        except WorkspaceUnknown:
+            row = Workspace(team_id=team_id, created_at=utcnow())
+    if name:
+        row.name = name
+    session.add(row)
+    session.flush()
+    return row
+
+
+def team_of(session: Session, workspace_id: int) -> str | None:
+    row = session.get(Workspace, workspace_id)
+    return row.team_id if row is not None else None
+
+
+def every(session: Session) -> list[int]:
+    return [row_id for row_id in session.exec(select(Workspace.id).order_by(Workspace.id)).all() if row_id is not None]
+
+
 def resolve(engine: Engine, team_id: str | None) -> int:
     """The workspace a command line names by its Slack team, or the only one when it names none."""
     with all_workspaces(engine) as session, session.begin():

@@ -16,11 +16,32 @@ from sandbox.slack_api import SlackStandIn
 
 CP1252 = Path(__file__).parents[1] / "data" / "lagon_cp1252.csv"
 MANIFEST = Path(__file__).parents[2] / "manifest.yml"
+HOSTED_MANIFEST = MANIFEST.with_name("manifest.hosted.yml")
 
 
-def test_the_manifest_asks_for_exactly_the_scopes_the_bot_checks():
-    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
-    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+def manifest(path: Path) -> dict:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("path", [MANIFEST, HOSTED_MANIFEST], ids=["one agency", "hosted"])
+def test_the_manifest_asks_for_exactly_the_scopes_the_bot_checks(path: Path):
+    assert sorted(manifest(path)["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
+
+
+def test_the_hosted_manifest_is_the_same_app_served_over_http_with_a_redirect_url():
+    """Same name, features, scopes and events as manifest.yml; Slack calls URLs to fill in, no Socket Mode."""
+    one, hosted = manifest(MANIFEST), manifest(HOSTED_MANIFEST)
+    assert hosted["display_information"] == one["display_information"]
+    assert {**hosted["features"], "slash_commands": None} == {**one["features"], "slash_commands": None}
+    assert [{k: v for k, v in c.items() if k != "url"} for c in hosted["features"]["slash_commands"]] == \
+        one["features"]["slash_commands"]
+    assert hosted["settings"]["event_subscriptions"]["bot_events"] == one["settings"]["event_subscriptions"]["bot_events"]
+    assert hosted["settings"]["socket_mode_enabled"] is False and one["settings"]["socket_mode_enabled"] is True
+    urls = [hosted["settings"]["interactivity"]["request_url"], hosted["settings"]["event_subscriptions"]["request_url"],
+            *(c["url"] for c in hosted["features"]["slash_commands"])]
+    assert all(url.startswith("https://") and url.endswith("/slack/events") for url in urls)
+    (redirect,) = hosted["oauth_config"]["redirect_urls"]
+    assert redirect.startswith("https://") and redirect.endswith("/slack/oauth_redirect")
 
 
 @pytest.fixture

@@ -583,3 +583,51 @@ def test_secrets_are_random_per_stand_in() -> None:
 
     assert one.token.startswith("xoxb-") and len(one.signing_secret) >= 32
     assert (one.token, one.signing_secret) != (two.token, two.signing_secret)
+
+
+# ---- several workspaces, Slack's OAuth -------------------------------------------------------------
+
+
+def authorize_url(slack: SlackStandIn, state: str = "s-1") -> str:
+    query = urllib.parse.urlencode({"client_id": slack.client_id, "scope": "chat:write,commands", "state": state})
+    return f"{slack.base_url}/oauth/v2/authorize?{query}"
+
+
+def test_oauth_v2_access_exchanges_an_approved_code_once_for_the_teams_bot_token(slack: SlackStandIn) -> None:
+    app = WebClient(base_url=slack.api_url)
+    back = slack.approve(authorize_url(slack, "s-42"), "T0SECOND", "Agence du Port")
+    assert back["state"] == "s-42"
+
+    answer = app.oauth_v2_access(client_id=slack.client_id, client_secret=slack.client_secret, code=back["code"])
+
+    assert answer["token_type"] == "bot" and answer["scope"] == "chat:write,commands"
+    assert answer["team"] == {"id": "T0SECOND", "name": "Agence du Port"}
+    assert (answer["app_id"], answer["bot_user_id"], answer["authed_user"]["id"]) == (slack.app_id, slack.bot_user_id, "U0ADMIN")
+    assert answer["enterprise"] is None and answer["is_enterprise_install"] is False
+    token = answer["access_token"]
+    assert token == slack.token_of("T0SECOND") != slack.token
+    with pytest.raises(SlackApiError) as used:
+        app.oauth_v2_access(client_id=slack.client_id, client_secret=slack.client_secret, code=back["code"])
+    assert used.value.response["error"] == "invalid_code"
+
+
+def test_oauth_v2_access_refuses_another_apps_credentials(slack: SlackStandIn) -> None:
+    back = slack.approve(authorize_url(slack), "T0SECOND", "Agence du Port")
+    with pytest.raises(SlackApiError) as refused:
+        WebClient(base_url=slack.api_url).oauth_v2_access(client_id=slack.client_id, client_secret="wrong", code=back["code"])
+    assert refused.value.response["error"] == "bad_client_secret"
+    with pytest.raises(ValueError):
+        slack.approve(authorize_url(slack).replace(slack.client_id, "1.2"), "T0SECOND", "Agence du Port")
+
+
+def test_each_token_answers_for_its_own_team_and_calls_name_the_token(slack: SlackStandIn, client: WebClient) -> None:
+    second = slack.install("T0SECOND", "Agence du Port")
+
+    assert client.auth_test()["team_id"] == slack.team_id
+    other = WebClient(base_url=slack.api_url, token=second).auth_test()
+    assert (other["team_id"], other["team"]) == ("T0SECOND", "Agence du Port")
+    assert [c.token for c in slack.calls_of("T0SECOND")] == [second]
+    assert [c.token for c in slack.calls_of(slack.team_id, "auth.test")] == [slack.token]
+    with pytest.raises(SlackApiError) as unknown:
+        WebClient(base_url=slack.api_url, token="xoxb-nobody").auth_test()
+    assert unknown.value.response["error"] == "invalid_auth"
