@@ -19,7 +19,7 @@ import typer
 import wording
 from bot.app import web_client
 from bot.cli_audit import audit_app
-from bot.cli_common import choose_workspace, database, fail, guarded, settings, workspace
+from bot.cli_common import agency_settings, choose_workspace, database, fail, guarded, settings, workspace
 from bot.cli_rgpd import rgpd_app
 from bot.cli_workspace import workspace_app
 from bot.compliance_pdf import write_record
@@ -108,9 +108,10 @@ def doctor_command() -> None:
 def import_command(file: Annotated[Path, typer.Argument(help="CSV")]) -> None:
     if not file.is_file():
         fail(t("cli.errors.file_missing", path=file))
-    config = settings()
     with database() as engine, progress_bar(t("cli.import.progress")) as advance:
-        report = run_import(config, engine, workspace(engine), file.read_bytes(), file.name, progress=advance)
+        agency = workspace(engine)
+        config = agency_settings(engine, agency)
+        report = run_import(config, engine, agency, file.read_bytes(), file.name, progress=advance)
     for line in report_lines(report, config):
         typer.echo(line)
     if report.rejected:
@@ -231,12 +232,13 @@ def _parse_day(value: str | None, timezone: str) -> date:
 @app.command("open-due", help=t("cli.open_due.help"))
 @guarded
 def open_due_command(today: Annotated[str | None, typer.Option("--today", metavar="AAAA-MM-JJ")] = None) -> None:
-    config = settings()
-    day = _parse_day(today, config.agency_timezone)
-    # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
-    notifier = SlackNotifier(config) if config.m3_channel else None
+    day = _parse_day(today, settings().agency_timezone)
     with database() as engine:
-        uow = UnitOfWork(Backend(engine, notifier, config), actor="m3bot open-due", workspace=workspace(engine))
+        agency = workspace(engine)
+        config = agency_settings(engine, agency)
+        # Each opened case's card is queued in the same transaction; the bot delivers it (now or when it starts).
+        notifier = SlackNotifier(config) if config.m3_channel else None
+        uow = UnitOfWork(Backend(engine, notifier, config), actor="m3bot open-due", workspace=agency)
         result = open_due(OpenDue(day, config.catch_up_days, caller_rule=config.m3_caller), uow)
     if notifier is None and result.due:
         typer.echo(t("cli.open_due.no_channel"))

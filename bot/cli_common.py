@@ -12,7 +12,9 @@ import sqlalchemy as sa
 import typer
 from sqlalchemy.engine import Engine
 
+from config.agency import effective
 from config.settings import Settings
+from service.agency_settings import chosen_settings
 from storage import workspaces
 from storage.db import DatabaseUrlError, make_engine, migrate
 from storage.importer import NotALagonExport
@@ -75,3 +77,8 @@ def workspace(engine: Engine) -> int:
         fail(t("cli.errors.workspace_required"))
     except workspaces.WorkspaceUnknown:
         fail(t("cli.errors.workspace_unknown", team=team))
+
+
+def agency_settings(engine: Engine, agency: int) -> Settings:
+    """The settings of the agency a command works for: its admin's choices over the environment's."""
+    return effective(settings(), chosen_settings(engine, agency))

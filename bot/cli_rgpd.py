@@ -16,7 +16,7 @@ import typer
 from sqlalchemy.engine import Engine
 
 from bot import private_files
-from bot.cli_common import database, fail, guarded, settings, workspace
+from bot.cli_common import agency_settings, database, fail, guarded, workspace
 from bot.notifier import SlackNotifier
 from bot.progress import progress_bar
 from config.settings import Settings
@@ -67,9 +67,9 @@ def erase_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help=t("rgpd.cli.yes_help"))] = False,
     actor: Actor = None,
 ) -> None:
-    config = settings()
     with database() as engine:
         agency = workspace(engine)
+        config = agency_settings(engine, agency)
         if not yes:
             try:
                 with session_for(engine, agency) as session:
@@ -93,9 +93,10 @@ def purge_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help=t("rgpd.cli.dry_run_help"))] = False,
     actor: Actor = None,
 ) -> None:
-    config = settings()
     with database() as engine, progress_bar(t("rgpd.cli.purge_progress")) as advance:
-        backend, agency = _backend(engine, config), workspace(engine)
+        agency = workspace(engine)
+        config = agency_settings(engine, agency)
+        backend = _backend(engine, config)
         erased = purge(Purge(config.retention_years, dry_run=dry_run),
                        lambda: UnitOfWork(backend, actor=_actor(actor), workspace=agency), progress=advance)
     years = config.retention_years

@@ -82,13 +82,20 @@ class BacklogCollector:
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         figures = backlog(self._engine, utcnow(), late_after=self._late_after)
-        yield GaugeMetricFamily("m3bot_outbox_pending", "Slack messages waiting for delivery.",
-                                value=figures.outbox_pending)
-        yield GaugeMetricFamily("m3bot_outbox_oldest_age_seconds", "Age of the oldest message waiting.",
-                                value=figures.outbox_oldest_age_seconds)
-        yield GaugeMetricFamily("m3bot_reminders_due", "Reminders due and not yet fired.", value=figures.reminders_due)
-        yield GaugeMetricFamily("m3bot_reminders_late", "Reminders due for longer than two scheduler ticks.",
-                                value=figures.reminders_late)
+        for name, help_text, field in _GAUGES:
+            gauge = GaugeMetricFamily(name, help_text, labels=["team"])
+            for team, backlog_of_team in figures.items():
+                gauge.add_metric([team], getattr(backlog_of_team, field))
+            yield gauge
+
+
+# (metric, help, `storage.operations.Backlog` field), each labelled by the agency's Slack team.
+_GAUGES = (
+    ("m3bot_outbox_pending", "Slack messages waiting for delivery, by workspace.", "outbox_pending"),
+    ("m3bot_outbox_oldest_age_seconds", "Age of the oldest message waiting, by workspace.", "outbox_oldest_age_seconds"),
+    ("m3bot_reminders_due", "Reminders due and not yet fired, by workspace.", "reminders_due"),
+    ("m3bot_reminders_late", "Reminders due for longer than two scheduler ticks, by workspace.", "reminders_late"),
+)
 
 
 class MetricsServer:

@@ -29,17 +29,19 @@ class WorkspaceDirectory:
         self._chosen: dict[int, tuple[float, dict[str, Any]]] = {}  # workspace -> (when read, its settings)
         self._lock = threading.Lock()
 
-    def workspace(self, team_id: str | None) -> int | None:
-        """The workspace of Slack team `team_id`; None when this service does not serve it. A request that
-        names no team (Slack's own always do) is a single-agency install's: its signature is that app's."""
-        if not team_id and not self.single:
+    def workspace(self, team_id: object) -> int | None:
+        """The workspace of Slack team `team_id`; None when this service does not serve it, or when the team is
+        not an id at all (a forged body). A request that names no team (Slack's own always do) is a
+        single-agency install's: its signature is that app's."""
+        if (team_id is not None and not isinstance(team_id, str)) or (not team_id and not self.single):
             return None
-        key, now = team_id or "", time.monotonic()
+        key, now = (team_id if isinstance(team_id, str) else ""), time.monotonic()
         with self._lock:
             known = self._known.get(key)
         if known is not None and now - known[0] < KNOWN_SECONDS:
             return known[1]
-        found = workspace_of_team(self.engine, team_id, adopt=self.single) if team_id else only_workspace(self.engine)
+        found = (workspace_of_team(self.engine, team_id, adopt=self.single) if isinstance(team_id, str) and team_id
+                 else only_workspace(self.engine))
         with self._lock:
             self._known[key] = (now, found)
         return found

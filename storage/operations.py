@@ -1,4 +1,4 @@
-"""Figures the agency's IT watches: how much the outbox and the reminders are behind (no personal data)."""
+"""Figures IT watches: how much each agency's outbox and reminders are behind (no personal data)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from storage.tables import Outbox, Reminder
+from storage.tables import Outbox, Reminder, Workspace
 
 
 @dataclass(frozen=True)
@@ -19,18 +19,32 @@ class Backlog:
     reminders_late: int  # pending and due for longer than the grace the caller allows
 
 
-def backlog(engine: Engine, now: datetime, *, late_after: timedelta) -> Backlog:
-    """Two aggregate queries, cheap enough for a scrape every few seconds (both use the status indexes)."""
-    outbox = sa.select(sa.func.count(), sa.func.min(Outbox.created_at)).where(Outbox.status == "pending")
+UNNAMED = "unnamed"  # a single-agency install's workspace before the bot first met Slack
+
+
+def backlog(engine: Engine, now: datetime, *, late_after: timedelta) -> dict[str, Backlog]:
+    """Per agency, by its Slack team: two grouped aggregate queries, cheap enough for a scrape every few
+    seconds (both use the status indexes). Every agency is listed, idle ones with zeros."""
+    team = sa.func.coalesce(Workspace.team_id, UNNAMED)
+    outbox = (sa.select(team, sa.func.count(), sa.func.min(Outbox.created_at))
+              .join(Workspace, Workspace.id == Outbox.workspace_id)
+              .where(Outbox.status == "pending").group_by(team))
     due = sa.func.sum(sa.case((Reminder.due_at <= now, 1), else_=0))
     late = sa.func.sum(sa.case((Reminder.due_at <= now - late_after, 1), else_=0))
-    reminders = sa.select(due, late).where(Reminder.status == "pending")
+    reminders = (sa.select(team, due, late).join(Workspace, Workspace.id == Reminder.workspace_id)
+                 .where(Reminder.status == "pending").group_by(team))
     with engine.connect() as connection:
-        pending, oldest = connection.execute(outbox).one()
-        reminders_due, reminders_late = connection.execute(reminders).one()
-    return Backlog(
-        outbox_pending=pending,
-        outbox_oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
-        reminders_due=reminders_due or 0,
-        reminders_late=reminders_late or 0,
-    )
+        teams = connection.execute(sa.select(team)).scalars().all()
+        queued = {row[0]: row[1:] for row in connection.execute(outbox)}
+        waiting = {row[0]: row[1:] for row in connection.execute(reminders)}
+    figures = {}
+    for name in teams:
+        pending, oldest = queued.get(name, (0, None))
+        reminders_due, reminders_late = waiting.get(name, (0, 0))
+        figures[name] = Backlog(
+            outbox_pending=pending,
+            outbox_oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+            reminders_due=reminders_due or 0,
+            reminders_late=reminders_late or 0,
+        )
+    return figures

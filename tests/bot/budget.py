@@ -75,6 +75,7 @@ def whole_call(harness, factory, client_type: ClientType) -> BudgetDriver:
     # The process meets its agency and the agent before the call, as at any first request after a start:
     # learning them once per process is not a click's cost.
     harness.open_home(harness.agent_id)
+    harness.slack.wait_for(lambda: harness.slack.home(harness.agent_id))  # its calls are not the call's
     harness.drain()
     with StatementCounter(harness.engine) as statements:
         call = BudgetDriver(harness, case_id, harness.agent_id, counts=SlackCounts(harness.slack),

@@ -26,15 +26,18 @@ from sqlmodel import Session, select
 from bot.app import create_app, delivery_clients
 from bot.installations import installations
 from bot.outbox_delivery import NOT_INSTALLED, OutboxDeliverer
+from bot.payloads import encode
 from bot.runner import missing_settings, serve_http, start_up, stop_http
 from config.settings import Settings
 from sandbox.slack_api import SlackStandIn
 from storage import outbox
 from storage.installations import BOTS, INSTALLATIONS, STATES
-from storage.tables import Outbox, SlackPace, Workspace, utcnow
+from storage.repository import create_case
+from storage.tables import Agent, M3Case, Outbox, SlackPace, Workspace, utcnow
 from storage.workspaces import session_for
 from tests.bot.conftest import fast_pace
 from tests.bot.harness import wait_until
+from tests.conftest import NOW, client_file, contract
 from wording import t
 
 PORT, BEACH = ("T0PORT", "Agence du Port"), ("T0PLAGE", "Agence de la Plage")
@@ -179,6 +182,55 @@ def test_two_agencies_installed_side_by_side_are_each_answered_with_their_own_to
         if call.method == "views.publish":
             team = PORT[0] if call.args["user_id"] == PORT_USER else BEACH[0]
             assert (call.team, call.token) == (team, tokens[team])
+
+
+def agent_with_a_case(hosted: Hosted, team_id: str, user: str, client_name: str) -> int:
+    """An agent of the agency of `team_id`, known to Slack as `user`, with one open case of his own."""
+    workspace = hosted.workspace(team_id)
+    assert workspace is not None and workspace.id is not None
+    email = f"{user.lower()}@agence.fr"
+    with session_for(hosted.engine, workspace.id) as session, session.begin():
+        session.add(Agent(email=email, slack_user_id=user))
+        case_id = create_case(session, client_file(last_name=client_name), [contract()], m3_date=NOW.date(),
+                              agent=email, now=NOW)
+        session.get(M3Case, case_id).opened_at = NOW
+    return case_id
+
+
+def test_two_agencies_side_by_side_each_see_and_act_on_their_own_cases_only(hosted: Hosted) -> None:
+    hosted.install(PORT)
+    hosted.install(BEACH)
+    agent_with_a_case(hosted, PORT[0], PORT_USER, "Portier")  # the same client and contract numbers in both
+    beach_case = agent_with_a_case(hosted, BEACH[0], BEACH_USER, "Plagiste")
+
+    hosted.slack.app_home_opened(PORT_USER, team=PORT[0])
+    hosted.slack.app_home_opened(BEACH_USER, team=BEACH[0])
+    (port_home,) = hosted.slack.wait_for(lambda: home_published(hosted.slack, PORT[0], PORT_USER))
+    (beach_home,) = hosted.slack.wait_for(lambda: home_published(hosted.slack, BEACH[0], BEACH_USER))
+    assert "Portier" in str(port_home.args["view"]) and "Plagiste" not in str(port_home.args["view"])
+    assert "Plagiste" in str(beach_home.args["view"]) and "Portier" not in str(beach_home.args["view"])
+
+    # The Port's agent forges a button naming the Beach's case: not found in his agency, nothing changes.
+    payload = {"type": "block_actions", "team": {"id": PORT[0], "domain": "port"},
+               "user": {"id": PORT_USER, "team_id": PORT[0]}, "api_app_id": hosted.slack.app_id,
+               "trigger_id": "1.2.3", "container": {"type": "view", "view_id": "V0HOME"},
+               "actions": [{"action_id": "m3.start_call", "block_id": "b", "type": "button",
+                            "value": encode(beach_case), "action_ts": "1.0"}]}
+    assert hosted.slack.send_interaction(payload).status == 200
+    hosted.slack.wait_for(lambda: [c for c in hosted.slack.calls_of(PORT[0], "chat.postMessage")
+                                   if c.args.get("text") == t("bot.refusal.unknown_case")]
+                          or [c for c in hosted.slack.calls_of(PORT[0], "chat.postEphemeral")
+                              if c.args.get("text") == t("bot.refusal.unknown_case")])
+    with Session(hosted.engine) as session:
+        assert session.get(M3Case, beach_case).version == 0
+
+    # The Beach uninstalls the app: its work stops, the Port's goes on.
+    hosted.slack.send_event({"type": "app_uninstalled"}, team=BEACH[0])
+    wait_until(lambda: (w := hosted.workspace(BEACH[0])) is not None and w.stopped_at is not None)
+    assert (port := hosted.workspace(PORT[0])) is not None and port.stopped_at is None
+    before = len(home_published(hosted.slack, PORT[0], PORT_USER))
+    hosted.slack.app_home_opened(PORT_USER, team=PORT[0])
+    hosted.slack.wait_for(lambda: len(home_published(hosted.slack, PORT[0], PORT_USER)) > before)
 
 
 def test_a_reinstall_finds_the_teams_workspace_and_keeps_one(hosted: Hosted) -> None:

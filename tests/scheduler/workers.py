@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from flows.case import Action, Case
-from service.ticker import Ticker
+from service.ticker import AgencyTicks, Ticker
 from storage.db import make_engine
 from tests.scheduler.conftest import make_settings
 from tests.scheduler.recording import RecordingNotifier
@@ -44,3 +44,13 @@ def tick_until_done(url: str, now: datetime, worker: str, start: Barrier) -> Non
 def tick_then_hang(url: str, now: datetime, after: int, stuck: Event, never: Event) -> None:
     engine = make_engine(url)
     Ticker(engine, _StuckNotifier(after, stuck, never), make_settings(), worker="doomed").tick(now)
+
+
+def agencies_until_done(url: str, now: datetime, worker: str, start: Barrier) -> None:
+    """One scheduler process of a service of several agencies: tick them all at `now` until nothing is left."""
+    engine = make_engine(url)
+    ticks = AgencyTicks(engine, RecordingNotifier(), make_settings(), worker=worker)
+    start.wait()
+    while ticks.tick(now).fired:
+        pass
+    engine.dispose()
