@@ -17,7 +17,7 @@ from tests.conftest import client_file, contract
 from tests.scheduler.clock import paris
 from tests.scheduler.conftest import AGENT, make_settings
 from tests.scheduler.test_processes import CHILD_TIMEOUT, SPAWN, _url
-from tests.scheduler.workers import agencies_until_done
+from tests.scheduler.workers import tick_until_done
 
 NOW = paris(9, 10)  # Tuesday 9 May 2028, 10:00 in Paris: the agency is open
 CALLBACKS, DUE = 60, 5
@@ -50,7 +50,7 @@ def test_three_processes_serve_two_agencies_each_reminder_and_opening_once(pg_en
     agencies = [agency(pg_engine, "T0AAA"), agency(pg_engine, "T0BBB")]
 
     start = SPAWN.Barrier(3)
-    workers = [SPAWN.Process(target=agencies_until_done, args=(_url(pg_engine), NOW, f"w{n}", start))
+    workers = [SPAWN.Process(target=tick_until_done, args=(_url(pg_engine), NOW, f"w{n}", start, True))
                for n in (1, 2, 3)]
     for worker in workers:
         worker.start()

@@ -31,10 +31,11 @@ class _StuckNotifier(RecordingNotifier):
             self.never.wait()  # the test never sets it: SIGKILL ends the process here
 
 
-def tick_until_done(url: str, now: datetime, worker: str, start: Barrier) -> None:
-    """One scheduler process: tick at `now` until nothing is left to fire."""
+def tick_until_done(url: str, now: datetime, worker: str, start: Barrier, every_agency: bool = False) -> None:
+    """One scheduler process: tick at `now` until nothing is left to fire (`every_agency`: as a service of
+    several agencies does, each with its ticker)."""
     engine = make_engine(url)
-    ticker = Ticker(engine, RecordingNotifier(), make_settings(), worker=worker)
+    ticker = (AgencyTicks if every_agency else Ticker)(engine, RecordingNotifier(), make_settings(), worker=worker)
     start.wait()
     while ticker.tick(now).fired:
         pass
@@ -45,12 +46,3 @@ def tick_then_hang(url: str, now: datetime, after: int, stuck: Event, never: Eve
     engine = make_engine(url)
     Ticker(engine, _StuckNotifier(after, stuck, never), make_settings(), worker="doomed").tick(now)
 
-
-def agencies_until_done(url: str, now: datetime, worker: str, start: Barrier) -> None:
-    """One scheduler process of a service of several agencies: tick them all at `now` until nothing is left."""
-    engine = make_engine(url)
-    ticks = AgencyTicks(engine, RecordingNotifier(), make_settings(), worker=worker)
-    start.wait()
-    while ticks.tick(now).fired:
-        pass
-    engine.dispose()
