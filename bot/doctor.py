@@ -14,10 +14,15 @@ import sqlalchemy as sa
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.app import delivery_client
 from bot.channel import ChannelUnusable, channel_info
+from bot.installations import installations
 from bot.runner import missing_settings
 from bot.scopes import BOT_SCOPES
+from config.agency import effective
 from config.settings import Settings
+from service.agency_settings import chosen_settings
+from service.workspaces import list_workspaces
 from storage.db import DatabaseUrlError, make_engine, schema_is_current
 from wording import t
 
@@ -31,16 +36,44 @@ class Check:
 
 def run_checks(settings: Settings, client: WebClient) -> list[Check]:
     checks = [_settings(settings), _database(settings)]
+    if settings.hosted and checks[-1].ok:
+        return checks + _agencies(settings)
     if not settings.slack_bot_token:
         return checks
+    return checks + _workspace(client, settings.m3_channel)
+
+
+def _workspace(client: WebClient, channel: str | None) -> list[Check]:
+    """One workspace's token, its scopes and its M+3 channel."""
     slack = _slack(client)
-    checks.append(slack[0])
     if slack[1] is None:
-        return checks
-    checks.append(_scopes(slack[1]))
-    if settings.m3_channel:
-        checks.extend(_channel(client, settings.m3_channel))
-    return checks
+        return [slack[0]]
+    return [slack[0], _scopes(slack[1]), *(_channel(client, channel) if channel else [])]
+
+
+def _agencies(settings: Settings) -> list[Check]:
+    """Hosted mode: each agency's installation, then its token, scopes and channel (its admin's choice)."""
+    engine = make_engine(settings.database_url)
+    try:
+        store = installations(settings, engine)
+        checks = []
+        for agency in list_workspaces(engine):
+            label = t("doctor.hosted.agency", team=agency.team_id or "—", name=agency.name or "—")
+            if agency.stopped_at is not None:
+                checks.append(Check(True, f"{label} {t('doctor.hosted.stopped')}"))
+                continue
+            bot = store.find_bot(enterprise_id=None, team_id=agency.team_id)
+            if bot is None:
+                checks.append(Check(False, f"{label} {t('doctor.hosted.not_installed')}", t("doctor.hosted.install_fix")))
+                continue
+            channel = effective(settings, chosen_settings(engine, agency.workspace_id)).m3_channel
+            found = _workspace(delivery_client(settings, token=bot.bot_token), channel)
+            if not channel:
+                found.append(Check(False, t("doctor.hosted.no_channel"), t("doctor.hosted.no_channel_fix")))
+            checks += [Check(check.ok, f"{label} {check.line}", check.fix) for check in found]
+        return checks or [Check(False, t("doctor.hosted.none"), t("doctor.hosted.none_fix"))]
+    finally:
+        engine.dispose()
 
 
 def _settings(settings: Settings) -> Check:

@@ -74,6 +74,7 @@ def own_workspace(engine: Engine, team_id: str, *, actor: str) -> int | None:
 
 @dataclass(frozen=True)
 class WorkspaceSummary:
+    workspace_id: int
     team_id: str | None
     name: str | None
     stopped_at: datetime | None
@@ -85,8 +86,8 @@ def list_workspaces(engine: Engine) -> list[WorkspaceSummary]:
     cases = (sa.select(sa.func.count(col(M3Case.id))).where(col(M3Case.workspace_id) == col(Workspace.id))
              .scalar_subquery())
     with workspaces.all_workspaces(engine) as session:
-        found = session.execute(sa.select(col(Workspace.team_id), col(Workspace.name), col(Workspace.stopped_at),
-                                          cases).order_by(col(Workspace.id))).all()
+        found = session.execute(sa.select(col(Workspace.id), col(Workspace.team_id), col(Workspace.name),
+                                          col(Workspace.stopped_at), cases).order_by(col(Workspace.id))).all()
     return [WorkspaceSummary(*row) for row in found]
 
 

@@ -23,7 +23,8 @@ from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from bot.app import create_app, delivery_clients
+from bot.app import create_app, delivery_clients, web_client
+from bot.doctor import run_checks
 from bot.installations import installations
 from bot.outbox_delivery import NOT_INSTALLED, OutboxDeliverer
 from bot.payloads import encode
@@ -397,3 +398,18 @@ def test_hosted_mode_refuses_socket_mode_with_a_french_line(engine: Engine, slac
 
     assert stopped.value.code == 2
     assert capsys.readouterr().err == t("bot.startup.socket_mode_hosted") + "\n"
+
+
+def test_the_doctor_checks_each_installed_agency_and_says_what_to_mend(hosted: Hosted) -> None:
+    hosted.install(PORT)
+    hosted.install(BEACH)
+    installations(hosted.settings, hosted.engine).delete_all(enterprise_id=None, team_id=BEACH[0])  # revoked
+
+    checks = run_checks(hosted.settings, web_client(hosted.settings))
+
+    port = [c for c in checks if c.line.startswith(t("doctor.hosted.agency", team=PORT[0], name=PORT[1]))]
+    beach = [c for c in checks if c.line.startswith(t("doctor.hosted.agency", team=BEACH[0], name=BEACH[1]))]
+    assert [c.ok for c in checks[:2]] == [True, True]  # settings and database
+    assert port and port[0].ok  # its token answers
+    assert any(not c.ok and c.fix == t("doctor.hosted.no_channel_fix") for c in port)  # no channel chosen yet
+    assert [(c.ok, c.fix) for c in beach] == [(False, t("doctor.hosted.install_fix"))]

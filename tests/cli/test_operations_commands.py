@@ -80,7 +80,7 @@ def test_doctor_reports_an_unknown_channel_and_a_refused_token(doctor, slack, mo
     assert "Canal M3_CHANNEL C0NOPE introuvable (channel_not_found)" in doctor().output
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-revoked")
     result = doctor()
-    assert result.exit_code == 1 and "Slack refuse le jeton SLACK_BOT_TOKEN (invalid_auth)" in result.output
+    assert result.exit_code == 1 and "Slack refuse le jeton du bot (invalid_auth)" in result.output
     assert "Canal" not in result.output  # nothing more can be checked without a token
 
 
