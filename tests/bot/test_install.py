@@ -9,6 +9,7 @@ slack_sdk's SQLAlchemy stores. Then signed requests of each team, and the outbox
 from __future__ import annotations
 
 import http.client
+import json
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -210,6 +211,15 @@ def test_two_agencies_side_by_side_each_see_and_act_on_their_own_cases_only(host
     (beach_home,) = hosted.slack.wait_for(lambda: home_published(hosted.slack, BEACH[0], BEACH_USER))
     assert "Portier" in str(port_home.args["view"]) and "Plagiste" not in str(port_home.args["view"])
     assert "Plagiste" in str(beach_home.args["view"]) and "Portier" not in str(beach_home.args["view"])
+
+    # The slash command lists each agent's own cases.
+    for team, user, mine, theirs in ((PORT[0], PORT_USER, "Portier", "Plagiste"),
+                                     (BEACH[0], BEACH_USER, "Plagiste", "Portier")):
+        before = len(hosted.slack.responses)
+        assert hosted.slack.slash_command(user, "/m3", "mes-dossiers", team=team).status == 200
+        listed = hosted.slack.wait_for(lambda b=before: hosted.slack.responses[b:])
+        shown = json.dumps([r.body for r in listed], ensure_ascii=False)
+        assert mine in shown and theirs not in shown
 
     # The Port's agent forges a button naming the Beach's case: not found in his agency, nothing changes.
     payload = {"type": "block_actions", "team": {"id": PORT[0], "domain": "port"},
