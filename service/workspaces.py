@@ -52,9 +52,7 @@ def only_workspace(engine: Engine) -> int:
 def active_workspaces(engine: Engine) -> list[int]:
     """The agencies the service works for now (not stopped), oldest first."""
     with workspaces.all_workspaces(engine) as session:
-        found = session.exec(select(Workspace.id).where(col(Workspace.stopped_at).is_(None)).order_by(
-            col(Workspace.id)))
-        return [workspace for workspace in found if workspace is not None]
+        return workspaces.every(session, stopped_too=False)
 
 
 def is_stopped(engine: Engine, workspace_id: int) -> bool:

@@ -203,8 +203,12 @@ def team_of(session: Session, workspace_id: int) -> str | None:
     return row.team_id if row is not None else None
 
 
-def every(session: Session) -> list[int]:
-    return [row_id for row_id in session.exec(select(Workspace.id).order_by(Workspace.id)).all() if row_id is not None]
+def every(session: Session, *, stopped_too: bool = True) -> list[int]:
+    """The workspaces, oldest first; without `stopped_too`, those the service works for now."""
+    query = select(Workspace.id).order_by(Workspace.id)
+    if not stopped_too:
+        query = query.where(Workspace.stopped_at.is_(None))  # type: ignore[union-attr]
+    return [row_id for row_id in session.exec(query).all() if row_id is not None]
 
 
 def resolve(engine: Engine, team_id: str | None) -> int:
