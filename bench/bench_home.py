@@ -46,6 +46,7 @@ from storage.tables import (
     ProtectionCheck,
 )
 from storage.worklists import agent_queue
+from storage.workspaces import OWNED, only
 
 TODAY = date(2026, 11, 27)
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -167,9 +168,14 @@ def _trail(rng: random.Random, case_id: int, agent: str, opened: datetime, call:
 def fill(engine: Engine, cases: int) -> float:
     """Bulk-insert the data set; returns the seconds it took."""
     started = time.perf_counter()
+    with Session(engine) as session:  # the single agency's workspace, as a first run of the bot creates it
+        workspace = {"workspace_id": only(session)}
+        session.commit()
+    agents = [{"email": a, "display_name": a.split("@")[0]} for a in AGENTS]
     with engine.begin() as connection:
-        connection.execute(sa.insert(Agent.__table__), [{"email": a, "display_name": a.split("@")[0]} for a in AGENTS])
-        for table, rows in _rows(cases).items():
+        for table, rows in [(Agent, agents), *_rows(cases).items()]:
+            if table in OWNED:  # Core inserts name the workspace of what belongs to the agency
+                rows = [{**row, **workspace} for row in rows]
             for start in range(0, len(rows), BATCH):
                 connection.execute(sa.insert(table.__table__), rows[start:start + BATCH])
         # Each case's chain head, as `storage.audit` keeps it: the next entry the bot appends follows the trail.

@@ -84,10 +84,30 @@ def prepare(engine: Engine, openings: int, reminders: int) -> None:
         connection.execute(sa.update(M3Case).where(M3Case.id > openings).values(state="action_plan", **blank))
         owners = dict(connection.execute(sa.select(M3Case.id, M3Case.agent).where(M3Case.id > openings)).all())
         connection.execute(sa.insert(Action.__table__), [
+            # A relance for a missing piece: administrative, it reminds its owner whatever the consent (a
+            # commercial one without the client's consent reminds no one).
             {"case_id": case_id, "kind": "relance", "due_on": DAY, "owner": owner, "status": "todo",
-             "created_at": EVENING, "created_by": owner} for case_id, owner in owners.items()])
+             "aim": "administrative", "created_at": EVENING, "created_by": owner} for case_id, owner in owners.items()])
         for n, email in enumerate(AGENTS):
             connection.execute(sa.update(Agent).where(Agent.email == email).values(slack_user_id=f"U0AG{n:02d}"))
+
+
+def queue_morning(engine: Engine, slack: SlackStandIn) -> tuple[Settings, float]:
+    """The scheduler's ticks of the evening before and of the morning, which fill the outbox; the bot's
+    settings against `slack`, and the seconds the morning's ticks took."""
+    slack.add_channel(CHANNEL, "m3-suivi")
+    slack.add_user(LEAD, "chef@agence.fr", "lea")
+    for n, email in enumerate(AGENTS):
+        slack.add_user(f"U0AG{n:02d}", email, email.split("@")[0])
+    settings = Settings(_env_file=None, database_url=engine.url.render_as_string(hide_password=False),
+                        slack_bot_token=slack.token, slack_api_url=slack.api_url, m3_channel=CHANNEL,
+                        m3_leads=[LEAD])
+    ticker = Ticker(engine, SlackNotifier(settings), settings, worker="bench")
+    ticker.tick(EVENING)
+    started = time.monotonic()
+    while ticker.tick(MORNING).fired:
+        pass
+    return settings, time.monotonic() - started
 
 
 def run_once(pg_admin_url: str, openings: int, reminders: int, speedup: float,
@@ -97,20 +117,7 @@ def run_once(pg_admin_url: str, openings: int, reminders: int, speedup: float,
     with pg_engine(pg_admin_url) as engine, SlackStandIn() as slack:
         migrate(engine)
         prepare(engine, openings, reminders)
-        slack.add_channel(CHANNEL, "m3-suivi")
-        slack.add_user(LEAD, "chef@agence.fr", "lea")
-        for n, email in enumerate(AGENTS):
-            slack.add_user(f"U0AG{n:02d}", email, email.split("@")[0])
-        settings = Settings(_env_file=None, database_url=engine.url.render_as_string(hide_password=False),
-                            slack_bot_token=slack.token, slack_api_url=slack.api_url, m3_channel=CHANNEL,
-                            m3_leads=[LEAD])
-        ticker = Ticker(engine, SlackNotifier(settings), settings, worker="bench")
-        ticker.tick(EVENING)
-        started = time.monotonic()
-        while ticker.tick(MORNING).fired:
-            pass
-        scheduler_s = time.monotonic() - started
-
+        settings, scheduler_s = queue_morning(engine, slack)
         limits = slack.limits = Limits().scaled(speedup)  # the scheduler's ticks above called no limited method
         # The deliverer paces to Slack's limits as many times faster as the stand-in applies them (whose
         # bursts stay Slack-sized: the pacing's bursts must fit inside them).
