@@ -1,11 +1,16 @@
-"""Delivers the outbox to Slack after each commit: one background thread, woken at once, polling as a fallback.
+"""Delivers the outbox to Slack after each commit: two background loops, woken at once, polling as a fallback.
 
-Each claim hands out the due rows of several cases (storage's claim gives one worker a case at a time and
-only the newest row of each message); a case's rows go out in one worker, those an agent waits for first,
-the card after. Every Web API call first takes a token from the buckets of Slack's limits it counts
-against (`storage.pacing`, shared through the database by every deliverer of the workspace, limits from
-`config.pacing`): a row that would exceed them is put back until its token is there, without counting an
-attempt, so delivery stays ahead of the 429s; bulk work leaves headroom for the agents' messages. The
+The agents' rows (the steps they click, their cards) and bulk work (the morning's openings, digests,
+reminders) are claimed and sent apart, each lane by its own loop and workers, so a morning's backlog never
+holds up a click. Each claim hands out the due rows of several cases (storage's claim gives one worker a
+case at a time and only the newest row of each message); a case's rows go out in one worker, those an agent
+waits for first, the card after; at most two cases of a channel are with workers at once, the others wait
+in the loop while other channels' rows go out. Every Web API call first takes a token from the buckets of
+Slack's limits it counts against (`storage.pacing`, shared through the database by every deliverer of the
+workspace, limits from `config.pacing`), booked up to one interval ahead so that a busy channel's next post
+is ready when its token comes; the worker waits for a short turn in place, and a row whose turn is further
+off is put back until then, without counting an attempt, so delivery stays ahead of the 429s; bulk work
+leaves headroom for the agents' messages. The
 message the agent clicked is replaced through the click's `response_url` (5 uses in 30 minutes, no tier
 limit), falling back to `chat.update` when it is expired, used up or failing. Every post carries its
 outbox row in the message's metadata, and a post whose earlier attempt has an unknown outcome is first looked
@@ -24,12 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.error import URLError
@@ -61,6 +68,10 @@ MORNING_LIST = "m3.morning_list"
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # How many times a thread reply waits for its card before giving up (the card failed for good).
 CARD_WAIT_ATTEMPTS = 20
+# Cases of one channel handed to workers at a time: one whose post has its token, one asking for the next.
+CASES_PER_CHANNEL = 2
+# How often a lane busy sending looks for rows committed meanwhile (seconds).
+WAKE_CHECK = 0.05
 # A row that waited this long for a bucket's turn no longer holds its place (another process sent it, or it
 # was settled unseen); one that is put back again takes it again.
 TURN_FORGOTTEN = 15.0
@@ -86,6 +97,20 @@ class _CaseRound:
     """What one worker learns while sending one case's rows of a claim."""
 
     card_ts: str | None
+
+
+@dataclass(eq=False)
+class _Lane:
+    """Rows of priorities `first`..`last`, claimed by their own loop and sent by their own workers."""
+
+    name: str
+    first: int
+    last: int
+    workers: int
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    next_due: datetime | None = None  # the earliest row put back since the loop last waited
+    thread: threading.Thread | None = None
+    pool: ThreadPoolExecutor | None = None
 
 
 class _Retry(Exception):
@@ -122,25 +147,25 @@ class OutboxDeliverer:
         self.pace = pace or PaceSettings()
         self.webhook_timeout = webhook_timeout
         self._held: dict[str, tuple[datetime, int]] = {}  # bucket -> (until, lowest priority it stops)
-        # Rows put back for a bucket, by rank (`_rank`), with when they first waited: its tokens go to them in
-        # that order (see `_pace`). The row a worker is delivering, per thread.
+        # Rows waiting for a line's tokens (in place, or put back), by rank (`_rank`), with when they first
+        # waited: its tokens go to them in that order (see `_pace`).
         self._turns: dict[str, dict[int, tuple[float, tuple[Any, Any]]]] = {}  # line -> rank -> (since, lane)
-        # .row: the row being delivered; .workspace, .sender: its workspace and that workspace's client
+        # .row: the row being delivered; .workspace, .sender: its workspace and that workspace's client;
+        # .lease_ends: when its case stops waiting for tokens (monotonic)
         self._delivering = threading.local()
-        self._held_lock = threading.Lock()
-        self._pace_lock = threading.Lock()
-        self._next_due: datetime | None = None  # the earliest row put back since the thread last waited
+        self._held_lock = threading.RLock()
+        self._turn = threading.Condition(self._held_lock)  # notified when a row leaves a line
         self._swept_at: datetime | None = None
         self.poll_seconds = poll_seconds
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.batch = batch
         self.clock = clock
-        self._workers = workers
-        self._wakeup = threading.Event()
+        # The agents' messages and bulk work are claimed and sent apart, each by its own workers: a morning's
+        # hundreds of openings waiting for the channel's tokens never hold up the step an agent clicked.
+        self._lanes = (_Lane("agents", outbox.URGENT, outbox.NORMAL, workers=workers),
+                       _Lane("bulk", BULK, BULK, workers=workers))
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._pool: ThreadPoolExecutor | None = None
         # SQLAlchemy removes a listener by identity: keep one bound method of each.
         self._listeners = (("after_flush", self._note_outbox_rows), ("after_commit", self._wake_if_outbox_rows))
 
@@ -148,28 +173,33 @@ class OutboxDeliverer:
 
     def start(self) -> None:
         self._stopping.clear()
-        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix=THREAD_PREFIX)
         # Wake on every commit that queued outbox rows, whoever committed it, so delivery follows at once.
         for name, listener in self._listeners:
             sa.event.listen(Session, name, listener)
-        self._thread = threading.Thread(target=self._run, name=f"{THREAD_PREFIX}-delivery", daemon=True)
-        self._thread.start()
+        for lane in self._lanes:
+            lane.pool = ThreadPoolExecutor(max_workers=lane.workers, thread_name_prefix=f"{THREAD_PREFIX}-{lane.name}")
+            lane.thread = threading.Thread(target=self._run, args=(lane,), name=f"{THREAD_PREFIX}-{lane.name}-delivery",
+                                           daemon=True)
+            lane.thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
-        self._wakeup.set()
+        self.wake()
         for name, listener in self._listeners:
             sa.event.remove(Session, name, listener)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(timeout)
+                lane.thread = None
+        for lane in self._lanes:
+            if lane.pool is not None:
+                lane.pool.shutdown(wait=True)
+                lane.pool = None
 
     def wake(self) -> None:
         """Deliver now rather than at the next poll (call it after committing outbox rows)."""
-        self._wakeup.set()
+        for lane in self._lanes:
+            lane.wakeup.set()
 
     def _note_outbox_rows(self, session: Session, _context: Any) -> None:
         if session.bind is self.engine and any(isinstance(row, Outbox) for row in session.new):
@@ -181,30 +211,32 @@ class OutboxDeliverer:
         if session.info.pop("outbox_queued", False):
             self.wake()
 
-    def _run(self) -> None:
+    def _run(self, lane: _Lane) -> None:
         while not self._stopping.is_set():
-            self._wakeup.clear()  # before draining: a wake() during the drain triggers another round
+            lane.wakeup.clear()  # before draining: a wake() during the drain triggers another round
             try:
-                delivered = self.deliver_pending()
+                delivered = self._deliver_lane(lane)
                 self._sweep()
             except Exception as error:  # the database is away: keep the thread alive, try at the next poll
                 # The type only: a database error's text carries the row's payload, personal data included.
                 log.error("outbox delivery round failed: %s", type(error).__name__)
                 delivered = 0
             if not delivered:
-                self._wakeup.wait(self._idle_wait())
+                lane.wakeup.wait(self._idle_wait(lane))
 
-    def _idle_wait(self) -> float:
+    def _idle_wait(self, lane: _Lane) -> float:
         """Until the next poll, or sooner when a row put back this round is due before it."""
         with self._held_lock:
-            due, self._next_due = self._next_due, None
+            due, lane.next_due = lane.next_due, None
         if due is None:
             return self.poll_seconds
         return min(self.poll_seconds, max((due - self.clock()).total_seconds(), 0.005))
 
-    def _due_again(self, at: datetime) -> None:
+    def _due_again(self, message: OutboxMessage, at: datetime) -> None:
         with self._held_lock:
-            self._next_due = at if self._next_due is None else min(self._next_due, at)
+            for lane in self._lanes:
+                if lane.first <= message.priority <= lane.last:
+                    lane.next_due = at if lane.next_due is None else min(lane.next_due, at)
 
     def _sweep(self) -> None:
         now = self.clock()
@@ -216,26 +248,72 @@ class OutboxDeliverer:
     # ---- delivery ----------------------------------------------------------------------------------
 
     def deliver_pending(self) -> int:
-        """Deliver every row due now; returns how many rows were handled (sent, put back or failed)."""
-        handled = 0
-        while batch := outbox.claim_due(self.engine, self.clock(), self.batch):
-            cases: dict[object, list[OutboxMessage]] = {}
-            for message in batch:  # claimed by priority: each case's list keeps that order
-                cases.setdefault(message.case_id if message.case_id is not None else ("row", message.id), []).append(message)
-            cases = {key: _in_delivery_order(rows) for key, rows in cases.items()}
-            self._line_up(cases.values())
-            # One case's rows in one worker, the cases in parallel.
-            if self._pool is not None and len(cases) > 1:
-                list(self._pool.map(self._deliver_case, cases.values()))
-            else:
-                for rows in cases.values():
-                    self._deliver_case(rows)
-            handled += len(batch)
-            if len(batch) < self.batch:
-                break  # that was all; rows committed meanwhile wake the thread again
+        """Deliver every row due now, the agents' first; returns how many rows were handled (sent, put back
+        or failed)."""
+        return sum(self._deliver_lane(lane) for lane in self._lanes)
+
+    def _deliver_lane(self, lane: _Lane) -> int:
+        """Claim and send the lane's due rows until none is left. A case goes to a worker when fewer than
+        `CASES_PER_CHANNEL` of its channel are going out; the others wait their turn here, so that a channel
+        short of tokens never ties up the workers the other channels need. A channel with a claim's worth of
+        cases waiting here is left out of the next claims (its rows keep their place in the outbox), and a
+        case that waited here half its lease goes back to the outbox rather than out late."""
+        handled, claim, last_claim, skipped = 0, True, time.monotonic(), []
+        # A channel (or a case of none) -> its cases, with when they were claimed.
+        waiting: dict[object, deque[tuple[float, list[OutboxMessage]]]] = {}
+        running: dict[Future[None], object] = {}
+        while not self._stopping.is_set():
+            if lane.wakeup.is_set() or time.monotonic() - last_claim >= self.poll_seconds:
+                lane.wakeup.clear()  # rows committed, or put-back rows come due: claim again
+                claim = True
+            if claim and len(running) < lane.workers:
+                skipped = [channel for channel, cases in waiting.items()
+                           if isinstance(channel, str) and len(cases) >= self.batch // 2]
+                batch = outbox.claim_due(self.engine, self.clock(), self.batch, priorities=(lane.first, lane.last),
+                                         skip_channels=skipped)
+                handled, claim, last_claim = handled + len(batch), len(batch) == self.batch, time.monotonic()
+                for rows in _by_case(batch):
+                    waiting.setdefault(_channel_of(rows) or ("case", rows[0].id), deque()).append((last_claim, rows))
+            # A case that waited here half its lease goes back to the outbox, before another claim may take
+            # it: it is never sent after its lease ran out.
+            stale = time.monotonic() - outbox.LEASE.total_seconds() / 2
+            for cases in waiting.values():
+                while cases and cases[0][0] < stale:
+                    self._release(cases.popleft()[1])
+            for channel, cases in waiting.items():
+                going = sum(1 for other in running.values() if other == channel)
+                while cases and going < CASES_PER_CHANNEL and (lane.pool is None or len(running) < lane.workers):
+                    claimed_at, rows = cases.popleft()
+                    self._line_up(rows)
+                    if lane.pool is None:  # draining in the caller's thread (`deliver_pending`)
+                        self._deliver_case(rows, claimed_at)
+                        continue
+                    running[lane.pool.submit(self._deliver_case, rows, claimed_at)] = channel
+                    going += 1
+            waiting = {channel: cases for channel, cases in waiting.items() if cases}
+            if not running and not waiting and not claim:
+                break  # that was all; rows committed meanwhile wake the loop again
+            if running:
+                done, _ = wait(running, timeout=WAKE_CHECK, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    future.result()  # a round that failed (the database away) fails the lane's round
+                if any(len(waiting.get(channel, ())) < self.batch // 4 for channel in skipped):
+                    claim, skipped = True, []  # a channel left out has room again
+        for cases in waiting.values():  # stopping: what was claimed and not started goes back at once
+            for _claimed_at, rows in cases:
+                self._release(rows)
         return handled
 
-    def _deliver_case(self, rows: list[OutboxMessage]) -> None:
+    def _release(self, rows: list[OutboxMessage]) -> None:
+        """Claimed rows not sent go back to the outbox, due now, their attempt not counted."""
+        for message in rows:
+            outbox.mark_deferred(self.engine, message.id, self.clock())
+
+    def _deliver_case(self, rows: list[OutboxMessage], claimed_at: float) -> None:
+        # Its rows wait for their tokens only while well within their lease: past it, another claim could
+        # take them while they are still being sent.
+        self._delivering.lease_ends = claimed_at + outbox.LEASE.total_seconds() / 2
         round_ = _CaseRound(card_ts=rows[0].card_ts)
         try:
             for index, message in enumerate(rows):
@@ -263,7 +341,7 @@ class OutboxDeliverer:
             result = self._send(message, round_)
         except _Deferred as deferred:
             outbox.mark_deferred(self.engine, message.id, deferred.until)
-            self._due_again(deferred.until)
+            self._due_again(message, deferred.until)
             return deferred.until
         except _Retry as retry:
             self._served(message)
@@ -272,7 +350,7 @@ class OutboxDeliverer:
                         retry.error)
             retry_at = self.clock() + timedelta(seconds=delay)
             outbox.mark_retry(self.engine, message.id, retry.error, retry_at)
-            self._due_again(retry_at)
+            self._due_again(message, retry_at)
             return retry_at
         except _Permanent as failure:
             self._served(message)
@@ -345,7 +423,9 @@ class OutboxDeliverer:
         cards = {case_id: slack_messages.find(self.engine, case_id, slack_messages.CARD)
                  for case_id, _client, _date in payload["cases"]}
         if patient and not all(cards.values()):
-            raise _Retry("cards_not_posted_yet")
+            # Its cards go out with the messages queued before it, at the channel's pace: look again then.
+            ahead = outbox.posts_ahead(self.engine, message.id)
+            raise _Retry("cards_not_posted_yet", min(max(ahead, 1) * self.pace.channel_interval, self.backoff_cap))
         url = team_url(self._now_sending().client)
         rows = [(client, when, permalink(url, card.channel, card.ts) if (card := cards[case_id]) else None)
                 for case_id, client, when in payload["cases"]]
@@ -447,57 +527,76 @@ class OutboxDeliverer:
     # ---- pacing ------------------------------------------------------------------------------------
 
     def _pace(self, method: str, channel: str | None, priority: int) -> None:
-        """Take this call's tokens, or raise `_Deferred` until they are there."""
+        """Take this call's tokens and wait for their time, or raise `_Deferred` until they are there."""
         buckets = self.pace.buckets(method, channel)
         if not buckets:
             return
-        now = self.clock()
         team = self._now_sending().team
         row = getattr(self._delivering, "row", None)
         # A token goes to the rows waiting for it in their order (the agents' first, then by age), not to
-        # whichever worker asks first when it comes back: each row put back returns at its own turn, one
-        # token interval after the one ahead of it, and a row behind others does not take a token first. The
-        # line is the channel's for a post (other channels never wait for it), else the method's.
+        # whichever worker asks first: only the first row of a line asks for one. The line is the channel's
+        # for a post (other channels never wait for it), else the method's.
         line = [b for b in buckets if b.key.startswith("channel:")] or buckets[:1]
         here = _local(team, line[0].key)  # the line's name in this process's state, which serves every team
         interval = 1.0 / line[0].rate if line[0].rate > 0 else self.backoff_cap
-        # One worker of this process at a time counts the rows ahead and takes its token, so that a row counted
-        # ahead is one still waiting for its token, not one that has just taken it.
-        with self._pace_lock:
-            with self._held_lock:  # known in this process already: no database round trip to learn it again
+        # A call books its token at most one interval ahead: the next call of a busy line is ready when its
+        # token comes, and an agent's message queued meanwhile comes at most one interval after it.
+        within = interval if line[0].rate > 0 else 0.0
+        reserve = self.pace.bulk_reserve if priority >= BULK else 0.0
+        deadline = min(time.monotonic() + self.pace.wait_in_place, getattr(self._delivering, "lease_ends", math.inf))
+        with self._turn:
+            self._join(here, row)
+        while True:
+            now = self.clock()
+            with self._turn:  # known in this process already: no database round trip to learn it again
                 held = [until for key, (until, lowest) in self._held.items()
                         if until > now and priority >= lowest and any(_local(team, b.key) == key for b in buckets)]
                 ahead = self._ahead(here, row)
-            # Rows ahead in the line keep their tokens: this one takes one only from what the burst leaves them.
-            if held or ahead + 1 > line[0].burst:
-                raise _Deferred(self._wait_turn(here, row, max(held) if held else now, interval))
-            reserve = ahead + (self.pace.bulk_reserve if priority >= BULK else 0.0)
-            wait = pacing.acquire(self.engine, team, buckets, now=now, reserve=reserve)
-            if wait > 0:
-                until = now + timedelta(seconds=min(wait, self.backoff_cap))
-                if not ahead:  # the line's head is short of tokens: everyone behind it waits too
-                    self._hold_here([here], until, priority)
-                raise _Deferred(self._wait_turn(here, row, until, interval))
-            if row is not None:  # it holds its token: the rows behind it no longer keep one for it
-                with self._held_lock:
-                    for waiting in self._turns.values():
-                        waiting.pop(row[0], None)
+                if not held and ahead:  # the rows ahead book first; each booking wakes the rows behind
+                    if not self._turn.wait(max(deadline - time.monotonic(), 0)) and time.monotonic() >= deadline:
+                        raise _Deferred(self._wait_turn(here, row, now, interval))
+                    continue
+            if held:
+                due = max(held)
+            else:
+                grant = pacing.acquire(self.engine, team, buckets, now=now, reserve=reserve, within=within)
+                if grant.taken:
+                    self._booked(row)
+                    if grant.wait > 0:
+                        time.sleep(grant.wait)
+                    return
+                due = now + timedelta(seconds=min(grant.wait - within, self.backoff_cap))
+            left = (due - now).total_seconds()
+            if left > deadline - time.monotonic():
+                if not held:  # the line's first row is short of tokens for longer: the rows behind it wait too
+                    self._hold_here([here], due, priority)
+                raise _Deferred(self._wait_turn(here, row, due, interval))
+            time.sleep(max(left, 0.001))
 
-    def _line_up(self, cases: Iterable[list[OutboxMessage]]) -> None:
-        """Each case's first post of a claim takes its place in its channel's line before any worker asks for a
-        token: the first token goes to the oldest of them too, not to the first worker to ask. (A case's
-        later posts wait for its first: they line up if they must wait themselves.)"""
-        now = time.monotonic()
-        firsts = [next((m for m in rows if m.method == "chat.postMessage" or (
-            m.method == slack_messages.UPSERT and m.posted is None)), None) for rows in cases]
-        teams = {m.id: self._team_of(m) for m in firsts if m is not None}
-        with self._held_lock:
-            for message in firsts:
-                channel = message.payload.get("channel") if message is not None else None
-                if (message is not None and isinstance(channel, str) and teams[message.id] is not None
-                        and self.pace.buckets("chat.postMessage", channel)):
-                    line = _local(teams[message.id], f"channel:{channel}")
-                    self._turns.setdefault(line, {}).setdefault(_rank(message), (now, _lane(message)))
+    def _join(self, line: str, row: tuple[int, Any] | None) -> None:
+        """`row` takes its place in `line` (the caller holds `_turn`)."""
+        if row is not None:
+            self._turns.setdefault(line, {}).setdefault(row[0], (time.monotonic(), row[1]))
+
+    def _booked(self, row: tuple[int, Any] | None) -> None:
+        """`row` holds its tokens: it leaves the lines, and the rows behind it may ask for theirs."""
+        with self._turn:
+            if row is not None:
+                for waiting in self._turns.values():
+                    waiting.pop(row[0], None)
+            self._turn.notify_all()
+
+    def _line_up(self, rows: list[OutboxMessage]) -> None:
+        """A case's first post takes its place in its channel's line as the case goes to a worker, before
+        the worker asks for a token: the cases of a channel take its tokens in the order they were handed out.
+        (A case's later posts wait for its first: they line up when they ask for their own.)"""
+        first = _first_post(rows)
+        if first is None:
+            return
+        channel, team = first.payload["channel"], self._team_of(first)
+        if team is not None and self.pace.buckets("chat.postMessage", channel):
+            with self._turn:
+                self._join(_local(team, f"channel:{channel}"), (_rank(first), _lane(first)))
 
     def _team_of(self, message: OutboxMessage) -> str | None:
         """The team a row's calls are paced as; None when it will not be sent (no installation)."""
@@ -532,11 +631,12 @@ class OutboxDeliverer:
     def _served(self, message: OutboxMessage) -> None:
         """`message` is out of the lines, and so are the older rows of its message that it settles."""
         rank, lane = _rank(message), _lane(message)
-        with self._held_lock:
+        with self._turn:
             for waiting in self._turns.values():
                 for other in [r for r, (_since, their) in waiting.items()
                               if r == rank or (lane is not None and their == lane and r < rank)]:
                     del waiting[other]
+            self._turn.notify_all()
 
 
     def _hold_here(self, keys: list[str], until: datetime, priority: int) -> None:
@@ -588,6 +688,26 @@ def _workspace(message: OutboxMessage) -> int:
     if message.workspace_id is None:
         raise _Permanent("outbox row of no workspace")
     return message.workspace_id
+
+
+def _by_case(batch: list[OutboxMessage]) -> list[list[OutboxMessage]]:
+    """A claim's rows by case (a row of no case alone), each case's in the order they go out."""
+    cases: dict[object, list[OutboxMessage]] = {}
+    for message in batch:  # claimed by priority: each case's list keeps that order
+        cases.setdefault(message.case_id if message.case_id is not None else ("row", message.id), []).append(message)
+    return [_in_delivery_order(rows) for rows in cases.values()]
+
+
+def _first_post(rows: list[OutboxMessage]) -> OutboxMessage | None:
+    """A case's first row that posts a message in a channel (its place in the channel's line)."""
+    first = next((m for m in rows if m.method == "chat.postMessage" or (
+        m.method == slack_messages.UPSERT and m.posted is None)), None)
+    return first if first is not None and isinstance(first.payload.get("channel"), str) else None
+
+
+def _channel_of(rows: list[OutboxMessage]) -> str | None:
+    first = _first_post(rows)
+    return first.payload["channel"] if first is not None else None
 
 
 def _in_delivery_order(rows: list[OutboxMessage]) -> list[OutboxMessage]:

@@ -24,7 +24,9 @@ EVENT_TYPE = "m3_outbox"
 # A row's `last_error` after a failed check starts with this, so that its next attempt checks again.
 UNCONFIRMED = "unconfirmed:"
 # Errors after which Slack certainly did not post: a later attempt may post without looking first.
-NOT_POSTED = frozenset({"ratelimited", "card_not_posted_yet"})
+# (The waits the deliverer puts a row in before it posts anything: a thread reply's card, a morning list's
+# cards or its agent.)
+NOT_POSTED = frozenset({"ratelimited", "card_not_posted_yet", "cards_not_posted_yet", "agent_not_matched_yet"})
 # The look-up starts this long before the row was queued (clocks of Slack and of the bot differ a little).
 CLOCK_MARGIN = timedelta(minutes=5)
 PAGE = 200

@@ -36,6 +36,9 @@ class PaceSettings(BaseSettings):
     response_url_minutes: float = 29  # a minute short of Slack's 30, for clocks and delays
     margin: float = Field(default=0.9, gt=0, le=1)  # fraction of each rate actually used
     bulk_reserve: float = 1  # tokens bulk work leaves for the messages an agent is waiting for
+    # How long a delivery worker waits for its turn and its tokens before putting the row back in the outbox
+    # (seconds): a short wait in place keeps a busy channel's rate used; a long one would tie the worker up.
+    wait_in_place: float = Field(default=2.0, ge=0)
 
     def faster(self, factor: float, *, bursts: float | None = None) -> PaceSettings:
         """These limits `factor` times faster (tests, benchmarks that say so); every burst `bursts` when given."""
@@ -47,6 +50,11 @@ class PaceSettings(BaseSettings):
             "post_per_channel": self.post_per_channel * factor,
             "post_channel_burst": burst(self.post_channel_burst),
         })
+
+    @property
+    def channel_interval(self) -> float:
+        """Seconds between two posts in one channel, at the pace kept."""
+        return 1.0 / (self.post_per_channel * self.margin)
 
     def buckets(self, method: str, channel: str | None) -> list[Bucket]:
         """The buckets one call of `method` (to `channel`) takes a token from."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ CONTENT = frozenset({"text", "blocks", "attachments", "respond", "cases"})
 # bulk work still goes when agents keep the deliverer busy (it never starves).
 PRIORITY_STEP = 100
 _CLAIM_LOCK = 0x4D33_0B0C  # pg_advisory_xact_lock key of the claim
+LEASE = timedelta(minutes=2)  # a claimed row is the claimer's this long (read at each claim)
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,11 @@ def last_digests(session: Session, case_id: int) -> dict[str, str | None]:
 
 
 def claim_due(
-    engine: Engine, now: datetime, limit: int = 20, *, lease: timedelta = timedelta(minutes=2)
+    engine: Engine, now: datetime, limit: int = 20, *, lease: timedelta | None = None,
+    priorities: tuple[int, int] = (URGENT, BULK), skip_channels: Collection[str] = (),
 ) -> list[OutboxMessage]:
-    """Lease up to `limit` due messages, with where their message and their case's card are in Slack."""
+    """Lease up to `limit` due messages of `priorities` (lowest, highest), none for `skip_channels`, with
+    where their message and their case's card are in Slack."""
     other = sa.orm.aliased(Outbox)
     newer_in_lane = (
         sa.select(other.id)
@@ -119,6 +123,7 @@ def claim_due(
         .outerjoin(card, sa.and_(card.case_id == Outbox.case_id, card.role == CARD))
         .where(
             Outbox.status == PENDING,
+            Outbox.priority.between(*priorities),
             Outbox.next_attempt_at <= now,
             sa.or_(Outbox.locked_until.is_(None), Outbox.locked_until <= now),
             sa.or_(Outbox.case_id.is_(None), ~case_held),
@@ -128,6 +133,9 @@ def claim_due(
         .order_by(Outbox.id + Outbox.priority * PRIORITY_STEP, Outbox.id)
         .limit(limit)
     )
+    if skip_channels:
+        addressed = Outbox.payload["channel"].as_string()
+        query = query.where(sa.or_(addressed.is_(None), addressed.not_in(list(skip_channels))))
     with all_workspaces(engine) as session, session.begin():
         if engine.dialect.name == "postgresql":
             session.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
@@ -137,7 +145,7 @@ def claim_due(
         session.execute(
             sa.update(Outbox)
             .where(Outbox.id.in_([row.id for row, *_ in claimed]))
-            .values(locked_until=now + lease, attempts=Outbox.attempts + 1)
+            .values(locked_until=now + (lease or LEASE), attempts=Outbox.attempts + 1)
             .execution_options(synchronize_session=False)
         )
         return [
@@ -156,6 +164,13 @@ def pending_of(engine: Engine, case_id: int, role: str) -> list[OutboxMessage]:
         )
         return [OutboxMessage(r.id, r.case_id, r.method, r.payload, r.attempts, r.dedupe_key, r.priority,
                               older=index > 0, workspace_id=r.workspace_id) for index, r in enumerate(rows)]
+
+
+def posts_ahead(engine: Engine, message_id: int) -> int:
+    """How many case messages (`message.upsert` rows) queued before row `message_id` are still pending."""
+    with all_workspaces(engine) as session:
+        return session.execute(sa.select(sa.func.count(Outbox.id)).where(
+            Outbox.status == PENDING, Outbox.method == UPSERT, Outbox.id < message_id)).scalar_one()
 
 
 def kept(payload: dict[str, Any]) -> dict[str, Any]:

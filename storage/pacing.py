@@ -3,7 +3,11 @@
 A bucket (one per Web API method, one per channel for `chat.postMessage`) holds up to `burst` tokens and
 gains `rate` a second; a `response_url`'s five uses are counted down by `take_use`. `acquire` takes one token from each bucket a
 call needs, all or none, under a row lock (`SELECT … FOR UPDATE` on PostgreSQL; on SQLite the write
-transaction starts with `BEGIN IMMEDIATE`, which serialises it), and otherwise says how long to wait.
+transaction starts with `BEGIN IMMEDIATE`, which serialises it), and otherwise says how long to wait. A
+caller may book a token a little ahead (`within`): it takes it now for a call at the time the token comes,
+and the bucket stays below zero until then, so the next taker's time comes one interval later. Booking is
+what keeps a busy channel's rate used to the full: the next call is ready when its token comes, rather than
+asking again after it.
 `hold` records a 429's `Retry-After`: the bucket gives nothing before then.
 """
 
@@ -39,10 +43,18 @@ def _locked(session: Session, team: str, keys: list[str]) -> dict[str, SlackPace
     return {row.bucket: row for row in session.exec(query)}
 
 
-def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: datetime, reserve: float = 0.0) -> float:
-    """Take a token from each of `buckets` and return 0, or take none and return the seconds to wait
-    (`NEVER` when a bucket that does not refill is spent). `reserve` tokens are left in every bucket whose
-    burst allows it: bulk work keeps that headroom for the messages an agent is waiting for."""
+@dataclass(frozen=True)
+class Grant:
+    wait: float  # seconds from now until the call may go (`NEVER`: a bucket that does not refill is spent)
+    taken: bool  # the call's tokens are taken: it goes in `wait` seconds; else it asks again by then
+
+
+def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: datetime, reserve: float = 0.0,
+            within: float = 0.0) -> Grant:
+    """Take a token from each of `buckets` for a call due when they all have one, if that is at most
+    `within` seconds away (0: now), or take none. `reserve` tokens are left in every bucket whose burst
+    allows it, as of the call's time: bulk work keeps that headroom for the messages an agent is waiting for.
+    A bucket held by a 429 is never booked ahead."""
     keys = sorted({bucket.key for bucket in buckets})  # one lock order for every process: no deadlock
     with all_workspaces(engine) as session, session.begin():
         rows = _locked(session, team, keys)
@@ -53,13 +65,13 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
                 .on_conflict_do_nothing()
             )
             rows = _locked(session, team, keys)
-        wait, refilled = 0.0, {}
+        wait, held, refilled = 0.0, False, {}
         for bucket in buckets:
             row = rows[bucket.key]
             # A clock moved back (a demo's, a badly synchronised host) leaves times far ahead: forget them.
             moved_back = row.updated_at - now > CLOCK_SKEW
             if row.held_until is not None and now < row.held_until < now + MAX_HOLD:
-                wait = max(wait, (row.held_until - now).total_seconds())
+                wait, held = max(wait, (row.held_until - now).total_seconds()), True
                 continue
             elapsed = max((now - row.updated_at).total_seconds(), 0.0)
             tokens = bucket.burst if moved_back else min(bucket.burst, row.tokens + elapsed * bucket.rate)
@@ -67,11 +79,11 @@ def acquire(engine: Engine, team: str, buckets: Sequence[Bucket], *, now: dateti
             if tokens < need:
                 wait = max(wait, (need - tokens) / bucket.rate if bucket.rate > 0 else NEVER)
             refilled[bucket.key] = tokens
-        if wait > 0:
-            return wait
+        if held or wait > within:
+            return Grant(wait, taken=False)
         for key, tokens in refilled.items():
             rows[key].tokens, rows[key].updated_at, rows[key].held_until = tokens - 1.0, now, None
-        return 0.0
+        return Grant(wait, taken=True)
 
 
 def take_use(engine: Engine, team: str, key: str, *, uses: int, now: datetime) -> bool:

@@ -47,6 +47,18 @@ def delivered_posts(slack) -> list:
     return [c for c in slack.calls_to("chat.postMessage") if c.status == 200 and c.response.get("ok")]
 
 
+def deliver_all(engine: Engine, slack, limits: PaceSettings, *rows: tuple[str, dict, int | None, int],
+                timeout: float = 15) -> None:
+    """Queue `rows`, then run a deliverer pacing to `limits` until none is pending."""
+    deliverer = fast_deliverer(engine, bot_settings(slack, engine), pace=limits)
+    queue(engine, *rows)
+    deliverer.start()
+    try:
+        drain(engine, timeout=timeout)
+    finally:
+        deliverer.stop()
+
+
 # ---- the clicked message: its response_url, or chat.update ------------------------------------------------
 
 BUTTON = "m3.test"
@@ -232,21 +244,17 @@ def test_messages_an_agent_waits_for_go_before_bulk_work(engine: Engine, slack) 
         deliverer.stop()
 
     order = [c.args["text"] for c in delivered_posts(slack)]
-    assert order.index("étape suivante") <= 1  # right after the post that was going out
+    # Right after the posts under way: the one going out, and at most one bulk post that booked its token
+    # ahead (one interval ahead at most); the other openings wait.
+    assert order.index("étape suivante") <= 2
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 7
 
 
 def test_posts_waiting_for_a_channels_token_go_out_in_their_order(engine: Engine, slack) -> None:
     """Eight posts of eight cases, four workers, one token at a time: each token goes to the oldest waiting
     post, not to whichever worker asks first when the channel's token comes back."""
-    settings = bot_settings(slack, engine)
-    deliverer = fast_deliverer(engine, settings, pace=pace(post_per_channel=5, post_channel_burst=1, margin=1))
-    queue(engine, *(post(f"étape {n}") for n in range(8)))
-    deliverer.start()
-    try:
-        drain(engine, timeout=15)
-    finally:
-        deliverer.stop()
+    deliver_all(engine, slack, pace(post_per_channel=5, post_channel_burst=1, margin=1),
+                *(post(f"étape {n}") for n in range(8)))
 
     assert [c.args["text"] for c in delivered_posts(slack)] == [f"étape {n}" for n in range(8)]
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 8
@@ -256,19 +264,45 @@ def test_posts_a_channels_burst_allows_go_out_at_once_though_workers_line_up(eng
     """Five bulk posts of five cases, four workers, a channel that holds a burst of six (one kept for the
     agents) but refills one token every two seconds: all five go out together (a morning's cards appear at
     once), none waits a token interval for the posts lined up ahead of it."""
-    settings = bot_settings(slack, engine)
-    deliverer = fast_deliverer(engine, settings, pace=pace(post_per_channel=0.5, post_channel_burst=6, margin=1))
-    queue(engine, *(post(f"carte {n}", priority=outbox.BULK) for n in range(5)))
-    deliverer.start()
-    try:
-        drain(engine, timeout=15)
-    finally:
-        deliverer.stop()
+    deliver_all(engine, slack, pace(post_per_channel=0.5, post_channel_burst=6, margin=1),
+                *(post(f"carte {n}", priority=outbox.BULK) for n in range(5)))
 
     sent = delivered_posts(slack)
     assert sorted(c.args["text"] for c in sent) == [f"carte {n}" for n in range(5)]
     assert sent[-1].at - sent[0].at < 1.0
     assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 5
+
+
+def test_a_channel_short_of_tokens_does_not_hold_up_the_posts_of_other_channels(engine: Engine, slack) -> None:
+    """Eight bulk posts in the M+3 channel (two a second) queued before four to other channels: the other
+    channels' posts go out at once, not after the channel's, though the deliverer has four workers."""
+    others = [f"C0AUTRE{n}" for n in range(4)]
+    for channel in others:
+        slack.add_channel(channel, channel.lower())
+    deliver_all(engine, slack, pace(post_per_channel=2, post_channel_burst=1, margin=1),
+                *(post(f"ouverture {n}", priority=outbox.BULK) for n in range(8)),
+                *(post(f"rappel {n}", channel=channel, priority=outbox.BULK) for n, channel in enumerate(others)))
+
+    sent = delivered_posts(slack)
+    in_channel = [c.at for c in sent if c.args["channel"] == CHANNEL]
+    elsewhere = [c.at for c in sent if c.args["channel"] in others]
+    assert len(in_channel) == 8 and len(elsewhere) == 4
+    assert in_channel[-1] - in_channel[0] >= 3.0  # the channel's pace: one post every half second
+    assert max(elsewhere) - in_channel[0] < 1.0
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 12
+
+
+def test_cases_waiting_in_the_deliverer_past_half_their_lease_go_back_and_are_sent_once(
+        engine: Engine, slack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six posts in one channel taking one a second, two at a time with the workers, a lease of two seconds:
+    the cases waiting their turn in the deliverer go back to the outbox before their lease ends (another
+    claim would take them while they wait) and each message is still posted once."""
+    monkeypatch.setattr(outbox, "LEASE", timedelta(seconds=2))
+    deliver_all(engine, slack, pace(post_per_channel=1, post_channel_burst=1, margin=1),
+                *(post(f"ouverture {n}", priority=outbox.BULK) for n in range(6)), timeout=20)
+
+    assert Counter(c.args["text"] for c in delivered_posts(slack)) == Counter(f"ouverture {n}" for n in range(6))
+    assert [c.status for c in slack.calls_to("chat.postMessage")] == [200] * 6
 
 
 # ---- which response_url the bot keeps --------------------------------------------------------------------

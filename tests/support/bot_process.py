@@ -11,7 +11,6 @@ and `M3_TEST_LEASE_SECONDS` (the outbox lease: a row a killed process held is cl
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import subprocess
@@ -33,7 +32,7 @@ def main() -> None:
     if clock := os.environ.get("M3_TEST_CLOCK"):
         time_machine.travel(datetime.fromisoformat(clock), tick=True).start()
     if lease := os.environ.get("M3_TEST_LEASE_SECONDS"):
-        outbox.claim_due = functools.partial(outbox.claim_due, lease=timedelta(seconds=float(lease)))
+        outbox.LEASE = timedelta(seconds=float(lease))
 
     from bot.app import create_app, delivery_client
     from bot.outbox_delivery import OutboxDeliverer
