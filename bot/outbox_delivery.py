@@ -68,7 +68,8 @@ MORNING_LIST = "m3.morning_list"
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 # How many times a thread reply waits for its card before giving up (the card failed for good).
 CARD_WAIT_ATTEMPTS = 20
-# Cases of one channel handed to workers at a time: one whose post has its token, one asking for the next.
+# Bulk cases of one channel handed to workers at a time: one whose post has its token, one asking for the
+# next.
 CASES_PER_CHANNEL = 2
 # How often a lane busy sending looks for rows committed meanwhile (seconds).
 WAKE_CHECK = 0.05
@@ -107,6 +108,8 @@ class _Lane:
     first: int
     last: int
     workers: int
+    per_channel: float  # cases of one channel with workers at once
+    wait_in_place: float  # seconds a row waits in its worker for its turn and tokens (see `_pace`)
     wakeup: threading.Event = field(default_factory=threading.Event)
     next_due: datetime | None = None  # the earliest row put back since the loop last waited
     thread: threading.Thread | None = None
@@ -151,7 +154,7 @@ class OutboxDeliverer:
         # waited: its tokens go to them in that order (see `_pace`).
         self._turns: dict[str, dict[int, tuple[float, tuple[Any, Any]]]] = {}  # line -> rank -> (since, lane)
         # .row: the row being delivered; .workspace, .sender: its workspace and that workspace's client;
-        # .lease_ends: when its case stops waiting for tokens (monotonic)
+        # .lease_ends: when its case stops waiting for tokens (monotonic); .wait_in_place: its lane's
         self._delivering = threading.local()
         self._held_lock = threading.RLock()
         self._turn = threading.Condition(self._held_lock)  # notified when a row leaves a line
@@ -162,9 +165,15 @@ class OutboxDeliverer:
         self.batch = batch
         self.clock = clock
         # The agents' messages and bulk work are claimed and sent apart, each by its own workers: a morning's
-        # hundreds of openings waiting for the channel's tokens never hold up the step an agent clicked.
-        self._lanes = (_Lane("agents", outbox.URGENT, outbox.NORMAL, workers=workers),
-                       _Lane("bulk", BULK, BULK, workers=workers))
+        # hundreds of openings waiting for the channel's tokens never hold up the step an agent clicked. Bulk
+        # work keeps its channel's rate used to the full: two cases of a channel with workers, each waiting in
+        # place for its turn. An agent's case goes to a worker at once and waits only for the token it booked:
+        # one whose post must wait longer goes back to the outbox, so that the workers stay free for the
+        # clicked messages, which need no channel token (they go by the click's response_url).
+        self._lanes = (_Lane("agents", outbox.URGENT, outbox.NORMAL, workers=workers, per_channel=math.inf,
+                             wait_in_place=0.0),
+                       _Lane("bulk", BULK, BULK, workers=workers, per_channel=CASES_PER_CHANNEL,
+                             wait_in_place=self.pace.wait_in_place))
         self._stopping = threading.Event()
         # SQLAlchemy removes a listener by identity: keep one bound method of each.
         self._listeners = (("after_flush", self._note_outbox_rows), ("after_commit", self._wake_if_outbox_rows))
@@ -253,8 +262,8 @@ class OutboxDeliverer:
         return sum(self._deliver_lane(lane) for lane in self._lanes)
 
     def _deliver_lane(self, lane: _Lane) -> int:
-        """Claim and send the lane's due rows until none is left. A case goes to a worker when fewer than
-        `CASES_PER_CHANNEL` of its channel are going out; the others wait their turn here, so that a channel
+        """Claim and send the lane's due rows until none is left. A case goes to a worker when fewer than the
+        lane's `per_channel` of its channel are going out; the others wait their turn here, so that a channel
         short of tokens never ties up the workers the other channels need. A channel with a claim's worth of
         cases waiting here is left out of the next claims (its rows keep their place in the outbox), and a
         case that waited here half its lease goes back to the outbox rather than out late."""
@@ -282,13 +291,13 @@ class OutboxDeliverer:
                     self._release(cases.popleft()[1])
             for channel, cases in waiting.items():
                 going = sum(1 for other in running.values() if other == channel)
-                while cases and going < CASES_PER_CHANNEL and (lane.pool is None or len(running) < lane.workers):
+                while cases and going < lane.per_channel and (lane.pool is None or len(running) < lane.workers):
                     claimed_at, rows = cases.popleft()
                     self._line_up(rows)
                     if lane.pool is None:  # draining in the caller's thread (`deliver_pending`)
-                        self._deliver_case(rows, claimed_at)
+                        self._deliver_case(rows, claimed_at, lane)
                         continue
-                    running[lane.pool.submit(self._deliver_case, rows, claimed_at)] = channel
+                    running[lane.pool.submit(self._deliver_case, rows, claimed_at, lane)] = channel
                     going += 1
             waiting = {channel: cases for channel, cases in waiting.items() if cases}
             if not running and not waiting and not claim:
@@ -310,7 +319,8 @@ class OutboxDeliverer:
         for message in rows:
             outbox.mark_deferred(self.engine, message.id, self.clock())
 
-    def _deliver_case(self, rows: list[OutboxMessage], claimed_at: float) -> None:
+    def _deliver_case(self, rows: list[OutboxMessage], claimed_at: float, lane: _Lane) -> None:
+        self._delivering.wait_in_place = lane.wait_in_place
         # Its rows wait for their tokens only while well within their lease: past it, another claim could
         # take them while they are still being sent.
         self._delivering.lease_ends = claimed_at + outbox.LEASE.total_seconds() / 2
@@ -543,7 +553,8 @@ class OutboxDeliverer:
         # token comes, and an agent's message queued meanwhile comes at most one interval after it.
         within = interval if line[0].rate > 0 else 0.0
         reserve = self.pace.bulk_reserve if priority >= BULK else 0.0
-        deadline = min(time.monotonic() + self.pace.wait_in_place, getattr(self._delivering, "lease_ends", math.inf))
+        deadline = min(time.monotonic() + getattr(self._delivering, "wait_in_place", self.pace.wait_in_place),
+                       getattr(self._delivering, "lease_ends", math.inf))
         with self._turn:
             self._join(here, row)
         while True:
