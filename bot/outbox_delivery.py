@@ -169,7 +169,8 @@ class OutboxDeliverer:
         # work keeps its channel's rate used to the full: two cases of a channel with workers, each waiting in
         # place for its turn. An agent's case goes to a worker at once and waits only for the token it booked:
         # one whose post must wait longer goes back to the outbox, so that the workers stay free for the
-        # clicked messages, which need no channel token (they go by the click's response_url).
+        # clicked messages, which need no channel token (they go by the click's response_url); it books no
+        # token ahead either.
         self._lanes = (_Lane("agents", outbox.URGENT, outbox.NORMAL, workers=workers, per_channel=math.inf,
                              wait_in_place=0.0),
                        _Lane("bulk", BULK, BULK, workers=workers, per_channel=CASES_PER_CHANNEL,
@@ -549,12 +550,13 @@ class OutboxDeliverer:
         line = [b for b in buckets if b.key.startswith("channel:")] or buckets[:1]
         here = _local(team, line[0].key)  # the line's name in this process's state, which serves every team
         interval = 1.0 / line[0].rate if line[0].rate > 0 else self.backoff_cap
-        # A call books its token at most one interval ahead: the next call of a busy line is ready when its
-        # token comes, and an agent's message queued meanwhile comes at most one interval after it.
-        within = interval if line[0].rate > 0 else 0.0
+        # A call books its token at most one interval ahead, and no further than its lane waits in place: the
+        # next bulk call of a busy line is ready when its token comes, and an agent's message queued meanwhile
+        # comes at most one interval after it; an agent's call books nothing ahead (its worker stays free).
+        wait_in_place = getattr(self._delivering, "wait_in_place", self.pace.wait_in_place)
+        within = min(interval, wait_in_place) if line[0].rate > 0 else 0.0
         reserve = self.pace.bulk_reserve if priority >= BULK else 0.0
-        deadline = min(time.monotonic() + getattr(self._delivering, "wait_in_place", self.pace.wait_in_place),
-                       getattr(self._delivering, "lease_ends", math.inf))
+        deadline = min(time.monotonic() + wait_in_place, getattr(self._delivering, "lease_ends", math.inf))
         with self._turn:
             self._join(here, row)
         while True:
