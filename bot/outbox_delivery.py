@@ -636,8 +636,8 @@ class OutboxDeliverer:
         """Put `row` in `line`; when it is due again: at `start`, plus one interval per row ahead of it."""
         if row is None:
             return start
-        with self._held_lock:
-            self._turns.setdefault(line, {}).setdefault(row[0], (time.monotonic(), row[1]))
+        with self._turn:
+            self._join(line, row)
             ahead = self._ahead(line, row)
         return start + timedelta(seconds=min(ahead * interval, self.backoff_cap))
 
